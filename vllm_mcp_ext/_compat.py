@@ -1,0 +1,141 @@
+"""The one place that touches vLLM internals. The next vLLM release should be a one-file change.
+
+What we use: the API server's `OpenAIServingChat` (chat rendering with the model's template,
+tool/reasoning parser construction, sampling defaults) and its `EngineClient.generate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+from vllm.entrypoints.openai.chat_completion.serving import OpenAIServingChat
+from vllm.entrypoints.serve.engine.protocol import ErrorResponse
+from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
+from vllm.outputs import RequestOutput
+from vllm.parser.abstract_parser import Parser
+
+from vllm_mcp_ext.errors import InvalidRequest
+
+__all__ = [
+    "ChatCompletionRequest",
+    "EngineSeam",
+    "Generation",
+    "Parser",
+    "RequestOutput",
+    "patch_tool_server_init",
+]
+
+
+@dataclass
+class Generation:
+    """One engine request: the rendered prompt, its parser, and the output stream."""
+
+    request: ChatCompletionRequest
+    prompt_token_ids: list[int]
+    parser: Parser
+    outputs: AsyncIterator[RequestOutput]
+
+
+class EngineSeam:
+    """Render a chat-completions request with the model's template and start generating."""
+
+    def __init__(self, serving_chat: OpenAIServingChat):
+        self._chat = serving_chat
+
+    @classmethod
+    def from_state(cls, state: Any) -> EngineSeam | None:
+        chat = getattr(state, "openai_serving_chat", None)
+        return cls(chat) if chat is not None else None
+
+    @property
+    def model_name(self) -> str:
+        return self._chat.models.model_name(None)
+
+    @property
+    def has_tool_parser(self) -> bool:
+        parser_cls = self._chat.parser_cls
+        return parser_cls is not None and parser_cls.tool_parser_cls is not None
+
+    def served_model_names(self) -> list[str]:
+        return [p.name for p in self._chat.models.base_model_paths]
+
+    async def start(self, request: ChatCompletionRequest, request_id: str) -> Generation:
+        chat = self._chat
+        if chat.parser_cls is None:
+            raise InvalidRequest(
+                "MCP tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
+                param="tools",
+            )
+        tokenizer = chat.renderer.tokenizer
+        template_kwargs = chat._effective_chat_template_kwargs(request)
+        parser = chat._make_parser(request, tokenizer, template_kwargs)
+        rendered = await chat.render_chat_request(request)
+        if isinstance(rendered, ErrorResponse):
+            raise InvalidRequest(rendered.error.message, param=rendered.error.param)
+        _, engine_inputs = rendered
+        engine_input = engine_inputs[0]
+        prompt_ids = list(chat._extract_prompt_components(engine_input).token_ids or [])
+        max_tokens = get_max_tokens(
+            chat.model_config.max_model_len,
+            request.max_completion_tokens,
+            len(prompt_ids),
+            chat.default_sampling_params,
+            chat.override_max_tokens,
+        )
+        if max_tokens <= 0:
+            raise InvalidRequest(
+                "the conversation no longer fits the model's context window",
+                param="input",
+                code="context_length_exceeded",
+            )
+        sampling = request.to_sampling_params(max_tokens, chat.default_sampling_params)
+        outputs = chat.engine_client.generate(
+            engine_input,
+            sampling,
+            request_id,
+            **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
+        )
+        return Generation(request, prompt_ids, parser, outputs)
+
+
+def patch_tool_server_init() -> None:
+    """Let vLLM's own ``init_tool_server`` see only the ``--tool-server`` forms it knows.
+
+    vLLM would try to reach ``http://<value>/sse`` for an ``mcp.json`` path or a URL and fail at
+    start-up; we hand it only ``demo`` and ``host:port`` entries (their stock meaning).
+    """
+    from vllm.entrypoints.launchers.api_server import app_state
+
+    original: Callable[[Any], Awaitable[Any]] = app_state.init_tool_server
+    if getattr(original, "_vllm_mcp_ext", False):
+        return
+
+    async def init_tool_server(args: Any) -> Any:
+        from argparse import Namespace
+
+        from vllm_mcp_ext.config import parse_tool_server_arg
+
+        config = parse_tool_server_arg(getattr(args, "tool_server", None))
+        native_args = Namespace(**{**vars(args), "tool_server": config.vllm_native})
+        return await original(native_args)
+
+    init_tool_server._vllm_mcp_ext = True  # type: ignore[attr-defined]
+    app_state.init_tool_server = init_tool_server
+
+
+async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
+    """vLLM's own ``POST /v1/responses``, for requests that carry no MCP tool."""
+    from pydantic import ValidationError
+    from vllm.entrypoints.openai.responses.api_router import create_responses
+    from vllm.entrypoints.openai.responses.protocol import ResponsesRequest
+
+    try:
+        request = ResponsesRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
+    return await create_responses(request, raw_request=raw_request)

@@ -1,0 +1,1 @@
+"""The vLLM endpoint plugin: routes, request validation and the error boundary."""

@@ -1,0 +1,47 @@
+"""The `vllm.endpoint_plugins` entry point: ``VLLM_PLUGINS=vllm_mcp_ext`` turns it on."""
+
+from __future__ import annotations
+
+import logging
+from argparse import Namespace
+from typing import Any
+
+from fastapi import FastAPI
+
+from vllm_mcp_ext import _compat
+from vllm_mcp_ext.api.routes import PluginState, router
+from vllm_mcp_ext.config import parse_tool_server_arg
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.servers import ToolServerRegistry
+
+logger = logging.getLogger("vllm_mcp_ext")
+
+
+class McpEndpointPlugin:
+    name = "vllm_mcp_ext"
+    required_tasks = ("generate",)
+
+    def __init__(self) -> None:
+        # Runs in build_app, before vLLM's own init_tool_server reads --tool-server.
+        _compat.patch_tool_server_init()
+
+    def attach_router(self, app: FastAPI) -> None:
+        app.include_router(router)
+
+    async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
+        config = parse_tool_server_arg(getattr(args, "tool_server", None))
+        settings = Settings.from_env()
+        seam = _compat.EngineSeam.from_state(state)
+        if engine_client is None or seam is None:
+            logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
+            return
+        registry = ToolServerRegistry(config.servers, settings)
+        await registry.start()
+        turns = ChatTemplateTurns(seam)
+        state.vllm_mcp_ext = PluginState(
+            registry=registry,
+            loop=AgentLoop(registry, turns, settings),
+            model_name=seam.model_name,
+        )

@@ -1,0 +1,17 @@
+"""Parse ``--tool-server`` into typed server specs."""
+
+from vllm_mcp_ext.config.tool_servers import (
+    HttpServerSpec,
+    ServerSpec,
+    StdioServerSpec,
+    ToolServerConfig,
+    parse_tool_server_arg,
+)
+
+__all__ = [
+    "HttpServerSpec",
+    "ServerSpec",
+    "StdioServerSpec",
+    "ToolServerConfig",
+    "parse_tool_server_arg",
+]

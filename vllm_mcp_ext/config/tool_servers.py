@@ -1,0 +1,212 @@
+"""``--tool-server`` forms.
+
+vLLM's own forms keep their meaning: ``demo`` (gpt-oss built-in tools, left to vLLM) and
+``host:port`` (an MCP server over SSE at ``http://host:port/sse``, labelled by the name the server
+gives itself). Added here:
+
+* a path to an ``mcp.json`` as Claude Desktop and Cursor write it::
+
+      {"mcpServers": {"calc": {"command": "python", "args": ["calc.py"], "env": {}, "cwd": "."},
+                      "notes": {"url": "http://127.0.0.1:8001/mcp", "headers": {...}}}}
+
+* URLs, comma separated: ``http(s)://host/mcp`` (streamable HTTP) or ``.../sse`` (SSE), optionally
+  labelled ``label=URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from vllm_mcp_ext.errors import ConfigError
+
+Transport = Literal["stdio", "streamable_http", "sse"]
+
+_LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d+$")
+_TRANSPORT_ALIASES: dict[str, Transport] = {
+    "sse": "sse",
+    "http": "streamable_http",
+    "streamable_http": "streamable_http",
+    "streamable-http": "streamable_http",
+    "streamableHttp": "streamable_http",
+}
+
+
+@dataclass(frozen=True)
+class StdioServerSpec:
+    label: str
+    command: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    transport: Transport = "stdio"
+
+
+@dataclass(frozen=True)
+class HttpServerSpec:
+    """A server reached over HTTP. ``label`` is None when the server's own name is to be used."""
+
+    url: str
+    transport: Transport
+    label: str | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def provisional_label(self) -> str:
+        """What the server is called before it has told us its name."""
+        return self.label or (urlparse(self.url).netloc or self.url)
+
+
+ServerSpec = StdioServerSpec | HttpServerSpec
+
+
+@dataclass(frozen=True)
+class ToolServerConfig:
+    """What ``--tool-server`` asked for: our servers, and the part vLLM itself handles."""
+
+    servers: tuple[ServerSpec, ...] = ()
+    vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
+
+
+def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
+    """Parse the raw ``--tool-server`` string. Raises `ConfigError` naming file, label and field."""
+    if not value or not value.strip():
+        return ToolServerConfig()
+    servers: list[ServerSpec] = []
+    native: list[str] = []
+    for raw in value.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "demo":
+            native.append(entry)
+        elif _HOST_PORT.match(entry):
+            native.append(entry)
+            servers.append(HttpServerSpec(url=f"http://{entry}/sse", transport="sse"))
+        elif _looks_like_url(entry):
+            servers.append(_url_entry(entry))
+        else:
+            servers.extend(load_mcp_json(Path(entry)))
+    _check_unique_labels(servers)
+    return ToolServerConfig(servers=tuple(servers), vllm_native=",".join(native) or None)
+
+
+def _looks_like_url(entry: str) -> bool:
+    _, _, rest = entry.partition("=") if "=" in entry.split("://", 1)[0] else ("", "", entry)
+    return rest.startswith(("http://", "https://"))
+
+
+def _url_entry(entry: str) -> HttpServerSpec:
+    label: str | None = None
+    url = entry
+    if "=" in entry.split("://", 1)[0]:
+        label, url = entry.split("=", 1)
+        _check_label(label, where="--tool-server")
+    return HttpServerSpec(url=url, transport=_transport_from_url(url), label=label)
+
+
+def _transport_from_url(url: str) -> Transport:
+    return "sse" if urlparse(url).path.rstrip("/").endswith("/sse") else "streamable_http"
+
+
+def load_mcp_json(path: Path) -> list[ServerSpec]:
+    """Read an ``mcp.json`` file. Relative ``cwd`` values are resolved against the file's folder."""
+    if not path.exists():
+        raise ConfigError(
+            f"--tool-server: {str(path)!r} is not 'demo', host:port, a URL, or an existing file"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: field 'mcpServers' must be an object of label -> server")
+    return [_server_entry(path, label, entry) for label, entry in servers.items()]
+
+
+def _server_entry(path: Path, label: str, entry: Any) -> ServerSpec:
+    where = f"{path}: server {label!r}"
+    _check_label(label, where=str(path))
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be an object with 'command' or 'url'")
+    has_command, has_url = "command" in entry, "url" in entry
+    if has_command == has_url:
+        raise ConfigError(f"{where}: needs exactly one of field 'command' (stdio) or 'url'")
+    if has_command:
+        return _stdio_entry(path, label, entry, where)
+    return _http_entry(label, entry, where)
+
+
+def _stdio_entry(path: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
+    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport"}, where)
+    command = _typed(entry, "command", str, where)
+    args = entry.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"{where}: field 'args' must be a list of strings")
+    env = _string_map(entry, "env", where)
+    cwd = entry.get("cwd")
+    if cwd is not None:
+        cwd = str((path.parent / _typed(entry, "cwd", str, where)).resolve())
+    return StdioServerSpec(label=label, command=command, args=tuple(args), env=env, cwd=cwd)
+
+
+def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec:
+    _check_keys(entry, {"url", "headers", "transport", "type"}, where)
+    url = _typed(entry, "url", str, where)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: field 'url' must start with http:// or https://")
+    hint = entry.get("transport", entry.get("type"))
+    if hint is None:
+        transport = _transport_from_url(url)
+    elif hint in _TRANSPORT_ALIASES:
+        transport = _TRANSPORT_ALIASES[hint]
+    else:
+        raise ConfigError(f"{where}: field 'transport' must be one of {sorted(set(_TRANSPORT_ALIASES))}")
+    return HttpServerSpec(
+        url=url, transport=transport, label=label, headers=_string_map(entry, "headers", where)
+    )
+
+
+def _typed(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = entry.get(key)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise ConfigError(f"{where}: field {key!r} must be a non-empty {kind.__name__}")
+    return value
+
+
+def _string_map(entry: dict[str, Any], key: str, where: str) -> dict[str, str]:
+    value = entry.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f"{where}: field {key!r} must be an object of strings")
+    return dict(value)
+
+
+def _check_keys(entry: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (allowed: {sorted(allowed)})")
+
+
+def _check_label(label: str, *, where: str) -> None:
+    if not _LABEL.match(label):
+        raise ConfigError(f"{where}: server label {label!r} must be letters, digits, '_', '-' or '.'")
+
+
+def _check_unique_labels(servers: list[ServerSpec]) -> None:
+    seen: set[str] = set()
+    for spec in servers:
+        if spec.label is None:
+            continue
+        if spec.label in seen:
+            raise ConfigError(f"--tool-server: server label {spec.label!r} is configured twice")
+        seen.add(spec.label)

@@ -1,0 +1,1 @@
+"""Model turns: render the conversation, generate on the engine, parse the output."""

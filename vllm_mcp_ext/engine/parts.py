@@ -1,0 +1,58 @@
+"""What a model turn produces, after the model's parsers: typed parts, in generation order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call of the turn: its name first, then argument text."""
+
+    index: int
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
+class TurnUsage:
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class TurnEnd:
+    finish_reason: str | None  # "stop", "length", "abort", ...
+    usage: TurnUsage
+    output_token_ids: tuple[int, ...] = ()
+
+
+Part = ReasoningDelta | TextDelta | ToolCallDelta | TurnEnd
+
+
+@dataclass
+class TurnRequest:
+    """One model turn to run: the conversation so far and the tools offered."""
+
+    request_id: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any]
+    max_tokens: int | None
+    temperature: float | None = None
+    top_p: float | None = None
+    parallel_tool_calls: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)

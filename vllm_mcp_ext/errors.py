@@ -1,0 +1,61 @@
+"""The plugin's exception tree, and its mapping to OpenAI-style error bodies.
+
+Every error a client can cause is one of these; `api.routes` turns them into
+``{"error": {"message", "type", "param", "code"}}`` with the right HTTP status in one place.
+Tool failures are not exceptions: they travel as values (`loop.calls.CallOutcome`) and reach
+the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class McpExtError(Exception):
+    """Base of every error the plugin raises on purpose."""
+
+    status: int = 500
+    type: str = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(McpExtError):
+    """The request is malformed or asks for something this server cannot do (400)."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class Unsupported(InvalidRequest):
+    """A valid OpenAI feature that this server does not support (yet)."""
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message, param=param, code="unsupported_parameter")
+
+
+class NotFound(McpExtError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class ConfigError(McpExtError):
+    """The ``--tool-server`` configuration is unusable; start-up stops with this message."""
+
+
+class EngineError(McpExtError):
+    """The engine failed while generating (500, never leaks internals)."""

@@ -1,0 +1,381 @@
+"""The one state object that turns loop progress into Responses events.
+
+It owns ``sequence_number`` (no gaps), ``output_index`` (growing across turns) and the output
+items; each method appends the events it makes, which the loop takes with `take()`. The final
+response object is the same whether the client streams or not.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseFailedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseFunctionToolCall,
+    ResponseIncompleteEvent,
+    ResponseInProgressEvent,
+    ResponseMcpCallArgumentsDeltaEvent,
+    ResponseMcpCallArgumentsDoneEvent,
+    ResponseMcpCallCompletedEvent,
+    ResponseMcpCallFailedEvent,
+    ResponseMcpCallInProgressEvent,
+    ResponseMcpListToolsCompletedEvent,
+    ResponseMcpListToolsFailedEvent,
+    ResponseMcpListToolsInProgressEvent,
+    ResponseOutputItem,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseReasoningItem,
+    ResponseReasoningTextDeltaEvent,
+    ResponseReasoningTextDoneEvent,
+    ResponseStreamEvent,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+    ResponseUsage,
+)
+from openai.types.responses.response_output_item import (
+    McpCall,
+    McpListTools,
+    McpListToolsTool,
+)
+from openai.types.responses.response_reasoning_item import Content as ReasoningContent
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+
+from vllm_mcp_ext.engine.parts import TurnUsage
+from vllm_mcp_ext.events.ids import new_id
+
+
+@dataclass
+class ResponseTemplate:
+    """The request-derived fields every response snapshot repeats."""
+
+    id: str
+    model: str
+    tools: list[Any]
+    tool_choice: Any
+    instructions: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    parallel_tool_calls: bool = True
+    previous_response_id: str | None = None
+    store: bool = True
+    user: str | None = None
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class _Usage:
+    input: int = 0
+    cached: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+    def add(self, turn: TurnUsage) -> None:
+        self.input += turn.prompt_tokens
+        self.cached += turn.cached_tokens
+        self.output += turn.output_tokens
+        self.reasoning += turn.reasoning_tokens
+
+    def model(self) -> ResponseUsage:
+        return ResponseUsage(
+            input_tokens=self.input,
+            input_tokens_details=InputTokensDetails(cached_tokens=self.cached, cache_write_tokens=0),
+            output_tokens=self.output,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=self.reasoning),
+            total_tokens=self.input + self.output,
+        )
+
+
+class ResponseStream:
+    def __init__(self, template: ResponseTemplate):
+        self.template = template
+        self.output: list[ResponseOutputItem] = []
+        self.usage = _Usage()
+        self.final: Response | None = None
+        self._seq = 0
+        self._pending: list[ResponseStreamEvent] = []
+        self._text: dict[int, str] = {}  # output_index -> text so far (message or reasoning)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def take(self) -> list[ResponseStreamEvent]:
+        events, self._pending = self._pending, []
+        return events
+
+    def _emit(self, cls: type, **fields: Any) -> None:
+        self._pending.append(cls(sequence_number=self._seq, **fields))
+        self._seq += 1
+
+    def _open(self, item: ResponseOutputItem) -> int:
+        index = len(self.output)
+        self.output.append(item)
+        self._emit(
+            ResponseOutputItemAddedEvent,
+            type="response.output_item.added",
+            item=item.model_copy(deep=True),
+            output_index=index,
+        )
+        return index
+
+    def _close(self, index: int, item: ResponseOutputItem) -> None:
+        self.output[index] = item
+        self._emit(
+            ResponseOutputItemDoneEvent,
+            type="response.output_item.done",
+            item=item,
+            output_index=index,
+        )
+
+    def snapshot(self, status: str, *, incomplete_reason: str | None = None, error: Any = None) -> Response:
+        t = self.template
+        done = status in ("completed", "incomplete", "failed")
+        return Response(
+            id=t.id,
+            object="response",
+            created_at=t.created_at,
+            completed_at=int(time.time()) if status == "completed" else None,
+            status=status,  # type: ignore[arg-type]
+            model=t.model,
+            output=list(self.output),
+            tools=t.tools,
+            tool_choice=t.tool_choice,
+            parallel_tool_calls=t.parallel_tool_calls,
+            instructions=t.instructions,
+            metadata=t.metadata,
+            temperature=t.temperature if t.temperature is not None else 1.0,
+            top_p=t.top_p if t.top_p is not None else 1.0,
+            max_output_tokens=t.max_output_tokens,
+            max_tool_calls=t.max_tool_calls,
+            previous_response_id=t.previous_response_id,
+            incomplete_details={"reason": incomplete_reason} if incomplete_reason else None,
+            error=error,
+            usage=self.usage.model() if done else None,
+            store=t.store,
+            background=False,
+            truncation="disabled",
+            service_tier="default",
+            text={"format": {"type": "text"}, "verbosity": "medium"},
+            reasoning=None,
+            top_logprobs=0,
+            user=t.user,
+            safety_identifier=None,
+            prompt_cache_key=None,
+            presence_penalty=0.0,
+            frequency_penalty=0.0,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        snap = self.snapshot("in_progress")
+        self._emit(ResponseCreatedEvent, type="response.created", response=snap)
+        self._emit(ResponseInProgressEvent, type="response.in_progress", response=snap)
+
+    def finish(self, incomplete_reason: str | None = None) -> Response:
+        if incomplete_reason is None:
+            self.final = self.snapshot("completed")
+            self._emit(ResponseCompletedEvent, type="response.completed", response=self.final)
+        else:
+            self.final = self.snapshot("incomplete", incomplete_reason=incomplete_reason)
+            self._emit(ResponseIncompleteEvent, type="response.incomplete", response=self.final)
+        return self.final
+
+    def fail(self, code: str, message: str) -> Response:
+        self.final = self.snapshot("failed", error={"code": code, "message": message})
+        self._emit(ResponseFailedEvent, type="response.failed", response=self.final)
+        return self.final
+
+    # -- mcp_list_tools -------------------------------------------------------------------
+
+    def list_tools(self, server_label: str, tools: list[McpListToolsTool], error: str | None) -> None:
+        item = McpListTools(id=new_id("mcpl"), type="mcp_list_tools", server_label=server_label, tools=[])
+        index = self._open(item)
+        ids = {"item_id": item.id, "output_index": index}
+        self._emit(ResponseMcpListToolsInProgressEvent, type="response.mcp_list_tools.in_progress", **ids)
+        if error is None:
+            self._emit(ResponseMcpListToolsCompletedEvent, type="response.mcp_list_tools.completed", **ids)
+        else:
+            self._emit(ResponseMcpListToolsFailedEvent, type="response.mcp_list_tools.failed", **ids)
+        done = item.model_copy(update={"tools": tools, "error": error})
+        self._close(index, done)
+
+    # -- reasoning and message text -------------------------------------------------------
+
+    def open_reasoning(self) -> int:
+        item = ResponseReasoningItem(
+            id=new_id("rs"), type="reasoning", summary=[], content=[], status="in_progress"
+        )
+        index = self._open(item)
+        self._text[index] = ""
+        return index
+
+    def reasoning_delta(self, index: int, delta: str) -> None:
+        self._text[index] += delta
+        self._emit(
+            ResponseReasoningTextDeltaEvent,
+            type="response.reasoning_text.delta",
+            item_id=self.output[index].id,
+            output_index=index,
+            content_index=0,
+            delta=delta,
+        )
+
+    def close_reasoning(self, index: int) -> None:
+        text = self._text.pop(index)
+        item = self.output[index]
+        self._emit(
+            ResponseReasoningTextDoneEvent,
+            type="response.reasoning_text.done",
+            item_id=item.id,
+            output_index=index,
+            content_index=0,
+            text=text,
+        )
+        content = [ReasoningContent(type="reasoning_text", text=text)]
+        self._close(index, item.model_copy(update={"content": content, "status": "completed"}))
+
+    def open_message(self) -> int:
+        item = ResponseOutputMessage(
+            id=new_id("msg"), type="message", role="assistant", content=[], status="in_progress"
+        )
+        index = self._open(item)
+        self._text[index] = ""
+        self._emit(
+            ResponseContentPartAddedEvent,
+            type="response.content_part.added",
+            item_id=item.id,
+            output_index=index,
+            content_index=0,
+            part=_output_text(""),
+        )
+        return index
+
+    def text_delta(self, index: int, delta: str) -> None:
+        self._text[index] += delta
+        self._emit(
+            ResponseTextDeltaEvent,
+            type="response.output_text.delta",
+            item_id=self.output[index].id,
+            output_index=index,
+            content_index=0,
+            delta=delta,
+            logprobs=[],
+        )
+
+    def close_message(self, index: int, status: str = "completed") -> None:
+        text = self._text.pop(index)
+        item = self.output[index]
+        ids = {"item_id": item.id, "output_index": index, "content_index": 0}
+        self._emit(ResponseTextDoneEvent, type="response.output_text.done", text=text, logprobs=[], **ids)
+        part = _output_text(text)
+        self._emit(ResponseContentPartDoneEvent, type="response.content_part.done", part=part, **ids)
+        self._close(index, item.model_copy(update={"content": [part], "status": status}))
+
+    # -- mcp_call -------------------------------------------------------------------------
+
+    def open_mcp_call(self, server_label: str, name: str) -> int:
+        item = McpCall(
+            id=new_id("mcp"),
+            type="mcp_call",
+            server_label=server_label,
+            name=name,
+            arguments="",
+            status="in_progress",
+        )
+        index = self._open(item)
+        self._emit(
+            ResponseMcpCallInProgressEvent,
+            type="response.mcp_call.in_progress",
+            item_id=item.id,
+            output_index=index,
+        )
+        return index
+
+    def mcp_arguments_delta(self, index: int, delta: str) -> None:
+        self._emit(
+            ResponseMcpCallArgumentsDeltaEvent,
+            type="response.mcp_call_arguments.delta",
+            item_id=self.output[index].id,
+            output_index=index,
+            delta=delta,
+        )
+
+    def mcp_arguments_done(self, index: int, arguments: str) -> None:
+        item = self.output[index]
+        self.output[index] = item.model_copy(update={"arguments": arguments, "status": "calling"})
+        self._emit(
+            ResponseMcpCallArgumentsDoneEvent,
+            type="response.mcp_call_arguments.done",
+            item_id=item.id,
+            output_index=index,
+            arguments=arguments,
+        )
+
+    def close_mcp_call(self, index: int, output: str | None, error: Any = None) -> None:
+        item = self.output[index]
+        ids = {"item_id": item.id, "output_index": index}
+        if error is None:
+            self._emit(ResponseMcpCallCompletedEvent, type="response.mcp_call.completed", **ids)
+            status = "completed"
+        else:
+            self._emit(ResponseMcpCallFailedEvent, type="response.mcp_call.failed", **ids)
+            status = "failed"
+        done = item.model_copy(update={"output": output, "error": error, "status": status})
+        self._close(index, done)
+
+    def close_mcp_call_skipped(self, index: int) -> None:
+        """A call past ``max_tool_calls``: it never ran."""
+        item = self.output[index]
+        self._close(index, item.model_copy(update={"status": "incomplete"}))
+
+    # -- client function calls ------------------------------------------------------------
+
+    def open_function_call(self, name: str) -> int:
+        item = ResponseFunctionToolCall(
+            id=new_id("fc"),
+            type="function_call",
+            call_id=new_id("call"),
+            name=name,
+            arguments="",
+            status="in_progress",
+        )
+        return self._open(item)
+
+    def function_arguments_delta(self, index: int, delta: str) -> None:
+        self._emit(
+            ResponseFunctionCallArgumentsDeltaEvent,
+            type="response.function_call_arguments.delta",
+            item_id=self.output[index].id,
+            output_index=index,
+            delta=delta,
+        )
+
+    def close_function_call(self, index: int, arguments: str) -> None:
+        item = self.output[index]
+        self._emit(
+            ResponseFunctionCallArgumentsDoneEvent,
+            type="response.function_call_arguments.done",
+            item_id=item.id,
+            output_index=index,
+            arguments=arguments,
+            name=item.name,
+        )
+        self._close(index, item.model_copy(update={"arguments": arguments, "status": "completed"}))
+
+
+def _output_text(text: str) -> ResponseOutputText:
+    return ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])

@@ -1,0 +1,1 @@
+"""The agent loop: what the model may call, running the calls, turn after turn."""

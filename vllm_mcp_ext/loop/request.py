@@ -1,0 +1,44 @@
+"""A validated Responses request, as the loop needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openai.types.responses.tool import McpAllowedTools
+
+from vllm_mcp_ext.events import ResponseTemplate
+
+
+@dataclass(frozen=True)
+class McpServerUse:
+    """One ``{"type": "mcp"}`` tool of the request, naming a configured server."""
+
+    label: str
+    allowed: McpAllowedTools | None = None
+
+
+@dataclass(frozen=True)
+class ForcedTool:
+    """``tool_choice`` naming one tool (MCP or function) or, with no name, one MCP server."""
+
+    kind: Literal["mcp", "function"]
+    name: str | None
+    server_label: str | None = None
+
+
+ToolChoice = Literal["auto", "none", "required"] | ForcedTool
+
+
+@dataclass
+class LoopRequest:
+    template: ResponseTemplate
+    messages: list[dict[str, Any]]
+    servers: list[McpServerUse]
+    function_tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: ToolChoice = "auto"
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    parallel_tool_calls: bool = True

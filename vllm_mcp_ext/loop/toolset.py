@@ -1,0 +1,121 @@
+"""The tools one request offers the model, and the names the model sees for them.
+
+MCP tools of every server in the request are offered as function tools. A tool keeps its own
+name unless another server in the request (or a client function tool) has the same name; then
+the model sees ``{server_label}__{name}``. Items always show the real name and label.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcp import types
+from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
+
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class ExposedTool:
+    """An MCP tool as offered to the model."""
+
+    exposed_name: str
+    server_label: str
+    tool: types.Tool
+
+    @property
+    def name(self) -> str:
+        return self.tool.name
+
+    def function_param(self) -> dict[str, Any]:
+        """The chat-completions function tool the chat template renders."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.exposed_name,
+                "description": self.tool.description or "",
+                "parameters": self.tool.input_schema,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ServerTools:
+    """The allowed tools of one server in a request."""
+
+    server_label: str
+    tools: tuple[types.Tool, ...]
+
+
+class ToolSet:
+    def __init__(self, tools: Sequence[ExposedTool]):
+        self.tools = tuple(tools)
+        self._by_exposed = {t.exposed_name: t for t in self.tools}
+
+    @classmethod
+    def build(cls, servers: Iterable[ServerTools], reserved: Iterable[str] = ()) -> ToolSet:
+        servers = list(servers)
+        counts = Counter(t.name for s in servers for t in s.tools)
+        taken = set(reserved)
+        for name in taken:
+            counts[name] += 1
+        exposed: list[ExposedTool] = []
+        for server in servers:
+            for tool in server.tools:
+                plain = _clean(tool.name)
+                name = plain if counts[tool.name] == 1 else f"{_clean(server.server_label)}__{plain}"
+                name = _unique(name[:64], taken)
+                taken.add(name)
+                exposed.append(ExposedTool(name, server.server_label, tool))
+        return cls(exposed)
+
+    def lookup(self, exposed_name: str) -> ExposedTool | None:
+        return self._by_exposed.get(exposed_name)
+
+    def find(self, server_label: str, name: str) -> ExposedTool | None:
+        for tool in self.tools:
+            if tool.server_label == server_label and tool.name == name:
+                return tool
+        return None
+
+    def function_params(self) -> list[dict[str, Any]]:
+        return [t.function_param() for t in self.tools]
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+
+def filter_allowed(tools: Sequence[types.Tool], allowed: McpAllowedTools | None) -> tuple[types.Tool, ...]:
+    """Apply ``allowed_tools``: a list of names, or ``{tool_names, read_only}``."""
+    if allowed is None:
+        return tuple(tools)
+    if isinstance(allowed, list):
+        names = set(allowed)
+        return tuple(t for t in tools if t.name in names)
+    return tuple(t for t in tools if _matches(t, allowed))
+
+
+def _matches(tool: types.Tool, flt: McpAllowedToolsMcpToolFilter) -> bool:
+    if flt.tool_names is not None and tool.name not in flt.tool_names:
+        return False
+    if flt.read_only is not None:
+        read_only = bool(tool.annotations and tool.annotations.read_only_hint)
+        if read_only != flt.read_only:
+            return False
+    return True
+
+
+def _clean(name: str) -> str:
+    return _NOT_NAME_CHARS.sub("_", name) or "tool"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate = f"{name[:60]}_{n}"
+        n += 1
+    return candidate

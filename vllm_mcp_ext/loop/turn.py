@@ -1,0 +1,144 @@
+"""One model turn, as it streams: parts in, events out, and what the turn asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vllm_mcp_ext.engine.parts import (
+    Part,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    TurnEnd,
+)
+from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
+
+
+@dataclass
+class PendingCall:
+    """A tool call the model made in this turn."""
+
+    kind: Literal["mcp", "function", "unknown"]
+    exposed_name: str
+    output_index: int
+    tool: ExposedTool | None = None
+    arguments: str = ""
+    call_id: str = field(default="")
+
+
+class TurnBuilder:
+    """Feeds parts of one turn into the response stream, in the order the model produced them."""
+
+    def __init__(
+        self,
+        stream: ResponseStream,
+        toolset: ToolSet,
+        function_names: set[str],
+        fallback_label: str,
+    ):
+        self.stream = stream
+        self.toolset = toolset
+        self.function_names = function_names
+        self.fallback_label = fallback_label
+        self.calls: list[PendingCall] = []
+        self.end: TurnEnd | None = None
+        self._by_index: dict[int, PendingCall] = {}
+        self._reasoning_index: int | None = None
+        self._message_index: int | None = None
+        self._held_text = ""  # whitespace not yet shown: no empty message items
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+
+    def feed(self, part: Part) -> None:
+        if isinstance(part, ReasoningDelta):
+            self._reasoning.append(part.text)
+            if self._reasoning_index is None:
+                self._close_message()
+                self._reasoning_index = self.stream.open_reasoning()
+            self.stream.reasoning_delta(self._reasoning_index, part.text)
+        elif isinstance(part, TextDelta):
+            self._text.append(part.text)
+            self._show_text(part.text)
+        elif isinstance(part, ToolCallDelta):
+            self._tool_delta(part)
+        elif isinstance(part, TurnEnd):
+            self.end = part
+
+    def close(self) -> None:
+        """End the turn's items; tool calls keep their items open until they ran."""
+        self._close_reasoning()
+        self._close_message()
+        for call in self.calls:
+            if call.kind == "function":
+                self.stream.close_function_call(call.output_index, call.arguments)
+            else:
+                self.stream.mcp_arguments_done(call.output_index, call.arguments)
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The turn as the chat template will see it in the next turn's conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._text)}
+        if self._reasoning:
+            message["reasoning"] = "".join(self._reasoning)
+        if self.calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.exposed_name, "arguments": call.arguments},
+                }
+                for call in self.calls
+            ]
+        return message
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _show_text(self, text: str) -> None:
+        if self._message_index is None:
+            self._held_text += text
+            if not self._held_text.strip():
+                return
+            self._close_reasoning()
+            self._message_index = self.stream.open_message()
+            text, self._held_text = self._held_text, ""
+        self.stream.text_delta(self._message_index, text)
+
+    def _tool_delta(self, part: ToolCallDelta) -> None:
+        call = self._by_index.get(part.index)
+        if call is None:
+            if not part.name:
+                return  # arguments before a name: nothing to attach them to
+            self._close_reasoning()
+            self._close_message()
+            call = self._open_call(part.name)
+            self._by_index[part.index] = call
+            self.calls.append(call)
+        if part.arguments:
+            call.arguments += part.arguments
+            if call.kind == "function":
+                self.stream.function_arguments_delta(call.output_index, part.arguments)
+            else:
+                self.stream.mcp_arguments_delta(call.output_index, part.arguments)
+
+    def _open_call(self, name: str) -> PendingCall:
+        tool = self.toolset.lookup(name)
+        if tool is not None:
+            index = self.stream.open_mcp_call(tool.server_label, tool.name)
+            return PendingCall("mcp", name, index, tool, call_id=self.stream.output[index].id)
+        if name in self.function_names:
+            index = self.stream.open_function_call(name)
+            item = self.stream.output[index]
+            return PendingCall("function", name, index, call_id=item.call_id)  # type: ignore[union-attr]
+        index = self.stream.open_mcp_call(self.fallback_label, name)
+        return PendingCall("unknown", name, index, call_id=self.stream.output[index].id)
+
+    def _close_reasoning(self) -> None:
+        if self._reasoning_index is not None:
+            self.stream.close_reasoning(self._reasoning_index)
+            self._reasoning_index = None
+
+    def _close_message(self) -> None:
+        if self._message_index is not None:
+            self.stream.close_message(self._message_index)
+            self._message_index = None
