@@ -112,7 +112,9 @@ async def list_server_tools(label: str, raw_request: Request) -> Response:
             "name": t.name,
             "description": t.description,
             "input_schema": t.input_schema,
-            "annotations": t.annotations.model_dump(exclude_none=True) if t.annotations else None,
+            "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True)
+            if t.annotations
+            else None,
         }
         for t in tools
     ]

@@ -44,6 +44,7 @@ from openai.types.responses import (
     ResponseTextDoneEvent,
     ResponseUsage,
 )
+from openai.types.responses.response import IncompleteDetails
 from openai.types.responses.response_output_item import (
     McpCall,
     McpListTools,
@@ -161,7 +162,7 @@ class ResponseStream:
             max_output_tokens=t.max_output_tokens,
             max_tool_calls=t.max_tool_calls,
             previous_response_id=t.previous_response_id,
-            incomplete_details={"reason": incomplete_reason} if incomplete_reason else None,
+            incomplete_details=_incomplete(incomplete_reason),
             error=error,
             usage=self.usage.model() if done else None,
             store=t.store,
@@ -375,6 +376,12 @@ class ResponseStream:
             name=item.name,
         )
         self._close(index, item.model_copy(update={"arguments": arguments, "status": "completed"}))
+
+
+def _incomplete(reason: str | None) -> IncompleteDetails | None:
+    # Our reasons "max_tool_calls" and "max_turns" are outside the SDK's Literal; the wire field
+    # is a free string (Open Responses), and the SDK parses it without complaint.
+    return IncompleteDetails.model_construct(reason=reason) if reason else None
 
 
 def _output_text(text: str) -> ResponseOutputText:

@@ -194,7 +194,7 @@ def _named(exposed_name: str | None) -> dict[str, Any]:
 
 
 def _listed(tool: Any) -> McpListToolsTool:
-    annotations = tool.annotations.model_dump(exclude_none=True) if tool.annotations else None
+    annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
     return McpListToolsTool(
         name=tool.name,
         description=tool.description,
