@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run the test suite (unit + end-to-end on a real vLLM server). Installs first if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/pytest ] && .venv/bin/python -c "import vllm, vllm_mcp_ext" 2>/dev/null || bash scripts/install.sh .venv
+exec .venv/bin/python -m pytest -q -ra "$@"
