@@ -62,6 +62,19 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def wait_port(port: int, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Wait until something accepts connections (an SSE GET would never finish)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}\n{log.read_text()[-4000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"port {port} did not open within {timeout}s")
+
+
 @pytest.fixture(scope="session")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
@@ -80,8 +93,8 @@ def mcp_http_servers(logs: Path) -> Iterator[dict[str, str]]:
         "facts": f"http://127.0.0.1:{facts_port}/sse",
     }
     try:
-        wait_http(f"http://127.0.0.1:{notes_port}/mcp", procs[0], 30, logs / "notes.log")
-        wait_http(f"http://127.0.0.1:{facts_port}/sse", procs[1], 30, logs / "facts.log")
+        wait_port(notes_port, procs[0], 30, logs / "notes.log")
+        wait_port(facts_port, procs[1], 30, logs / "facts.log")
         yield urls
     finally:
         for p in procs:
