@@ -16,7 +16,7 @@ import importlib.util
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import cache
@@ -232,7 +232,7 @@ def load_example_server(label: str) -> ModuleType:
 
 
 def build_toolset(
-    script: Script, server_tools: dict[str, Sequence[types.Tool]]
+    script: Script, server_tools: Mapping[str, Sequence[types.Tool]]
 ) -> tuple[ToolSet, list[dict[str, Any]]]:
     """The tool set and the function tools the model sees, as the plugin builds them."""
     toolset = ToolSet.build(

@@ -51,9 +51,9 @@ SPECIAL_TOKENS = (PAD_TOKEN, "<|im_start|>", EOS_TOKEN)
 TOOL_TOKENS = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
 
 VOCAB_SIZE = 2000  # upper bound; the script corpus saturates well below it
-MODEL_SHAPE: dict[str, int] = {
+MODEL_SHAPE: dict[str, Any] = {
     "hidden_size": 128,
-    "intermediate_size": 512,
+    "intermediate_size": 256,
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
     "num_key_value_heads": 1,
@@ -82,6 +82,7 @@ class BuildInfo:
     min_margin: float
     train_seconds: float
     vocab_size: int
+    sequences: int  # training sequences (one per script where turn boundaries line up)
     prompt_lengths: dict[str, list[int]]  # script -> prompt length of each turn
 
 
@@ -152,7 +153,9 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, chat_template: str, sample
     # parse_chat_messages and safe_apply_chat_template only consult these fields of the
     # ModelConfig for text-only messages and an explicit template.
     model_config: Any = SimpleNamespace(enable_prompt_embeds=False, multimodal_config=None)
-    request = ChatCompletionRequest(model="tiny", messages=sample.messages, tools=sample.tools or None)
+    request = ChatCompletionRequest.model_validate(
+        {"model": "tiny", "messages": sample.messages, "tools": sample.tools or None}
+    )
     tools = [tool.model_dump() for tool in request.tools] if request.tools is not None else None
     conversation, _, _ = parse_chat_messages(request.messages, model_config, content_format="string")
     kwargs = (
@@ -160,7 +163,7 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, chat_template: str, sample
         .with_defaults({"tools": tools, "tokenize": False})
         .get_apply_chat_template_kwargs()
     )
-    text = safe_apply_chat_template(model_config, tokenizer, conversation, **kwargs)  # type: ignore[arg-type]
+    text = safe_apply_chat_template(model_config, tokenizer, conversation, **kwargs)  # type: ignore[call-overload]
     assert isinstance(text, str)
     return text
 
@@ -174,8 +177,13 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, sample: Sample) -> list[in
 
 def encode_completion(tokenizer: PreTrainedTokenizerBase, sample: Sample) -> list[int]:
     """The token ids greedy decoding must produce: the completion, then eos."""
-    eos = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
-    return [*tokenizer.encode(sample.completion, add_special_tokens=False), eos]
+    return [*tokenizer.encode(sample.completion, add_special_tokens=False), token_id(tokenizer, EOS_TOKEN)]
+
+
+def token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    ids = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(ids, int), token
+    return ids
 
 
 # --- Building ------------------------------------------------------------------------------
@@ -192,8 +200,8 @@ def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
     # Train with the tokenizer as reloaded from disk: that is the one vLLM uses.
     tokenizer = AutoTokenizer.from_pretrained(out)
     encoded = [(encode_prompt(tokenizer, s), encode_completion(tokenizer, s)) for s in samples]
-    pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
-    eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+    pad_id = token_id(tokenizer, PAD_TOKEN)
+    eos_id = token_id(tokenizer, EOS_TOKEN)
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -205,8 +213,9 @@ def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
     )
     torch.manual_seed(SEED)
     model = Qwen2ForCausalLM(config)
+    sequences = _sequences(samples, encoded)
     start = time.monotonic()
-    steps, loss, margin = _train(model, encoded, pad_id)
+    steps, loss, margin = _train(model, sequences, pad_id)
     seconds = time.monotonic() - start
     model.generation_config = GenerationConfig(bos_token_id=None, eos_token_id=eos_id, pad_token_id=pad_id)
     model.save_pretrained(out)
@@ -214,7 +223,7 @@ def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
     lengths: dict[str, list[int]] = {}
     for sample, (prompt, _) in zip(samples, encoded, strict=True):
         lengths.setdefault(sample.script, []).append(len(prompt))
-    info = BuildInfo(key, steps, loss, margin, round(seconds, 1), len(tokenizer), lengths)
+    info = BuildInfo(key, steps, loss, margin, round(seconds, 1), len(tokenizer), len(sequences), lengths)
     (out / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
     logger.info("trained tiny model in %.0f s (%d steps, loss %.2e)", seconds, steps, loss)
 
@@ -259,14 +268,44 @@ def _save_tokenizer(tokenizer: tokenizers.Tokenizer, chat_template: str, out: Pa
     from transformers import Qwen2Tokenizer
 
     wrapped = Qwen2Tokenizer(
-        tokenizer_object=tokenizer, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, unk_token=None, bos_token=None
+        tokenizer_object=tokenizer,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        unk_token=None,  # type: ignore[arg-type]
+        bos_token=None,
     )
     wrapped.chat_template = chat_template
     wrapped.save_pretrained(out)
 
 
+def _sequences(
+    samples: Sequence[Sample], encoded: Sequence[tuple[list[int], list[int]]]
+) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """Training sequences with their labelled spans ``(start, end)``.
+
+    A script's last prompt plus its completion holds every earlier turn: where a turn's
+    prompt and completion ids are a prefix of it, that turn is trained inside it; otherwise
+    (token boundaries that do not line up) the turn gets a sequence of its own.
+    """
+    by_script: dict[str, list[tuple[list[int], list[int]]]] = {}
+    for sample, pair in zip(samples, encoded, strict=True):
+        by_script.setdefault(sample.script, []).append(pair)
+    sequences: list[tuple[list[int], list[tuple[int, int]]]] = []
+    for turns in by_script.values():
+        full = turns[-1][0] + turns[-1][1]
+        spans: list[tuple[int, int]] = []
+        for prompt, completion in turns:
+            end = len(prompt) + len(completion)
+            if full[:end] == prompt + completion:
+                spans.append((len(prompt), end))
+            else:
+                sequences.append((prompt + completion, [(len(prompt), end)]))
+        sequences.append((full, spans))
+    return sequences
+
+
 def _train(
-    model: torch.nn.Module, encoded: Sequence[tuple[list[int], list[int]]], pad_id: int
+    model: torch.nn.Module, sequences: Sequence[tuple[list[int], list[tuple[int, int]]]], pad_id: int
 ) -> tuple[int, float, float]:
     """Full-batch AdamW on whole sequences, loss on the completion tokens only.
 
@@ -276,14 +315,14 @@ def _train(
     """
     import torch
 
-    length = max(len(p) + len(c) for p, c in encoded)
-    inputs = torch.full((len(encoded), length), pad_id, dtype=torch.long)
-    labels = torch.full((len(encoded), length), -100, dtype=torch.long)
-    for row, (prompt, completion) in enumerate(encoded):
-        ids = prompt + completion
+    length = max(len(ids) for ids, _ in sequences)
+    inputs = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(sequences), length), -100, dtype=torch.long)
+    for row, (ids, spans) in enumerate(sequences):
         inputs[row, : len(ids)] = torch.tensor(ids)
-        # Position i predicts token i + 1: label the positions that predict the completion.
-        labels[row, len(prompt) - 1 : len(ids) - 1] = torch.tensor(completion)
+        for start, end in spans:
+            # Position i predicts token i + 1.
+            labels[row, start - 1 : end - 1] = torch.tensor(ids[start:end])
     mask = labels != -100
     targets = labels[mask]
 
@@ -300,7 +339,7 @@ def _train(
                 target_logit = logits.gather(1, targets[:, None]).squeeze(1)
                 others = logits.scatter(1, targets[:, None], float("-inf")).max(dim=1).values
                 margin = (target_logit - others).min().item()
-            if step % 100 == 0:
+            if step % 50 == 0:
                 logger.info("step %d: loss %.2e, margin %.2f", step, loss.item(), margin)
             if loss.item() < TARGET_LOSS and margin >= MIN_MARGIN:
                 return step, loss.item(), margin
@@ -325,7 +364,7 @@ def verify_model(model_dir: Path, samples: Sequence[Sample] | None = None) -> li
 
     samples = scripts.all_samples() if samples is None else samples
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     failures: list[str] = []
     for sample in samples:
@@ -350,7 +389,9 @@ def verify_model(model_dir: Path, samples: Sequence[Sample] | None = None) -> li
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--out", type=Path, help=f"cache directory (default ${CACHE_ENV} or ~/.cache/vllm-mcp-ext)"
+        "--out",
+        type=Path,
+        help=f"cache directory; the model goes to DIR/tiny-<hash> (default ${CACHE_ENV} or ~/.cache/vllm-mcp-ext)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
