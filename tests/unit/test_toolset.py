@@ -2,7 +2,7 @@ from mcp import types
 from openai.types.responses.tool import McpAllowedToolsMcpToolFilter
 
 from vllm_mcp_ext.loop.calls import parse_arguments, result_text, unknown_tool
-from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
+from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, canonical, filter_allowed
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 
@@ -30,8 +30,19 @@ def test_function_param_is_what_the_chat_template_renders() -> None:
     (exposed,) = ToolSet.build([ServerTools("calc", (tool("add"),))]).tools
     assert exposed.function_param() == {
         "type": "function",
-        "function": {"name": "add", "description": "add tool", "parameters": SCHEMA},
+        "function": {"name": "add", "description": "add tool", "parameters": canonical(SCHEMA)},
     }
+
+
+def test_schemas_render_with_sorted_keys_whatever_the_transport() -> None:
+    shuffled = {"required": ["a"], "properties": {"a": {"type": "integer", "title": "A"}}, "type": "object"}
+    t = types.Tool(name="add", input_schema=shuffled)
+    (exposed,) = ToolSet.build([ServerTools("calc", (t,))]).tools
+    params = exposed.function_param()["function"]["parameters"]
+    assert list(params) == ["properties", "required", "type"] and list(params["properties"]["a"]) == [
+        "title",
+        "type",
+    ]
 
 
 def test_allowed_tools_list_and_filter_forms() -> None:

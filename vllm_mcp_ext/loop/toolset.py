@@ -38,7 +38,7 @@ class ExposedTool:
             "function": {
                 "name": self.exposed_name,
                 "description": self.tool.description or "",
-                "parameters": self.tool.input_schema,
+                "parameters": canonical(self.tool.input_schema),
             },
         }
 
@@ -107,6 +107,17 @@ def _matches(tool: types.Tool, flt: McpAllowedToolsMcpToolFilter) -> bool:
         if read_only != flt.read_only:
             return False
     return True
+
+
+def canonical(value: Any) -> Any:
+    """The schema with keys sorted at every level. Servers send the same schema with different key
+    orders depending on the transport; a fixed order keeps the rendered prompt (and so the prefix
+    cache) the same however the server is reached."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def _clean(name: str) -> str:
