@@ -96,7 +96,8 @@ def model_key(samples: Sequence[Sample]) -> str:
     h = hashlib.sha256()
     for path in (Path(scripts.__file__), TEMPLATE_PATH, Path(__file__)):
         h.update(path.read_bytes())
-    h.update(json.dumps([asdict(s) for s in samples], sort_keys=True).encode())
+    # Key order matters: it is what the chat template renders, so it must change the key.
+    h.update(json.dumps([asdict(s) for s in samples]).encode())
     for dist in ("transformers", "tokenizers"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             h.update(f"{dist}=={metadata.version(dist)}".encode())
