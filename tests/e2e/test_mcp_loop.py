@@ -93,7 +93,7 @@ def test_failing_tool_is_a_failed_call_the_model_sees(client: openai.OpenAI) -> 
     assert (call.type, call.name, call.status) == ("mcp_call", "divide", "failed")
     assert call.error.type == "mcp_tool_execution_error"
     assert "division by zero" in json.dumps(call.error.content)
-    assert r.output_text == "I cannot divide by zero."
+    assert r.output_text == "I cannot divide by zero."  # the model saw the error text
 
 
 def test_bad_arguments_fail_the_call_and_the_model_retries(client: openai.OpenAI) -> None:

@@ -1,7 +1,7 @@
 from mcp import types
 from openai.types.responses.tool import McpAllowedToolsMcpToolFilter
 
-from vllm_mcp_ext.loop.calls import parse_arguments, result_text, unknown_tool
+from vllm_mcp_ext.loop.calls import outcome_of, parse_arguments, result_text, unknown_tool
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, canonical, filter_allowed
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
@@ -81,3 +81,16 @@ def test_result_text_keeps_every_kind_of_content() -> None:
     assert result_text(result) == "hello\n[image: image/png, 6 bytes]\n[resource link: file:///a.txt]"
     structured = types.CallToolResult(content=[], structured_content={"x": 1})
     assert result_text(structured) == '{"x": 1}'
+
+
+def test_tool_errors_reach_the_model_marked_once() -> None:
+    def failed(text: str) -> str:
+        return outcome_of(
+            types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+        ).model_text
+
+    assert failed("division by zero") == "Error: division by zero"
+    assert (
+        failed("Error executing tool divide: division by zero")
+        == "Error executing tool divide: division by zero"
+    )

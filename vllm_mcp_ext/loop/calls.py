@@ -71,17 +71,18 @@ async def run_call(registry: ToolServerRegistry, tool: ExposedTool, arguments: d
         return protocol_error(SERVER_UNAVAILABLE, exc.message)
     except CallFailed as exc:
         return protocol_error(exc.code, exc.message)
-    return _from_result(result)
+    return outcome_of(result)
 
 
-def _from_result(result: types.CallToolResult) -> CallOutcome:
+def outcome_of(result: types.CallToolResult) -> CallOutcome:
     text = result_text(result)
     if result.is_error:
         content = [block.model_dump(mode="json", exclude_none=True) for block in result.content]
         return CallOutcome(
             output=None,
             error=McpToolExecutionError(type="mcp_tool_execution_error", content=content),
-            model_text=f"Error: {text}",
+            # Servers often say "Error ..." themselves; don't make it "Error: Error ...".
+            model_text=text if text.lower().startswith("error") else f"Error: {text}",
         )
     return CallOutcome(output=text, error=None, model_text=text)
 

@@ -27,6 +27,7 @@ from typing import Any
 from mcp import types
 from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
 
+from vllm_mcp_ext.loop.calls import outcome_of
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,6 @@ EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"
 SERVER_MODULES: dict[str, str] = {"calc": "calculator", "notes": "notes", "facts": "facts"}
 
 # Tool results the plugin feeds back for failures (the model is trained on exactly these).
-ERROR_DIVISION_BY_ZERO = "Error: division by zero"
 ERROR_INVALID_ARGUMENTS = "Error: Invalid arguments for tool 'add': 'two' is not of type 'integer'"
 ERROR_UNKNOWN_TOOL = "Error: Unknown tool 'subtract'. Available tools: add, multiply, divide, crash"
 ERROR_CONNECTION_LOST = "Error: connection to the MCP server was lost"
@@ -162,7 +162,7 @@ SCRIPTS: dict[str, Script] = {
             "failing_tool",
             CALC,
             "Divide 1 by 0.",
-            ((_call("divide", ERROR_DIVISION_BY_ZERO, a=1, b=0),), "I cannot divide by zero."),
+            ((_call("divide", a=1, b=0),), "I cannot divide by zero."),
         ),
         Script(
             "collision",
@@ -315,11 +315,8 @@ async def _resolve_all() -> dict[str, ResolvedScript]:
                     if exposed is None:
                         raise ValueError(f"script {script.name}: no tool {call.name!r} to compute a result")
                     result = await clients[exposed.server_label].call_tool(exposed.name, call.arguments)
-                    if result.is_error:
-                        raise ValueError(f"script {script.name}: {call.name} failed: {result.content}")
-                    results[(t, i)] = "\n".join(
-                        c.text for c in result.content if isinstance(c, types.TextContent)
-                    )
+                    # What the plugin itself would show the model, failures included.
+                    results[(t, i)] = outcome_of(result).model_text
             resolved[script.name] = ResolvedScript(script, tools, results)
     return resolved
 
