@@ -26,6 +26,7 @@ __all__ = [
     "Parser",
     "RequestOutput",
     "patch_tool_server_init",
+    "use_vllm_logging",
 ]
 
 
@@ -99,6 +100,18 @@ class EngineSeam:
             **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
         )
         return Generation(request, prompt_ids, parser, outputs)
+
+
+def use_vllm_logging() -> None:
+    """Send the plugin's log lines through vLLM's handlers, at INFO, like vLLM's own."""
+    import logging
+
+    ours, theirs = logging.getLogger("vllm_mcp_ext"), logging.getLogger("vllm")
+    if not ours.handlers:
+        for handler in theirs.handlers:
+            ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
 
 
 def patch_tool_server_init() -> None:

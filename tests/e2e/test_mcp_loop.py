@@ -301,3 +301,9 @@ def test_server_tools_route_lists_schema_and_annotations(vllm_server: str) -> No
 def test_requests_without_mcp_tools_go_to_stock_vllm(client: openai.OpenAI) -> None:
     r = client.responses.create(model="tiny", input="What is 2 plus 3?", max_output_tokens=8, temperature=0)
     assert r.status in ("completed", "incomplete") and not [i for i in r.output if i.type.startswith("mcp")]
+
+
+def test_startup_logs_each_server_and_the_dead_one(vllm_server: str, vllm_log) -> None:
+    log = vllm_log.read_text(errors="replace")
+    assert "MCP server 'calc' ready with 4 tools" in log
+    assert "MCP server 'ghost' unavailable (will retry)" in log

@@ -26,6 +26,7 @@ class McpEndpointPlugin:
     def __init__(self) -> None:
         # Runs in build_app, before vLLM's own init_tool_server reads --tool-server.
         _compat.patch_tool_server_init()
+        _compat.use_vllm_logging()
 
     def attach_router(self, app: FastAPI) -> None:
         app.include_router(router)
