@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
+from vllm_mcp_ext.testing import processes
+from vllm_mcp_ext.testing.processes import free_port, stop, wait_http, wait_port
 from vllm_mcp_ext.testing.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,55 +22,8 @@ SERVERS = REPO / "examples" / "servers"
 STARTUP_TIMEOUT = 600
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text()[-4000:] if log else ""
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered\n{tail}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
 def start(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    out = log.open("w")
-    return subprocess.Popen(
-        cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=REPO
-    )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def wait_port(port: int, proc: subprocess.Popen, timeout: float, log: Path) -> None:
-    """Wait until something accepts connections (an SSE GET would never finish)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}\n{log.read_text()[-4000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"port {port} did not open within {timeout}s")
+    return processes.start(cmd, log, env, cwd=REPO)
 
 
 @pytest.fixture(scope="session")

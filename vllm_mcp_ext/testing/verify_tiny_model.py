@@ -14,12 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from vllm_mcp_ext.testing import processes
 from vllm_mcp_ext.testing.scripts import SCRIPTS, Sample, all_samples
 from vllm_mcp_ext.testing.tiny_model import build_tiny_model, encode_prompt
 
@@ -40,45 +37,15 @@ SERVER_FLAGS = [
 @contextmanager
 def vllm_server(model: Path, port: int, timeout: float = 600.0) -> Iterator[str]:
     """Start a vLLM OpenAI server for the model; yield its base URL; stop it."""
-    log = tempfile.NamedTemporaryFile("w+", prefix="vllm-tiny-", suffix=".log", delete=False)  # noqa: SIM115
-    cmd = [
-        sys.executable,
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model),
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(cmd + SERVER_FLAGS, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = Path(tempfile.mkdtemp(prefix="vllm-tiny-")) / "vllm.log"
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+    proc = processes.start([*cmd, "--port", str(port), *SERVER_FLAGS], log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"vLLM exited with {proc.returncode}; log:\n{_tail(log.name)}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vLLM not healthy after {timeout:.0f} s; log:\n{_tail(log.name)}")
-            time.sleep(1)
+        processes.wait_http(f"{url}/health", proc, timeout, log)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
-
-
-def _tail(path: str, lines: int = 40) -> str:
-    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+        processes.stop(proc)
 
 
 def check_tokenize(client: httpx.Client, model: Path, samples: Sequence[Sample]) -> list[str]:
