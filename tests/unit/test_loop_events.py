@@ -135,8 +135,14 @@ async def test_a_tool_turn_then_an_answer_streams_the_spec_sequence() -> None:
 
 async def test_whitespace_between_calls_makes_no_message_item() -> None:
     turns = [[TextDelta("\n"), *ADD_CALL, TextDelta("\n")], [TextDelta("5")]]
-    events, _ = await run(turns)
+    events, scripted = await run(turns)
     assert [i.type for i in events[-1].response.output] == ["mcp_list_tools", "mcp_call", "message"]
+    assert scripted.seen[1][1]["content"] == ""  # nor any text in the model's history
+
+
+async def test_a_message_starts_at_its_first_visible_character() -> None:
+    events, _ = await run([[ReasoningDelta("hm"), TextDelta("\n"), TextDelta("\n5")]])
+    assert events[-1].response.output[-1].content[0].text == "5"
 
 
 async def test_server_side_turn_cap_ends_incomplete() -> None:

@@ -78,7 +78,9 @@ class TurnBuilder:
 
     def assistant_message(self) -> dict[str, Any]:
         """The turn as the chat template will see it in the next turn's conversation."""
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._text)}
+        text = "".join(self._text)
+        # Whitespace alone made no message item for the client; the model's history agrees.
+        message: dict[str, Any] = {"role": "assistant", "content": text if text.strip() else ""}
         if self._reasoning:
             message["reasoning"] = "".join(self._reasoning)
         if self.calls:
@@ -101,7 +103,8 @@ class TurnBuilder:
                 return
             self._close_reasoning()
             self._message_index = self.stream.open_message()
-            text, self._held_text = self._held_text, ""
+            # A message starts at its first visible character (Qwen3 writes "\n\n" after </think>).
+            text, self._held_text = self._held_text.lstrip(), ""
         self.stream.text_delta(self._message_index, text)
 
     def _tool_delta(self, part: ToolCallDelta) -> None:
