@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openai
+import psutil
 import pytest
 
 from vllm_mcp_ext.testing import processes
@@ -59,6 +61,11 @@ def mcp_config(tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[
             "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
             "notes": {"url": mcp_http_servers["notes"]},
             "facts": {"url": mcp_http_servers["facts"]},
+            # adds a tool at run time and says so with tools/list_changed
+            "late": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "late_tool.py")],
+            },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
         }
@@ -73,8 +80,12 @@ def tiny_model() -> Path:
     return build_tiny_model()
 
 
-@pytest.fixture(scope="session")
-def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
+@contextmanager
+def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
+    """`vllm serve` with the plugin, as a user types it; yields the base URL.
+
+    On the way out it checks that the stdio MCP servers the plugin started went with it.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -82,11 +93,9 @@ def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]
         "VLLM_MCP_CONNECT_TIMEOUT": "5",
         "VLLM_MCP_CALL_TIMEOUT": "20",
     }
-    log = logs / "vllm.log"
     proc = start(
         [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(tiny_model),
+            str(Path(sys.executable).parent / "vllm"), "serve", str(model),
             "--served-model-name", "tiny",
             "--dtype", "float32",
             "--enforce-eager",
@@ -95,18 +104,45 @@ def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]
             "--max-model-len", "2048",
             "--enable-auto-tool-choice",
             "--tool-call-parser", "hermes",
-            "--tool-server", str(mcp_config),
+            "--tool-server", str(config),
             "--port", str(port),
+            *flags,
         ],
         log,
         env,
     )  # fmt: skip
+    stdio_children: list[psutil.Process] = []
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, STARTUP_TIMEOUT, log)
         yield f"http://127.0.0.1:{port}"
+        stdio_children = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if "calculator.py" in " ".join(p.cmdline())
+        ]
     finally:
         stop(proc)
         print(f"vLLM log: {log}")
+    _, alive = psutil.wait_procs(stdio_children, timeout=10)
+    assert not alive, f"stdio MCP servers outlived the API server: {[p.pid for p in alive]}"
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
+    with serve(tiny_model, mcp_config, logs / "vllm.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
+    """A second server of the same model with a reasoning parser, for the <think> script."""
+    with serve(tiny_model, mcp_config, logs / "vllm-reasoning.log", "--reasoning-parser", "qwen3") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def reasoning_client(reasoning_server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{reasoning_server}/v1", api_key="unused", max_retries=0, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from itertools import groupby
 from typing import Any
 
@@ -243,7 +244,7 @@ def test_unknown_server_label_is_a_400_listing_configured_labels(client: openai.
         create(client, "hi", [mcp("nope")])
     err = info.value.body
     assert err["param"] == "tools[0].server_label" and err["code"] == "unknown_server_label"
-    for label in ("calc", "notes", "facts", "ghost"):
+    for label in ("calc", "notes", "facts", "late", "ghost"):
         assert label in err["message"]
 
 
@@ -296,6 +297,25 @@ def test_server_tools_route_lists_schema_and_annotations(vllm_server: str) -> No
     add = next(t for t in tools if t["name"] == "add")
     assert add["input_schema"]["required"] == ["a", "b"] and add["annotations"] == {"readOnlyHint": True}
     assert httpx.get(f"{vllm_server}/v1/mcp/servers/nope/tools").status_code == 404
+
+
+def test_tools_list_changed_refreshes_the_server_tools(vllm_server: str) -> None:
+    deadline = time.monotonic() + 30
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        names = [t["name"] for t in httpx.get(f"{vllm_server}/v1/mcp/servers/late/tools").json()["data"]]
+        if "late_tool" in names:
+            break
+        time.sleep(0.5)
+    assert names == ["early_tool", "late_tool"]
+
+
+def test_required_tool_choice_makes_a_call(client: openai.OpenAI) -> None:
+    r = create(client, "What is 2 plus 3?", [mcp("calc")], tool_choice="required")
+    assert shape(r)[1:] == [
+        ("mcp_call", "calc", "add", '{"a": 2, "b": 3}', "5", "completed", None),
+        ("message", "2 plus 3 is 5."),
+    ]
 
 
 def test_requests_without_mcp_tools_go_to_stock_vllm(client: openai.OpenAI) -> None:

@@ -86,6 +86,9 @@ class Script:
     instructions: str | None = None
     # Exposed name of the tool the request forces with tool_choice, if any.
     tool_choice: str | None = None
+    # Per turn: reasoning the model writes first in <think>...</think> (Qwen3 style); served by a
+    # server with --reasoning-parser qwen3. The template drops it from earlier turns.
+    reasoning: tuple[str, ...] = ()
 
     @property
     def server_labels(self) -> tuple[str, ...]:
@@ -212,6 +215,13 @@ SCRIPTS: dict[str, Script] = {
             ((_call("multiply", a=3, b=3),), "9."),
             instructions="Answer briefly.",
         ),
+        Script(
+            "reasoning",
+            CALC,
+            "Think, then add 1 and 1.",
+            ((_call("add", a=1, b=1),), "1 plus 1 is 2."),
+            reasoning=("I should use the add tool.", "The tool said 2."),
+        ),
     ]
 }
 
@@ -255,6 +265,8 @@ def script_samples(resolved: ResolvedScript) -> list[Sample]:
     samples: list[Sample] = []
     for t, turn in enumerate(script.turns):
         completion = turn if isinstance(turn, str) else "\n".join(call.text() for call in turn)
+        if script.reasoning:
+            completion = f"<think>\n{script.reasoning[t]}\n</think>\n\n{completion}"
         samples.append(
             Sample(
                 script.name,
