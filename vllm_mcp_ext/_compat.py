@@ -55,14 +55,6 @@ class EngineSeam:
     def model_name(self) -> str:
         return self._chat.models.model_name(None)
 
-    @property
-    def has_tool_parser(self) -> bool:
-        parser_cls = self._chat.parser_cls
-        return parser_cls is not None and parser_cls.tool_parser_cls is not None
-
-    def served_model_names(self) -> list[str]:
-        return [p.name for p in self._chat.models.base_model_paths]
-
     async def start(self, request: ChatCompletionRequest, request_id: str) -> Generation:
         chat = self._chat
         if chat.parser_cls is None:
@@ -71,6 +63,8 @@ class EngineSeam:
                 param="tools",
             )
         tokenizer = chat.renderer.tokenizer
+        if tokenizer is None:
+            raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
         template_kwargs = chat._effective_chat_template_kwargs(request)
         parser = chat._make_parser(request, tokenizer, template_kwargs)
         rendered = await chat.render_chat_request(request)

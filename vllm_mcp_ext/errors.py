@@ -55,7 +55,3 @@ class NotFound(McpExtError):
 
 class ConfigError(McpExtError):
     """The ``--tool-server`` configuration is unusable; start-up stops with this message."""
-
-
-class EngineError(McpExtError):
-    """The engine failed while generating (500, never leaks internals)."""

@@ -74,7 +74,7 @@ class ChatTemplateTurns:
             output_tokens=len(output_ids),
             reasoning_tokens=parser.count_reasoning_tokens(output_ids),
         )
-        yield TurnEnd(finish_reason=finish, usage=usage, output_token_ids=tuple(output_ids))
+        yield TurnEnd(finish_reason=finish, usage=usage)
 
     def _chat_request(self, turn: TurnRequest) -> ChatCompletionRequest:
         try:
@@ -88,7 +88,7 @@ class ChatTemplateTurns:
                 top_p=turn.top_p,
                 parallel_tool_calls=turn.parallel_tool_calls,
                 stream=True,
-                **turn.extra,
+                seed=None,
             )
         except ValueError as exc:
             raise InvalidRequest(f"invalid request for the model: {exc}") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -37,7 +37,6 @@ class TurnUsage:
 class TurnEnd:
     finish_reason: str | None  # "stop", "length", "abort", ...
     usage: TurnUsage
-    output_token_ids: tuple[int, ...] = ()
 
 
 Part = ReasoningDelta | TextDelta | ToolCallDelta | TurnEnd
@@ -55,4 +54,3 @@ class TurnRequest:
     temperature: float | None = None
     top_p: float | None = None
     parallel_tool_calls: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from openai.types.responses import (
     Response,
@@ -40,6 +40,7 @@ from openai.types.responses import (
     ResponseReasoningTextDeltaEvent,
     ResponseReasoningTextDoneEvent,
     ResponseStreamEvent,
+    ResponseTextConfig,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
     ResponseUsage,
@@ -113,6 +114,13 @@ class ResponseStream:
 
     # -- plumbing -----------------------------------------------------------------------
 
+    def call_id(self, index: int) -> str:
+        """The id that ties an open call item to its result: ``call_id`` for function calls."""
+        item = self.output[index]
+        value = item.call_id if isinstance(item, ResponseFunctionToolCall) else item.id
+        assert value is not None
+        return value
+
     def take(self) -> list[ResponseStreamEvent]:
         events, self._pending = self._pending, []
         return events
@@ -144,6 +152,7 @@ class ResponseStream:
     def snapshot(self, status: str, *, incomplete_reason: str | None = None, error: Any = None) -> Response:
         t = self.template
         done = status in ("completed", "incomplete", "failed")
+        extras: dict[str, Any] = {**_OPEN_RESPONSES_EXTRAS, "store": t.store}
         return Response(
             id=t.id,
             object="response",
@@ -165,18 +174,16 @@ class ResponseStream:
             incomplete_details=_incomplete(incomplete_reason),
             error=error,
             usage=self.usage.model() if done else None,
-            store=t.store,
             background=False,
             truncation="disabled",
             service_tier="default",
-            text={"format": {"type": "text"}, "verbosity": "medium"},
+            text=ResponseTextConfig.model_validate({"format": {"type": "text"}, "verbosity": "medium"}),
             reasoning=None,
             top_logprobs=0,
             user=t.user,
             safety_identifier=None,
             prompt_cache_key=None,
-            presence_penalty=0.0,
-            frequency_penalty=0.0,
+            **extras,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -366,7 +373,7 @@ class ResponseStream:
         )
 
     def close_function_call(self, index: int, arguments: str) -> None:
-        item = self.output[index]
+        item = cast(ResponseFunctionToolCall, self.output[index])
         self._emit(
             ResponseFunctionCallArgumentsDoneEvent,
             type="response.function_call_arguments.done",
@@ -376,6 +383,10 @@ class ResponseStream:
             name=item.name,
         )
         self._close(index, item.model_copy(update={"arguments": arguments, "status": "completed"}))
+
+
+# Open Responses requires these; the SDK's model has no field for them (its models keep extras).
+_OPEN_RESPONSES_EXTRAS: dict[str, Any] = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
 
 
 def _incomplete(reason: str | None) -> IncompleteDetails | None:

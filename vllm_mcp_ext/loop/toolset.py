@@ -85,9 +85,6 @@ class ToolSet:
     def function_params(self) -> list[dict[str, Any]]:
         return [t.function_param() for t in self.tools]
 
-    def __len__(self) -> int:
-        return len(self.tools)
-
 
 def filter_allowed(tools: Sequence[types.Tool], allowed: McpAllowedTools | None) -> tuple[types.Tool, ...]:
     """Apply ``allowed_tools``: a list of names, or ``{tool_names, read_only}``."""

@@ -128,13 +128,12 @@ class TurnBuilder:
         tool = self.toolset.lookup(name)
         if tool is not None:
             index = self.stream.open_mcp_call(tool.server_label, tool.name)
-            return PendingCall("mcp", name, index, tool, call_id=self.stream.output[index].id)
+            return PendingCall("mcp", name, index, tool, call_id=self.stream.call_id(index))
         if name in self.function_names:
             index = self.stream.open_function_call(name)
-            item = self.stream.output[index]
-            return PendingCall("function", name, index, call_id=item.call_id)  # type: ignore[union-attr]
+            return PendingCall("function", name, index, call_id=self.stream.call_id(index))
         index = self.stream.open_mcp_call(self.fallback_label, name)
-        return PendingCall("unknown", name, index, call_id=self.stream.output[index].id)
+        return PendingCall("unknown", name, index, call_id=self.stream.call_id(index))
 
     def _close_reasoning(self) -> None:
         if self._reasoning_index is not None:
