@@ -16,6 +16,7 @@ from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.request import has_mcp_tools, parse_request
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
 from vllm_mcp_ext.events.sse import encode
+from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.request import LoopRequest
 from vllm_mcp_ext.loop.runner import AgentLoop, Plan
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -73,7 +74,7 @@ async def create_response(raw_request: Request) -> Response:
     async for event in plugin.loop.events(request, plan):
         final = getattr(event, "response", final)
     assert final is not None
-    return JSONResponse(final.model_dump(mode="json"))
+    return JSONResponse(to_wire(final))
 
 
 async def _sse(loop: AgentLoop, request: LoopRequest, plan: Plan) -> AsyncIterator[str]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from openai.types.responses import ResponseStreamEvent
+
+from vllm_mcp_ext.events.wire import to_wire
 
 
 def encode(event: ResponseStreamEvent) -> str:
-    return f"event: {event.type}\ndata: {event.model_dump_json(exclude_unset=False)}\n\n"
+    return f"event: {event.type}\ndata: {json.dumps(to_wire(event), separators=(',', ':'))}\n\n"
