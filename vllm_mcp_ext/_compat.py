@@ -17,7 +17,7 @@ from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
 from vllm.outputs import RequestOutput
 from vllm.parser.abstract_parser import Parser
 
-from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.errors import InvalidRequest, NotFound
 
 __all__ = [
     "ChatCompletionRequest",
@@ -54,6 +54,11 @@ class EngineSeam:
     @property
     def model_name(self) -> str:
         return self._chat.models.model_name(None)
+
+    async def check_model(self, name: str | None) -> None:
+        """A 404 for a model this server does not serve, as vLLM's own routes answer."""
+        if name and not self._chat.models.is_base_model(name):
+            raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
 
     async def start(self, request: ChatCompletionRequest, request_id: str) -> Generation:
         chat = self._chat

@@ -274,6 +274,12 @@ def test_unsupported_mcp_options_are_a_clear_400(client: openai.OpenAI, tool: di
     assert info.value.body["param"] == param and info.value.status_code == 400
 
 
+def test_unknown_model_is_a_404_as_in_stock_vllm(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.responses.create(model="gpt-nope", input="hi", tools=[mcp("calc")])
+    assert info.value.body["param"] == "model" and info.value.body["code"] == "model_not_found"
+
+
 def test_malformed_json_body_is_a_400(vllm_server: str) -> None:
     r = httpx.post(
         f"{vllm_server}/v1/responses", content=b"{nope", headers={"content-type": "application/json"}

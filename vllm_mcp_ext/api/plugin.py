@@ -44,5 +44,5 @@ class McpEndpointPlugin:
         state.vllm_mcp_ext = PluginState(
             registry=registry,
             loop=AgentLoop(registry, turns, settings),
-            model_name=seam.model_name,
+            seam=seam,
         )

@@ -29,7 +29,7 @@ router = APIRouter()
 class PluginState:
     registry: ToolServerRegistry
     loop: AgentLoop
-    model_name: str
+    seam: _compat.EngineSeam
 
 
 def _plugin(request: Request) -> PluginState:
@@ -66,7 +66,8 @@ async def create_response(raw_request: Request) -> Response:
     if not has_mcp_tools(body):
         return await _compat.stock_create_responses(body, raw_request)
     plugin = _plugin(raw_request)
-    request = parse_request(body, plugin.registry, plugin.model_name)
+    await plugin.seam.check_model(body.get("model"))
+    request = parse_request(body, plugin.registry, plugin.seam.model_name)
     plan = await plugin.loop.prepare(request)
     if body.get("stream"):
         return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
