@@ -55,7 +55,7 @@ class EngineSeam:
     def model_name(self) -> str:
         return self._chat.models.model_name(None)
 
-    async def check_model(self, name: str | None) -> None:
+    def check_model(self, name: str | None) -> None:
         """A 404 for a model this server does not serve, as vLLM's own routes answer."""
         if name and not self._chat.models.is_base_model(name):
             raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")

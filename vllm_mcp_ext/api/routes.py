@@ -19,6 +19,7 @@ from vllm_mcp_ext.events.sse import encode
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.request import LoopRequest
 from vllm_mcp_ext.loop.runner import AgentLoop, Plan
+from vllm_mcp_ext.loop.toolset import listed_tool
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ async def create_response(raw_request: Request) -> Response:
     if not has_mcp_tools(body):
         return await _compat.stock_create_responses(body, raw_request)
     plugin = _plugin(raw_request)
-    await plugin.seam.check_model(body.get("model"))
+    plugin.seam.check_model(body.get("model"))
     request = parse_request(body, plugin.registry, plugin.seam.model_name)
     plan = await plugin.loop.prepare(request)
     if body.get("stream"):
@@ -109,15 +110,5 @@ async def list_server_tools(label: str, raw_request: Request) -> Response:
         configured = ", ".join(plugin.registry.labels) or "none"
         raise NotFound(f"no MCP server {label!r}; configured: {configured}", param="label")
     tools = await conn.current_tools()
-    data = [
-        {
-            "name": t.name,
-            "description": t.description,
-            "input_schema": t.input_schema,
-            "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True)
-            if t.annotations
-            else None,
-        }
-        for t in tools
-    ]
+    data = [listed_tool(t).model_dump(mode="json") for t in tools]
     return JSONResponse({"object": "list", "server_label": label, "data": data})

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from openai.types.responses import ResponseStreamEvent
-from openai.types.responses.response_output_item import McpListToolsTool
 
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ModelTurns
@@ -23,7 +22,7 @@ from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest
-from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
+from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.connection import ServerUnavailable
@@ -42,6 +41,7 @@ class Listing:
 class Plan:
     listings: list[Listing]
     toolset: ToolSet
+    tools: list[dict[str, Any]]  # every tool, as the model sees them after the first turn
     first_tools: list[dict[str, Any]]
     first_choice: str | dict[str, Any]
 
@@ -64,14 +64,14 @@ class AgentLoop:
         tools = toolset.function_params() + req.function_tools
         choice = req.tool_choice
         if not isinstance(choice, ForcedTool):
-            return Plan(list(listings), toolset, tools, choice)
+            return Plan(list(listings), toolset, tools, tools, choice)
         if choice.kind == "function":
             if choice.name not in function_names:
                 raise InvalidRequest(
                     f"tool_choice names function {choice.name!r}, which is not in tools",
                     param="tool_choice",
                 )
-            return Plan(list(listings), toolset, tools, _named(choice.name))
+            return Plan(list(listings), toolset, tools, tools, _named(choice.name))
         listing = next(x for x in listings if x.label == choice.server_label)
         if listing.error is not None:
             raise InvalidRequest(
@@ -81,7 +81,7 @@ class AgentLoop:
             )
         if choice.name is None:  # any tool of that server
             server_tools = [t.function_param() for t in toolset.tools if t.server_label == listing.label]
-            return Plan(list(listings), toolset, server_tools, "required")
+            return Plan(list(listings), toolset, tools, server_tools, "required")
         forced = toolset.find(listing.label, choice.name)
         if forced is None:
             allowed = ", ".join(t.name for t in listing.tools) or "none"
@@ -90,7 +90,7 @@ class AgentLoop:
                 f"among its allowed tools ({allowed})",
                 param="tool_choice.name",
             )
-        return Plan(list(listings), toolset, tools, _named(forced.exposed_name))
+        return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
 
     async def _list(self, label: str, allowed: Any) -> Listing:
         conn = self.registry.get(label)
@@ -108,7 +108,7 @@ class AgentLoop:
         stream = ResponseStream(req.template)
         stream.start()
         for listing in plan.listings:
-            stream.list_tools(listing.label, [_listed(t) for t in listing.tools], listing.error)
+            stream.list_tools(listing.label, [listed_tool(t) for t in listing.tools], listing.error)
         for event in stream.take():
             yield event
         try:
@@ -177,7 +177,7 @@ class AgentLoop:
             if req.max_output_tokens is not None and tokens_used >= req.max_output_tokens:
                 stream.finish("max_output_tokens")
                 return
-            tools, choice = plan.toolset.function_params() + req.function_tools, "auto"
+            tools, choice = plan.tools, "auto"
         stream.finish("max_turns")
 
     async def _run(self, call: PendingCall, toolset: ToolSet) -> CallOutcome:
@@ -191,13 +191,3 @@ class AgentLoop:
 
 def _named(exposed_name: str | None) -> dict[str, Any]:
     return {"type": "function", "function": {"name": exposed_name}}
-
-
-def _listed(tool: Any) -> McpListToolsTool:
-    annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
-    return McpListToolsTool(
-        name=tool.name,
-        description=tool.description,
-        input_schema=tool.input_schema,
-        annotations=annotations,
-    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp import types
+from openai.types.responses.response_output_item import McpListToolsTool
 from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
 
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -84,6 +85,17 @@ class ToolSet:
 
     def function_params(self) -> list[dict[str, Any]]:
         return [t.function_param() for t in self.tools]
+
+
+def listed_tool(tool: types.Tool) -> McpListToolsTool:
+    """A server's tool as clients see it: in `mcp_list_tools` items and `GET .../tools`."""
+    annotations = tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
+    return McpListToolsTool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        annotations=annotations,
+    )
 
 
 def filter_allowed(tools: Sequence[types.Tool], allowed: McpAllowedTools | None) -> tuple[types.Tool, ...]:

@@ -27,8 +27,9 @@ from typing import Any
 from mcp import types
 from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
 
-from vllm_mcp_ext.loop.calls import outcome_of
+from vllm_mcp_ext.loop.calls import CallOutcome, outcome_of, parse_arguments, protocol_error, unknown_tool
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
+from vllm_mcp_ext.servers.connection import CONNECTION_CLOSED, LOST
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"
@@ -36,9 +37,8 @@ EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"
 SERVER_MODULES: dict[str, str] = {"calc": "calculator", "notes": "notes", "facts": "facts"}
 
 # Tool results the plugin feeds back for failures (the model is trained on exactly these).
-ERROR_INVALID_ARGUMENTS = "Error: Invalid arguments for tool 'add': 'two' is not of type 'integer'"
-ERROR_UNKNOWN_TOOL = "Error: Unknown tool 'subtract'. Available tools: add, multiply, divide, crash"
-ERROR_CONNECTION_LOST = "Error: connection to the MCP server was lost"
+# The one result the servers cannot give in memory: the plugin's text for a server that died.
+ERROR_CONNECTION_LOST = protocol_error(CONNECTION_CLOSED, LOST).model_text
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -185,7 +185,7 @@ SCRIPTS: dict[str, Script] = {
             CALC,
             "Add two and three.",
             (
-                (_call("add", ERROR_INVALID_ARGUMENTS, a="two", b=3),),
+                (_call("add", a="two", b=3),),
                 (_call("add", a=2, b=3),),
                 "2 plus 3 is 5.",
             ),
@@ -194,7 +194,7 @@ SCRIPTS: dict[str, Script] = {
             "unknown_tool",
             CALC,
             "Subtract 3 from 5.",
-            ((_call("subtract", ERROR_UNKNOWN_TOOL, a=5, b=3),), "I cannot subtract."),
+            ((_call("subtract", a=5, b=3),), "I cannot subtract."),
         ),
         Script(
             "crash",
@@ -323,11 +323,16 @@ async def _resolve_all() -> dict[str, ResolvedScript]:
                     if call.result is not None:
                         results[(t, i)] = call.result
                         continue
+                    # What the plugin itself shows the model, failures included.
                     exposed = toolset.lookup(call.name)
                     if exposed is None:
-                        raise ValueError(f"script {script.name}: no tool {call.name!r} to compute a result")
-                    result = await clients[exposed.server_label].call_tool(exposed.name, call.arguments)
-                    # What the plugin itself would show the model, failures included.
+                        results[(t, i)] = unknown_tool(call.name, toolset).model_text
+                        continue
+                    checked = parse_arguments(exposed, call.arguments_json)
+                    if isinstance(checked, CallOutcome):
+                        results[(t, i)] = checked.model_text
+                        continue
+                    result = await clients[exposed.server_label].call_tool(exposed.name, checked)
                     results[(t, i)] = outcome_of(result).model_text
             resolved[script.name] = ResolvedScript(script, tools, results)
     return resolved
