@@ -90,6 +90,8 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
     env = {
         **os.environ,
         "VLLM_PLUGINS": "vllm_mcp_ext",
+        # the plugin from this checkout, whichever checkout the editable install points at
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "VLLM_MCP_CONNECT_TIMEOUT": "5",
         "VLLM_MCP_CALL_TIMEOUT": "20",
     }

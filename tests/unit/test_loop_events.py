@@ -37,14 +37,6 @@ class InMemoryConnection:
         return await self.client.call_tool(name, arguments)
 
 
-class OneServerRegistry:
-    def __init__(self, conn: InMemoryConnection):
-        self.conn = conn
-
-    def get(self, label: str):
-        return self.conn if label == "calc" else None
-
-
 class ScriptedTurns:
     """Plays back parts, one list per turn, and records the conversation of each turn."""
 
@@ -63,11 +55,11 @@ class ScriptedTurns:
         )
 
 
-def request(**kw: Any) -> LoopRequest:
+def request(source: InMemoryConnection, **kw: Any) -> LoopRequest:
     return LoopRequest(
         template=ResponseTemplate(id="resp_1", model="scripted", tools=[], tool_choice="auto"),
         messages=[{"role": "user", "content": "2+3?"}],
-        servers=[McpServerUse("calc")],
+        servers=[McpServerUse("calc", source)],
         **kw,
     )
 
@@ -82,8 +74,8 @@ ADD_CALL = [
 async def run(turns: list[list[Part]], **kw: Any):
     scripted = ScriptedTurns(turns)
     async with Client(load_calculator()) as client:
-        loop = AgentLoop(OneServerRegistry(InMemoryConnection(client)), scripted, Settings(max_turns=3))
-        req = request(**kw)
+        loop = AgentLoop(scripted, Settings(max_turns=3))
+        req = request(InMemoryConnection(client), **kw)
         plan = await loop.prepare(req)
         events = [e async for e in loop.events(req, plan)]
     return events, scripted

@@ -43,6 +43,6 @@ class McpEndpointPlugin:
         turns = ChatTemplateTurns(seam)
         state.vllm_mcp_ext = PluginState(
             registry=registry,
-            loop=AgentLoop(registry, turns, settings),
+            loop=AgentLoop(turns, settings),
             seam=seam,
         )

@@ -12,6 +12,7 @@ from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse, ToolChoice
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)
 _UNSUPPORTED_FIELDS = ("previous_response_id", "background", "conversation", "prompt")
@@ -68,12 +69,12 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool = _mcp_tool(raw, param, registry)
+            tool, source = _mcp_tool(raw, param, registry)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
-            servers.append(McpServerUse(tool.server_label, tool.allowed_tools))
+            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools))
             echo.append(tool.model_dump(exclude_none=True, exclude={"headers", "authorization"}))
         elif kind == "function":
             functions.append(_function_tool(raw, param))
@@ -83,7 +84,7 @@ def _tools(
     return servers, functions, echo
 
 
-def _mcp_tool(raw: dict[str, Any], param: str, registry: ToolServerRegistry) -> Mcp:
+def _mcp_tool(raw: dict[str, Any], param: str, registry: ToolServerRegistry) -> tuple[Mcp, ToolSource]:
     try:
         tool = _MCP.validate_python(raw)
     except ValidationError as exc:
@@ -103,14 +104,15 @@ def _mcp_tool(raw: dict[str, Any], param: str, registry: ToolServerRegistry) -> 
             f"(got {tool.require_approval!r}; an absent value means approval is required)",
             param=f"{param}.require_approval",
         )
-    if registry.get(tool.server_label) is None:
+    source = registry.get(tool.server_label)
+    if source is None:
         configured = ", ".join(registry.labels) or "none"
         raise InvalidRequest(
             f"unknown server_label {tool.server_label!r}; configured MCP servers: {configured}",
             param=f"{param}.server_label",
             code="unknown_server_label",
         )
-    return tool
+    return tool, source
 
 
 def _function_tool(raw: dict[str, Any], param: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpProtocolError, McpToolExecutionError
 
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
-from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
+from vllm_mcp_ext.servers.source import ToolSource
 
 INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
@@ -61,12 +61,9 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
     return protocol_error(METHOD_NOT_FOUND, f"Unknown tool {name!r}. Available tools: {available}")
 
 
-async def run_call(registry: ToolServerRegistry, tool: ExposedTool, arguments: dict[str, Any]) -> CallOutcome:
-    conn = registry.get(tool.server_label)
-    if conn is None:
-        return protocol_error(SERVER_UNAVAILABLE, f"MCP server {tool.server_label!r} is gone")
+async def run_call(source: ToolSource, tool: ExposedTool, arguments: dict[str, Any]) -> CallOutcome:
     try:
-        result = await conn.call_tool(tool.name, arguments)
+        result = await source.call_tool(tool.name, arguments)
     except ServerUnavailable as exc:
         return protocol_error(SERVER_UNAVAILABLE, exc.message)
     except CallFailed as exc:

@@ -8,13 +8,15 @@ from typing import Any, Literal
 from openai.types.responses.tool import McpAllowedTools
 
 from vllm_mcp_ext.events import ResponseTemplate
+from vllm_mcp_ext.servers.source import ToolSource
 
 
 @dataclass(frozen=True)
 class McpServerUse:
-    """One ``{"type": "mcp"}`` tool of the request, naming a configured server."""
+    """One ``{"type": "mcp"}`` tool of the request, and the server it resolved to."""
 
     label: str
+    source: ToolSource
     allowed: McpAllowedTools | None = None
 
 

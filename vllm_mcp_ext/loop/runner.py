@@ -21,11 +21,11 @@ from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
-from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest
+from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
-from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.connection import ServerUnavailable
+from vllm_mcp_ext.servers.source import ToolSource
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +47,14 @@ class Plan:
 
 
 class AgentLoop:
-    def __init__(self, registry: ToolServerRegistry, turns: ModelTurns, settings: Settings):
-        self.registry = registry
+    def __init__(self, turns: ModelTurns, settings: Settings):
         self.turns = turns
         self.settings = settings
 
     # -- before the response starts -------------------------------------------------------
 
     async def prepare(self, req: LoopRequest) -> Plan:
-        listings = await asyncio.gather(*(self._list(use.label, use.allowed) for use in req.servers))
+        listings = await asyncio.gather(*(self._list(use) for use in req.servers))
         function_names = [t["function"]["name"] for t in req.function_tools]
         toolset = ToolSet.build(
             (ServerTools(x.label, x.tools) for x in listings if x.error is None),
@@ -92,15 +91,12 @@ class AgentLoop:
             )
         return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
 
-    async def _list(self, label: str, allowed: Any) -> Listing:
-        conn = self.registry.get(label)
-        if conn is None:  # validated earlier; kept for type narrowing
-            return Listing(label, (), f"unknown server {label!r}")
+    async def _list(self, use: McpServerUse) -> Listing:
         try:
-            tools = await conn.current_tools()
+            tools = await use.source.current_tools()
         except ServerUnavailable as exc:
-            return Listing(label, (), exc.message)
-        return Listing(label, filter_allowed(tools, allowed), None)
+            return Listing(use.label, (), exc.message)
+        return Listing(use.label, filter_allowed(tools, use.allowed), None)
 
     # -- the response ---------------------------------------------------------------------
 
@@ -157,7 +153,8 @@ class AgentLoop:
             server_calls = [c for c in turn.calls if c.kind != "function"]
             room = None if req.max_tool_calls is None else max(req.max_tool_calls - calls_made, 0)
             runnable = server_calls if room is None else server_calls[:room]
-            outcomes = await asyncio.gather(*(self._run(c, plan.toolset) for c in runnable))
+            sources = {use.label: use.source for use in req.servers}
+            outcomes = await asyncio.gather(*(self._run(c, plan.toolset, sources) for c in runnable))
             for call, outcome in zip(runnable, outcomes, strict=True):
                 stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
                 messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.model_text})
@@ -180,13 +177,13 @@ class AgentLoop:
             tools, choice = plan.tools, "auto"
         stream.finish("max_turns")
 
-    async def _run(self, call: PendingCall, toolset: ToolSet) -> CallOutcome:
+    async def _run(self, call: PendingCall, toolset: ToolSet, sources: dict[str, ToolSource]) -> CallOutcome:
         if call.tool is None:
             return unknown_tool(call.exposed_name, toolset)
         arguments = parse_arguments(call.tool, call.arguments)
         if isinstance(arguments, CallOutcome):
             return arguments
-        return await run_call(self.registry, call.tool, arguments)
+        return await run_call(sources[call.tool.server_label], call.tool, arguments)
 
 
 def _named(exposed_name: str | None) -> dict[str, Any]:
