@@ -94,6 +94,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "VLLM_MCP_CONNECT_TIMEOUT": "5",
         "VLLM_MCP_CALL_TIMEOUT": "20",
+        "VLLM_MCP_TRACE": "1",  # per-turn prompt and cached tokens at /v1/mcp/traces/{id}
     }
     proc = start(
         [

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vllm_mcp_ext import _compat
+from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.request import has_mcp_tools, parse_request
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
 from vllm_mcp_ext.events.sse import encode
@@ -69,19 +69,35 @@ async def create_response(raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
     plugin.seam.check_model(body.get("model"))
     request = parse_request(body, plugin.registry, plugin.seam.model_name)
+    recording = trace.begin(request.template.id)
     plan = await plugin.loop.prepare(request)
     if body.get("stream"):
-        return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
+        return StreamingResponse(_sse(plugin.loop, request, plan, recording), media_type="text/event-stream")
     final = None
     async for event in plugin.loop.events(request, plan):
         final = getattr(event, "response", final)
     assert final is not None
+    trace.end(recording)
     return JSONResponse(to_wire(final))
 
 
-async def _sse(loop: AgentLoop, request: LoopRequest, plan: Plan) -> AsyncIterator[str]:
+async def _sse(
+    loop: AgentLoop, request: LoopRequest, plan: Plan, recording: trace.ResponseTrace | None
+) -> AsyncIterator[str]:
     async for event in loop.events(request, plan):
         yield encode(event)
+    trace.end(recording)
+
+
+@router.get("/v1/mcp/traces/{response_id}")
+@error_boundary
+async def get_trace(response_id: str, raw_request: Request) -> Response:
+    """Timings of a finished response, when the server runs with VLLM_MCP_TRACE=1."""
+    recorded = trace.finished(response_id)
+    if recorded is None:
+        hint = "" if trace.enabled() else " (tracing is off: set VLLM_MCP_TRACE=1)"
+        raise NotFound(f"no trace for response {response_id!r}{hint}", param="response_id")
+    return JSONResponse(recorded.as_dict())
 
 
 @router.get("/v1/mcp/servers")

@@ -4,6 +4,7 @@ model also sees as the tool result, so the loop can go on."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import jsonschema
 from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpProtocolError, McpToolExecutionError
 
+from vllm_mcp_ext import trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
 from vllm_mcp_ext.servers.source import ToolSource
@@ -62,12 +64,15 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
 
 
 async def run_call(source: ToolSource, tool: ExposedTool, arguments: dict[str, Any]) -> CallOutcome:
+    start = time.perf_counter()
     try:
         result = await source.call_tool(tool.name, arguments)
     except ServerUnavailable as exc:
         return protocol_error(SERVER_UNAVAILABLE, exc.message)
     except CallFailed as exc:
         return protocol_error(exc.code, exc.message)
+    finally:
+        trace.record_call(tool.server_label, tool.name, start)
     return outcome_of(result)
 
 

@@ -126,6 +126,7 @@ class AgentLoop:
         function_names = {t["function"]["name"] for t in req.function_tools}
         fallback_label = req.servers[0].label if req.servers else ""
         calls_made, tokens_used = 0, 0
+        held = None  # what the engine holds after the previous turn: the next prompt continues it
         for turn_number in range(self.settings.max_turns):
             budget = None if req.max_output_tokens is None else req.max_output_tokens - tokens_used
             turn = TurnBuilder(stream, plan.toolset, function_names, fallback_label)
@@ -139,6 +140,7 @@ class AgentLoop:
                     temperature=req.temperature,
                     top_p=req.top_p,
                     parallel_tool_calls=req.parallel_tool_calls,
+                    held=held,
                 )
             ):
                 turn.feed(part)
@@ -146,6 +148,7 @@ class AgentLoop:
                     yield event
             turn.close()
             assert turn.end is not None
+            held = turn.end.held
             stream.usage.add(turn.end.usage)
             tokens_used += turn.end.usage.output_tokens
             messages.append(turn.assistant_message())
