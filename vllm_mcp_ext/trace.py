@@ -52,15 +52,23 @@ class ResponseTrace:
     calls: list[CallTrace] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Wall time split into engine, MCP and plugin time (intervals merged)."""
+        """Wall time split into engine, MCP and plugin time.
+
+        MCP time that overlaps a model turn (a call started early, while the model still
+        writes) is hidden behind it: it counts once, as part of that turn.
+        """
         total = self.end - self.start
         engine = sum(t.engine_s for t in self.turns)
-        mcp = _union([(c.start, c.end) for c in self.calls])
+        turns = [(t.start, t.end) for t in self.turns]
+        calls = [(c.start, c.end) for c in self.calls]
+        mcp = _union(calls)
+        mcp_outside_turns = _union(turns + calls) - _union(turns)
         return {
             "total_s": total,
             "engine_s": engine,
             "mcp_s": mcp,
-            "plugin_s": total - engine - mcp,
+            "mcp_hidden_s": mcp - mcp_outside_turns,
+            "plugin_s": total - engine - mcp_outside_turns,
             "hot_path_s": sum(t.plugin_s for t in self.turns),
             "render_s": sum(t.render_s for t in self.turns),
             "output_tokens": sum(t.output_tokens for t in self.turns),

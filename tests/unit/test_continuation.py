@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def turn_pairs(*, reasoning: bool) -> list[tuple[Sample, Sample]]:
         if bool(resolved.script.reasoning) != reasoning:
             continue
         samples = resolved.samples()
-        pairs += list(zip(samples, samples[1:], strict=False))
+        pairs += list(pairwise(samples))
     return pairs
 
 
@@ -80,7 +81,9 @@ def test_a_template_that_drops_reasoning_falls_back(tokenizer) -> None:
 
 
 def test_a_template_that_rewrites_earlier_turns_falls_back() -> None:
-    before = "<|im_start|>system\n1 message<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    before = (
+        "<|im_start|>system\n1 message<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
     after = before.replace("1 message", "3 messages") + "call<|im_end|>\n<|im_start|>tool\n5<|im_end|>\n"
     with pytest.raises(HistoryRewritten, match="earlier conversation"):
         suffix_after(before, "call<|im_end|>", after)
