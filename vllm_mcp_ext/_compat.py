@@ -36,7 +36,7 @@ class Generation:
 
     request: ChatCompletionRequest
     prompt_token_ids: list[int]
-    parser: Parser
+    parser: Parser | None  # None: no tool or reasoning parser configured, and no tools offered
     outputs: AsyncIterator[RequestOutput]
 
 
@@ -52,6 +52,11 @@ class EngineSeam:
         return cls(chat) if chat is not None else None
 
     @property
+    def uses_harmony(self) -> bool:
+        """gpt-oss models: vLLM's Responses handler renders them with harmony, not a template."""
+        return getattr(self._chat.model_config.hf_config, "model_type", None) == "gpt_oss"
+
+    @property
     def model_name(self) -> str:
         return self._chat.models.model_name(None)
 
@@ -62,16 +67,16 @@ class EngineSeam:
 
     async def start(self, request: ChatCompletionRequest, request_id: str) -> Generation:
         chat = self._chat
-        if chat.parser_cls is None:
+        if chat.parser_cls is None and request.tools:
             raise InvalidRequest(
-                "MCP tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
+                "tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
                 param="tools",
             )
         tokenizer = chat.renderer.tokenizer
         if tokenizer is None:
             raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
         template_kwargs = chat._effective_chat_template_kwargs(request)
-        parser = chat._make_parser(request, tokenizer, template_kwargs)
+        parser = chat._make_parser(request, tokenizer, template_kwargs) if chat.parser_cls else None
         rendered = await chat.render_chat_request(request)
         if isinstance(rendered, ErrorResponse):
             raise InvalidRequest(rendered.error.message, param=rendered.error.param)
@@ -151,3 +156,10 @@ async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
     return await create_responses(request, raw_request=raw_request)
+
+
+async def stock_route(name: str, *args: Any) -> Any:
+    """One of vLLM's own ``/v1/responses/{id}`` handlers, for responses it made itself."""
+    from vllm.entrypoints.openai.responses import api_router
+
+    return await getattr(api_router, name)(*args)

@@ -13,12 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat
-from vllm_mcp_ext.api.request import has_mcp_tools, parse_request
+from vllm_mcp_ext.api.request import has_mcp_tools
+from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
-from vllm_mcp_ext.events.sse import encode
-from vllm_mcp_ext.events.wire import to_wire
-from vllm_mcp_ext.loop.request import LoopRequest
-from vllm_mcp_ext.loop.runner import AgentLoop, Plan
+from vllm_mcp_ext.events.sse import encode_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
 from vllm_mcp_ext.servers import ToolServerRegistry
 
@@ -29,8 +27,8 @@ router = APIRouter()
 @dataclass
 class PluginState:
     registry: ToolServerRegistry
-    loop: AgentLoop
-    seam: _compat.EngineSeam
+    service: ResponsesService
+    harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
 
 
 def _plugin(request: Request) -> PluginState:
@@ -64,24 +62,80 @@ async def create_response(raw_request: Request) -> Response:
         raise InvalidRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    if not has_mcp_tools(body):
-        return await _compat.stock_create_responses(body, raw_request)
     plugin = _plugin(raw_request)
-    plugin.seam.check_model(body.get("model"))
-    request = parse_request(body, plugin.registry, plugin.seam.model_name)
-    plan = await plugin.loop.prepare(request)
-    if body.get("stream"):
-        return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
-    final = None
-    async for event in plugin.loop.events(request, plan):
-        final = getattr(event, "response", final)
-    assert final is not None
-    return JSONResponse(to_wire(final))
+    if plugin.harmony and not has_mcp_tools(body) and not body.get("previous_response_id"):
+        return await _compat.stock_create_responses(body, raw_request)
+    service = plugin.service
+    prepared = await service.prepare(body)
+    streaming = body.get("stream") is True
+    if prepared.request.template.background:
+        queued = await service.start_background(prepared)
+        if streaming:
+            return _sse(service.follow(prepared.id, None))
+        return JSONResponse(queued)
+    if streaming:
+        return _sse(service.events(prepared))
+    return JSONResponse(await service.complete(prepared))
 
 
-async def _sse(loop: AgentLoop, request: LoopRequest, plan: Plan) -> AsyncIterator[str]:
-    async for event in loop.events(request, plan):
-        yield encode(event)
+@router.get("/v1/responses/{response_id}")
+@error_boundary
+async def retrieve_response(
+    response_id: str, raw_request: Request, stream: bool = False, starting_after: int | None = None
+) -> Response:
+    plugin = _plugin(raw_request)
+    if plugin.harmony and await _not_ours(plugin, response_id):
+        return await _compat.stock_route(
+            "retrieve_responses", response_id, raw_request, starting_after, stream
+        )
+    record = await plugin.service.get(response_id)
+    if stream:
+        if not record.background:
+            raise InvalidRequest("only background responses can be streamed again", param="stream")
+        return _sse(plugin.service.follow(response_id, starting_after))
+    return JSONResponse(record.response)
+
+
+@router.delete("/v1/responses/{response_id}")
+@error_boundary
+async def delete_response(response_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _plugin(raw_request).service.delete(response_id))
+
+
+@router.post("/v1/responses/{response_id}/cancel")
+@error_boundary
+async def cancel_response(response_id: str, raw_request: Request) -> Response:
+    plugin = _plugin(raw_request)
+    if plugin.harmony and await _not_ours(plugin, response_id):
+        return await _compat.stock_route("cancel_responses", response_id, raw_request)
+    return JSONResponse(await plugin.service.cancel(response_id))
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+@error_boundary
+async def list_input_items(
+    response_id: str,
+    raw_request: Request,
+    after: str | None = None,
+    limit: int = 20,
+    order: str = "desc",
+) -> Response:
+    service = _plugin(raw_request).service
+    return JSONResponse(await service.list_input_items(response_id, after=after, limit=limit, order=order))
+
+
+async def _not_ours(plugin: PluginState, response_id: str) -> bool:
+    store = plugin.service.store
+    return store is None or await store.get(response_id) is None
+
+
+def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    return StreamingResponse(_encoded(events), media_type="text/event-stream")
+
+
+async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+    async for event in events:
+        yield encode_wire(event)
 
 
 @router.get("/v1/mcp/servers")

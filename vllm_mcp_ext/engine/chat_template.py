@@ -48,6 +48,10 @@ class ChatTemplateTurns:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
                 finish = output.finish_reason
+                if parser is None:
+                    if output.text:
+                        yield TextDelta(output.text)
+                    continue
                 delta = parser.parse_delta(
                     delta_text=output.text,
                     delta_token_ids=token_ids,
@@ -72,7 +76,7 @@ class ChatTemplateTurns:
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
             output_tokens=len(output_ids),
-            reasoning_tokens=parser.count_reasoning_tokens(output_ids),
+            reasoning_tokens=parser.count_reasoning_tokens(output_ids) if parser else 0,
         )
         yield TurnEnd(finish_reason=finish, usage=usage)
 

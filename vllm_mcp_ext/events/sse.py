@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from openai.types.responses import ResponseStreamEvent
 
@@ -10,4 +11,8 @@ from vllm_mcp_ext.events.wire import to_wire
 
 
 def encode(event: ResponseStreamEvent) -> str:
-    return f"event: {event.type}\ndata: {json.dumps(to_wire(event), separators=(',', ':'))}\n\n"
+    return encode_wire(to_wire(event))
+
+
+def encode_wire(event: dict[str, Any]) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
