@@ -55,7 +55,21 @@ def mcp_http_servers(logs: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def mcp_config(tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[str, str]) -> Path:
+def slow_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the slow calculator leaves ``.started`` / ``.cancelled`` files."""
+    return tmp_path_factory.mktemp("slow") / "add"
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite response store every vLLM server of the session shares."""
+    return tmp_path_factory.mktemp("store") / "responses.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def mcp_config(
+    tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[str, str], slow_marker: Path
+) -> Path:
     config = {
         "mcpServers": {
             "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
@@ -65,6 +79,11 @@ def mcp_config(tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[
             "late": {
                 "command": sys.executable,
                 "args": [str(REPO / "tests" / "e2e" / "servers" / "late_tool.py")],
+            },
+            # the calculator with an `add` that takes a minute (cancel tests)
+            "slowcalc": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "slow_calculator.py"), str(slow_marker)],
             },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
@@ -81,7 +100,7 @@ def tiny_model() -> Path:
 
 
 @contextmanager
-def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
+def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None = None) -> Iterator[str]:
     """`vllm serve` with the plugin, as a user types it; yields the base URL.
 
     On the way out it checks that the stdio MCP servers the plugin started went with it.
@@ -94,6 +113,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "VLLM_MCP_CONNECT_TIMEOUT": "5",
         "VLLM_MCP_CALL_TIMEOUT": "20",
+        "VLLM_MCP_STORE": str(store) if store else "off",
     }
     proc = start(
         [
@@ -130,15 +150,17 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
-    with serve(tiny_model, mcp_config, logs / "vllm.log") as url:
+def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
+    with serve(tiny_model, mcp_config, logs / "vllm.log", store=store_path) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
-    """A second server of the same model with a reasoning parser, for the <think> script."""
-    with serve(tiny_model, mcp_config, logs / "vllm-reasoning.log", "--reasoning-parser", "qwen3") as url:
+def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
+    """A second server of the same model with a reasoning parser, for the <think> script. It
+    shares the response store with the first: two API server processes, one SQLite file."""
+    log = logs / "vllm-reasoning.log"
+    with serve(tiny_model, mcp_config, log, "--reasoning-parser", "qwen3", store=store_path) as url:
         yield url
 
 

@@ -28,6 +28,9 @@ class SnapshotTracker:
             while len(self.output) <= index:
                 self.output.append({})
             self.output[index] = event["item"]
+        elif kind == "response.mcp_call_arguments.done":
+            item = self.output[event["output_index"]]
+            item.update(arguments=event["arguments"], status="calling")
 
     @property
     def done(self) -> bool:
