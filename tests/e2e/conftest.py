@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import openai
 import psutil
 import pytest
 
+from tests.e2e.wire import Captured, CapturingTransport, OpenResponses
 from vllm_mcp_ext.testing import processes
 from vllm_mcp_ext.testing.processes import free_port, stop, wait_http, wait_port
 from vllm_mcp_ext.testing.tiny_model import build_tiny_model
@@ -165,8 +167,31 @@ def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path:
 
 
 @pytest.fixture(scope="session")
-def reasoning_client(reasoning_server: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{reasoning_server}/v1", api_key="unused", max_retries=0, timeout=120)
+def wire_log() -> Iterator[list[Captured]]:
+    """Every `/v1/responses*` body and event the SDK clients received; checked at the end of the
+    session against the Open Responses schema."""
+    sink: list[Captured] = []
+    yield sink
+    spec = OpenResponses.load()
+    if spec is None:
+        return  # the spec lives in ../shared, which CI has
+    errors = [error for record in sink for error in spec.check(record)]
+    assert not errors, f"{len(errors)} bodies/events do not validate:\n" + "\n".join(errors[:30])
+
+
+def sdk_client(base_url: str, sink: list[Captured]) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=120,
+        http_client=httpx.Client(transport=CapturingTransport(sink), timeout=120),
+    )
+
+
+@pytest.fixture(scope="session")
+def reasoning_client(reasoning_server: str, wire_log: list[Captured]) -> openai.OpenAI:
+    return sdk_client(reasoning_server, wire_log)
 
 
 @pytest.fixture(scope="session")
@@ -175,5 +200,5 @@ def vllm_log(logs: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def client(vllm_server: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{vllm_server}/v1", api_key="unused", max_retries=0, timeout=120)
+def client(vllm_server: str, wire_log: list[Captured]) -> openai.OpenAI:
+    return sdk_client(vllm_server, wire_log)

@@ -203,7 +203,14 @@ def test_background_response_can_be_polled_to_the_end(client: openai.OpenAI) -> 
     assert events[0].sequence_number == 3 and events[-1].type == "response.completed"
 
 
+def fresh(marker: Path) -> Path:
+    for suffix in (".started", ".cancelled"):
+        marker.with_suffix(suffix).unlink(missing_ok=True)
+    return marker
+
+
 def test_cancel_stops_a_background_response_mid_call(client: openai.OpenAI, slow_marker: Path) -> None:
+    fresh(slow_marker)
     r = create(client, ASK, [mcp("slowcalc")], background=True)
     wait_for(slow_marker.with_suffix(".started").exists, what="the slow tool to start")
     polled = client.responses.retrieve(r.id)
@@ -212,6 +219,26 @@ def test_cancel_stops_a_background_response_mid_call(client: openai.OpenAI, slow
     cancelled = client.responses.cancel(r.id)
     assert cancelled.status == "cancelled"
     assert client.responses.retrieve(r.id).status == "cancelled"
+    wait_for(slow_marker.with_suffix(".cancelled").exists, 20, "the MCP server to see the cancellation")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_goes_away_cancels_the_running_call(
+    vllm_server: str, slow_marker: Path, stream: bool
+) -> None:
+    fresh(slow_marker)
+    body = {"model": "tiny", "input": ASK, "tools": [mcp("slowcalc")], "temperature": 0, "stream": stream}
+    with httpx.Client(timeout=httpx.Timeout(120, read=10)) as http:
+        if stream:
+            with http.stream("POST", f"{vllm_server}/v1/responses", json=body) as r:
+                for line in r.iter_lines():
+                    if "response.mcp_call_arguments.done" in line:
+                        wait_for(slow_marker.with_suffix(".started").exists, 20, "the slow tool to start")
+                        break  # leave while the call runs
+        else:
+            with pytest.raises(httpx.ReadTimeout):
+                http.post(f"{vllm_server}/v1/responses", json=body)
+    assert slow_marker.with_suffix(".started").exists()
     wait_for(slow_marker.with_suffix(".cancelled").exists, 20, "the MCP server to see the cancellation")
 
 

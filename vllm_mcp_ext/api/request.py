@@ -52,6 +52,7 @@ def parse_request(
         background=body.get("background") is True,
         previous_response_id=_string(body, "previous_response_id"),
         user=_string(body, "user"),
+        text=_text_config(body.get("text")),
     )
     return LoopRequest(
         template=template,
@@ -64,6 +65,7 @@ def parse_request(
         temperature=template.temperature,
         top_p=template.top_p,
         parallel_tool_calls=template.parallel_tool_calls,
+        response_format=_response_format(template.text, has_tools=bool(servers or functions)),
     )
 
 
@@ -147,6 +149,38 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         '"name"} or {"type": "function", "name"}',
         param="tool_choice",
     )
+
+
+def _text_config(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"format": {"type": "text"}}
+    if not isinstance(raw, dict) or not isinstance(raw.get("format", {}), dict):
+        raise InvalidRequest("'text' must be an object with a 'format' object", param="text")
+    fmt = raw.get("format") or {"type": "text"}
+    if fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise InvalidRequest(
+            "text.format.type must be text, json_object or json_schema", param="text.format.type"
+        )
+    if fmt["type"] == "json_schema" and not isinstance(fmt.get("schema"), dict):
+        raise InvalidRequest("a json_schema text format needs a 'schema' object", param="text.format.schema")
+    return {**raw, "format": fmt}
+
+
+def _response_format(text: dict[str, Any], has_tools: bool) -> dict[str, Any] | None:
+    """`text.format` as chat completions' ``response_format`` (structured outputs)."""
+    fmt = text["format"]
+    if fmt["type"] == "text":
+        return None
+    if has_tools:
+        # Structured outputs would constrain the tool-call turns too.
+        raise Unsupported(
+            "text.format other than 'text' is not supported with tools yet", param="text.format"
+        )
+    if fmt["type"] == "json_object":
+        return {"type": "json_object"}
+    schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
+    schema.setdefault("name", "response")
+    return {"type": "json_schema", "json_schema": schema}
 
 
 def _conversation(conversation: Conversation, raw: Any) -> Conversation:

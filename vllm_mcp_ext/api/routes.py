@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -22,6 +23,14 @@ from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+T = TypeVar("T")
+DISCONNECT_POLL_S = 0.5
+
+
+class ClientGone(McpExtError):
+    """The client disconnected before its (non-streaming) response was ready."""
+
+    status = 499
 
 
 @dataclass
@@ -74,8 +83,8 @@ async def create_response(raw_request: Request) -> Response:
             return _sse(service.follow(prepared.id, None))
         return JSONResponse(queued)
     if streaming:
-        return _sse(service.events(prepared))
-    return JSONResponse(await service.complete(prepared))
+        return _sse(service.events(prepared))  # a disconnect cancels the stream, and the loop
+    return JSONResponse(await _while_connected(raw_request, service.complete(prepared)))
 
 
 @router.get("/v1/responses/{response_id}")
@@ -122,6 +131,22 @@ async def list_input_items(
 ) -> Response:
     service = _plugin(raw_request).service
     return JSONResponse(await service.list_input_items(response_id, after=after, limit=limit, order=order))
+
+
+async def _while_connected(raw_request: Request, work: Awaitable[T]) -> T:
+    """Run ``work``, cancelling it (engine requests and MCP calls) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await raw_request.is_disconnected():
+                logger.info("client went away; cancelling its response")
+                task.cancel()
+                raise ClientGone("the client disconnected")
+    finally:
+        task.cancel()
 
 
 async def _not_ours(plugin: PluginState, response_id: str) -> bool:

@@ -91,6 +91,7 @@ class ChatTemplateTurns:
                 temperature=turn.temperature,
                 top_p=turn.top_p,
                 parallel_tool_calls=turn.parallel_tool_calls,
+                response_format=turn.response_format,  # type: ignore[arg-type]
                 stream=True,
                 seed=None,
             )

@@ -54,3 +54,4 @@ class TurnRequest:
     temperature: float | None = None
     top_p: float | None = None
     parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`

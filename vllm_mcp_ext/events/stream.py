@@ -77,6 +77,7 @@ class ResponseTemplate:
     previous_response_id: str | None = None
     store: bool = True
     background: bool = False
+    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
     user: str | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
@@ -183,7 +184,7 @@ class ResponseStream:
             background=t.background,
             truncation="disabled",
             service_tier="default",
-            text=ResponseTextConfig.model_validate({"format": {"type": "text"}, "verbosity": "medium"}),
+            text=ResponseTextConfig.model_validate({"verbosity": "medium", **t.text}),
             reasoning=None,
             top_logprobs=0,
             user=t.user,

@@ -47,6 +47,7 @@ class LoopRequest:
     temperature: float | None = None
     top_p: float | None = None
     parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None
 
     def model_messages(self) -> list[dict[str, Any]]:
         """The conversation for the chat template: this request's instructions first (those of

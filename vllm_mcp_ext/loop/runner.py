@@ -217,6 +217,7 @@ class AgentLoop:
             temperature=req.temperature,
             top_p=req.top_p,
             parallel_tool_calls=req.parallel_tool_calls,
+            response_format=req.response_format,
         )
 
     # -- calls ----------------------------------------------------------------------------
