@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,7 +114,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
         "VLLM_PLUGINS": "vllm_mcp_ext",
         # the plugin from this checkout, whichever checkout the editable install points at
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "VLLM_MCP_CONNECT_TIMEOUT": "5",
+        "VLLM_MCP_CONNECT_TIMEOUT": "20",
         "VLLM_MCP_CALL_TIMEOUT": "20",
         "VLLM_MCP_STORE": str(store) if store else "off",
     }
@@ -138,6 +139,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
     stdio_children: list[psutil.Process] = []
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, STARTUP_TIMEOUT, log)
+        wait_servers_ready(f"http://127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}"
         stdio_children = [
             p
@@ -149,6 +151,20 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
         print(f"vLLM log: {log}")
     _, alive = psutil.wait_procs(stdio_children, timeout=10)
     assert not alive, f"stdio MCP servers outlived the API server: {[p.pid for p in alive]}"
+
+
+def wait_servers_ready(base_url: str, timeout: float = 120) -> None:
+    """Tests start once every configured MCP server but the dead one is connected: on a busy
+    machine a stdio server can take seconds to start."""
+    deadline = time.monotonic() + timeout
+    waiting: list[str] = []
+    while time.monotonic() < deadline:
+        servers = httpx.get(f"{base_url}/v1/mcp/servers", timeout=10).json()["data"]
+        waiting = [s["label"] for s in servers if s["label"] != "ghost" and s["status"] != "ready"]
+        if not waiting:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"MCP servers not ready after {timeout:g}s: {waiting}")
 
 
 @pytest.fixture(scope="session")

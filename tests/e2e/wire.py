@@ -95,7 +95,7 @@ class OpenResponses:
         return [f"{name} {list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(value)]
 
     def check_body(self, body: Any) -> list[str]:
-        if isinstance(body, dict) and body.get("object") == "response":
+        if isinstance(body, dict) and body.get("object") == "response" and "deleted" not in body:
             return self.errors("ResponseResource", without_mcp(body))
         if isinstance(body, dict) and "error" in body:
             return self.errors("ErrorPayload", body["error"])
@@ -120,8 +120,10 @@ class OpenResponses:
 
 
 def without_mcp(response: dict[str, Any]) -> dict[str, Any]:
+    choice = response.get("tool_choice")
     return {
         **response,
+        "tool_choice": "required" if isinstance(choice, dict) and choice.get("type") == "mcp" else choice,
         "output": [i for i in response.get("output", []) if i.get("type") not in MCP_ITEMS],
         "tools": [t for t in response.get("tools", []) if t.get("type") != "mcp"],
     }
