@@ -42,7 +42,7 @@ class Generation:
 
     request: ChatCompletionRequest
     prompt_token_ids: list[int]
-    parser: Parser
+    parser: Parser | None  # None: no tool or reasoning parser configured, and no tools offered
     outputs: AsyncIterator[RequestOutput]
     prompt_text: str | None = None  # the template's rendering of the conversation
     continued: bool = False  # the prompt extends the held tokens of the previous turn
@@ -61,6 +61,11 @@ class EngineSeam:
         return cls(chat) if chat is not None else None
 
     @property
+    def uses_harmony(self) -> bool:
+        """gpt-oss models: vLLM's Responses handler renders them with harmony, not a template."""
+        return getattr(self._chat.model_config.hf_config, "model_type", None) == "gpt_oss"
+
+    @property
     def model_name(self) -> str:
         return self._chat.models.model_name(None)
 
@@ -75,16 +80,16 @@ class EngineSeam:
         """Render the request (continuing ``held``, the previous turn's tokens, where the
         template allows) and start generating."""
         chat = self._chat
-        if chat.parser_cls is None:
+        if chat.parser_cls is None and request.tools:
             raise InvalidRequest(
-                "MCP tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
+                "tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
                 param="tools",
             )
         tokenizer = chat.renderer.tokenizer
         if tokenizer is None:
             raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
         template_kwargs = chat._effective_chat_template_kwargs(request)
-        parser = chat._make_parser(request, tokenizer, template_kwargs)
+        parser = chat._make_parser(request, tokenizer, template_kwargs) if chat.parser_cls else None
         rewritten = None
         continued = await self._continue(request, held) if held is not None and self._can_continue() else None
         if isinstance(continued, HistoryRewritten):
@@ -180,6 +185,8 @@ class EngineSeam:
         """What vLLM's renderer does to a request after rendering: the parsers' adjustments
         (structured outputs for a forced tool, special tokens kept for tool-call markers)."""
         cls: Any = self._chat.parser_cls
+        if cls is None:
+            return request
         if cls.always_adjust_request or cls.reasoning_parser_cls is not None or request.tool_choice != "none":
             parser = self._chat._make_parser(request, tokenizer, template_kwargs)
             request = cast(ChatCompletionRequest, parser.adjust_request(request=request))
@@ -236,3 +243,10 @@ async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
     return await create_responses(request, raw_request=raw_request)
+
+
+async def stock_route(name: str, *args: Any) -> Any:
+    """One of vLLM's own ``/v1/responses/{id}`` handlers, for responses it made itself."""
+    from vllm.entrypoints.openai.responses import api_router
+
+    return await getattr(api_router, name)(*args)

@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import openai
 import psutil
 import pytest
 
+from tests.e2e.wire import Captured, CapturingTransport, OpenResponses
 from vllm_mcp_ext.testing import processes
 from vllm_mcp_ext.testing.processes import free_port, stop, wait_http, wait_port
 from vllm_mcp_ext.testing.tiny_model import build_tiny_model
@@ -55,7 +58,21 @@ def mcp_http_servers(logs: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def mcp_config(tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[str, str]) -> Path:
+def slow_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the slow calculator leaves ``.started`` / ``.cancelled`` files."""
+    return tmp_path_factory.mktemp("slow") / "add"
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite response store every vLLM server of the session shares."""
+    return tmp_path_factory.mktemp("store") / "responses.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def mcp_config(
+    tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[str, str], slow_marker: Path
+) -> Path:
     config = {
         "mcpServers": {
             "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
@@ -65,6 +82,11 @@ def mcp_config(tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[
             "late": {
                 "command": sys.executable,
                 "args": [str(REPO / "tests" / "e2e" / "servers" / "late_tool.py")],
+            },
+            # the calculator with an `add` that takes a minute (cancel tests)
+            "slowcalc": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "slow_calculator.py"), str(slow_marker)],
             },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
@@ -81,7 +103,7 @@ def tiny_model() -> Path:
 
 
 @contextmanager
-def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
+def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None = None) -> Iterator[str]:
     """`vllm serve` with the plugin, as a user types it; yields the base URL.
 
     On the way out it checks that the stdio MCP servers the plugin started went with it.
@@ -92,8 +114,9 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
         "VLLM_PLUGINS": "vllm_mcp_ext",
         # the plugin from this checkout, whichever checkout the editable install points at
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "VLLM_MCP_CONNECT_TIMEOUT": "5",
+        "VLLM_MCP_CONNECT_TIMEOUT": "20",
         "VLLM_MCP_CALL_TIMEOUT": "20",
+        "VLLM_MCP_STORE": str(store) if store else "off",
         "VLLM_MCP_TRACE": "1",  # per-turn prompt and cached tokens at /v1/mcp/traces/{id}
     }
     proc = start(
@@ -117,6 +140,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
     stdio_children: list[psutil.Process] = []
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, STARTUP_TIMEOUT, log)
+        wait_servers_ready(f"http://127.0.0.1:{port}")
         yield f"http://127.0.0.1:{port}"
         stdio_children = [
             p
@@ -130,22 +154,61 @@ def serve(model: Path, config: Path, log: Path, *flags: str) -> Iterator[str]:
     assert not alive, f"stdio MCP servers outlived the API server: {[p.pid for p in alive]}"
 
 
+def wait_servers_ready(base_url: str, timeout: float = 120) -> None:
+    """Tests start once every configured MCP server but the dead one is connected: on a busy
+    machine a stdio server can take seconds to start."""
+    deadline = time.monotonic() + timeout
+    waiting: list[str] = []
+    while time.monotonic() < deadline:
+        servers = httpx.get(f"{base_url}/v1/mcp/servers", timeout=10).json()["data"]
+        waiting = [s["label"] for s in servers if s["label"] != "ghost" and s["status"] != "ready"]
+        if not waiting:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"MCP servers not ready after {timeout:g}s: {waiting}")
+
+
 @pytest.fixture(scope="session")
-def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
-    with serve(tiny_model, mcp_config, logs / "vllm.log") as url:
+def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
+    with serve(tiny_model, mcp_config, logs / "vllm.log", store=store_path) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path) -> Iterator[str]:
-    """A second server of the same model with a reasoning parser, for the <think> script."""
-    with serve(tiny_model, mcp_config, logs / "vllm-reasoning.log", "--reasoning-parser", "qwen3") as url:
+def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
+    """A second server of the same model with a reasoning parser, for the <think> script. It
+    shares the response store with the first: two API server processes, one SQLite file."""
+    log = logs / "vllm-reasoning.log"
+    with serve(tiny_model, mcp_config, log, "--reasoning-parser", "qwen3", store=store_path) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def reasoning_client(reasoning_server: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{reasoning_server}/v1", api_key="unused", max_retries=0, timeout=120)
+def wire_log() -> Iterator[list[Captured]]:
+    """Every `/v1/responses*` body and event the SDK clients received; checked at the end of the
+    session against the Open Responses schema."""
+    sink: list[Captured] = []
+    yield sink
+    spec = OpenResponses.load()
+    if spec is None:
+        return  # the spec lives in ../shared, which CI has
+    errors = [error for record in sink for error in spec.check(record)]
+    assert not errors, f"{len(errors)} bodies/events do not validate:\n" + "\n".join(errors[:30])
+
+
+def sdk_client(base_url: str, sink: list[Captured]) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=120,
+        http_client=httpx.Client(transport=CapturingTransport(sink), timeout=120),
+    )
+
+
+@pytest.fixture(scope="session")
+def reasoning_client(reasoning_server: str, wire_log: list[Captured]) -> openai.OpenAI:
+    return sdk_client(reasoning_server, wire_log)
 
 
 @pytest.fixture(scope="session")
@@ -154,5 +217,5 @@ def vllm_log(logs: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def client(vllm_server: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{vllm_server}/v1", api_key="unused", max_retries=0, timeout=120)
+def client(vllm_server: str, wire_log: list[Captured]) -> openai.OpenAI:
+    return sdk_client(vllm_server, wire_log)

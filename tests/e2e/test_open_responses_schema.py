@@ -1,61 +1,18 @@
-"""Responses and stream events, as sent on the wire, validate against the Open Responses schema.
-
-That schema has no MCP items, tools or events: those follow OpenAI's wire format (docs/events.md)
-and are left out of the check here; everything else must validate.
-"""
+"""Responses and stream events validate against the Open Responses schema: plain requests, tools,
+approvals, background, retrieval and errors. (Every body and event of every other end-to-end test
+is checked too, at the end of the session: see `wire_log` in conftest.)"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import httpx
-import jsonschema
+import openai
 import pytest
 
+from tests.e2e.wire import Captured, OpenResponses
+
 pytestmark = pytest.mark.e2e
-
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openresponses-openapi.json"
-MCP_ITEMS = {"mcp_list_tools", "mcp_call", "mcp_approval_request"}
-# Event types whose names differ between the two: we follow OpenAI's (docs/events.md).
-OPENAI_NAMES = {"response.reasoning_text.delta", "response.reasoning_text.done"}
-
-
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    if not SPEC.exists():
-        pytest.skip(f"{SPEC} is not here (CI has it)")
-    return json.loads(SPEC.read_text())
-
-
-def validator(spec: dict[str, Any], name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(
-        {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
-    )
-
-
-def event_schemas(spec: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for name, schema in spec["components"]["schemas"].items():
-        enum = schema.get("properties", {}).get("type", {}).get("enum")
-        if name.endswith("StreamingEvent") and enum:
-            out[enum[0]] = name
-    return out
-
-
-def without_mcp(response: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **response,
-        "output": [i for i in response["output"] if i["type"] not in MCP_ITEMS],
-        "tools": [t for t in response["tools"] if t["type"] != "mcp"],
-    }
-
-
-def check(spec: dict[str, Any], name: str, value: Any) -> None:
-    errors = [f"{list(e.path)}: {e.message[:200]}" for e in validator(spec, name).iter_errors(value)]
-    assert not errors, f"{name} does not validate:\n" + "\n".join(errors)
-
 
 MCP = {"type": "mcp", "server_label": "calc", "require_approval": "never"}
 WEATHER = {
@@ -64,41 +21,114 @@ WEATHER = {
     "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-CASES = {
-    "two_calls": ("Multiply 6 by 7, then add 8.", [MCP]),
-    "function_tool": ("What is the weather in Paris?", [MCP, WEATHER]),
-    "incomplete": ("Multiply 6 by 7, then add 8.", [MCP], {"max_tool_calls": 1}),
+SUM_SCHEMA = {
+    "type": "object",
+    "properties": {"sum": {"type": "integer"}},
+    "required": ["sum"],
+    "additionalProperties": False,
+}
+CASES: dict[str, dict[str, Any]] = {
+    "plain": {"input": "What is 2 plus 3?", "max_output_tokens": 16},
+    "instructions": {
+        "input": "What is 3 times 3?",
+        "instructions": "Answer briefly.",
+        "max_output_tokens": 16,
+    },
+    "multi_turn": {
+        "input": [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": "hi"},
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What is 2 plus 3?"}],
+            },
+        ],
+        "max_output_tokens": 16,
+    },
+    "structured_output": {
+        "input": "What is 2 plus 3?",
+        "text": {"format": {"type": "json_schema", "name": "sum", "schema": SUM_SCHEMA, "strict": True}},
+        "max_output_tokens": 64,
+    },
+    "function_tool_only": {
+        "input": "What is the weather in Paris?",
+        "tools": [WEATHER],
+        "max_output_tokens": 32,
+    },
+    "two_calls": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP]},
+    "mcp_and_function": {"input": "What is the weather in Paris?", "tools": [MCP, WEATHER]},
+    "incomplete": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP], "max_tool_calls": 1},
+    "approval": {"input": "What is 2 plus 3?", "tools": [{"type": "mcp", "server_label": "calc"}]},
 }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_response_body_validates(vllm_server: str, spec: dict[str, Any], case: str) -> None:
-    text, tools, *extra = CASES[case]
-    body = {"model": "tiny", "input": text, "tools": tools, "temperature": 0, **(extra[0] if extra else {})}
-    response = httpx.post(f"{vllm_server}/v1/responses", json=body, timeout=120).json()
-    check(spec, "ResponseResource", without_mcp(response))
+@pytest.fixture(scope="module")
+def spec() -> OpenResponses:
+    loaded = OpenResponses.load()
+    if loaded is None:
+        pytest.skip("../shared/specs/openresponses-openapi.json is not here (CI has it)")
+    return loaded
+
+
+def last_checked(spec: OpenResponses, wire_log: list[Captured], count: int = 1) -> list[Captured]:
+    records = wire_log[-count:]
+    errors = [e for record in records for e in spec.check(record)]
+    assert not errors, "\n".join(errors)
+    assert all(record.bodies for record in records)
+    return records
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_stream_event_validates(vllm_server: str, spec: dict[str, Any], case: str) -> None:
-    text, tools, *extra = CASES[case]
-    body = {"model": "tiny", "input": text, "tools": tools, "temperature": 0, "stream": True}
-    body.update(extra[0] if extra else {})
-    schemas = event_schemas(spec)
-    checked: set[str] = set()
-    with httpx.stream("POST", f"{vllm_server}/v1/responses", json=body, timeout=120) as r:
-        for line in r.iter_lines():
-            if not line.startswith("data: "):
-                continue
-            event = json.loads(line[6:])
-            kind = event["type"]
-            if kind.startswith("response.mcp") or (event.get("item") or {}).get("type") in MCP_ITEMS:
-                continue
-            if "response" in event:
-                event = {**event, "response": without_mcp(event["response"])}
-            assert kind in schemas or kind in OPENAI_NAMES, f"event {kind} is in neither spec"
-            if kind in schemas:
-                check(spec, schemas[kind], event)
-                checked.add(kind)
-    assert {"response.created", "response.in_progress"} <= checked
-    assert checked & {"response.completed", "response.incomplete"}
+def test_response_body_validates(client: openai.OpenAI, spec, wire_log, case: str) -> None:
+    r = client.responses.create(model="tiny", temperature=0, **CASES[case])
+    assert r.status in ("completed", "incomplete")
+    (record,) = last_checked(spec, wire_log)
+    assert record.bodies[0]["object"] == "response"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_stream_event_validates(client: openai.OpenAI, spec, wire_log, case: str) -> None:
+    with client.responses.stream(model="tiny", temperature=0, **CASES[case]) as stream:
+        events = list(stream)
+    final = events[-1].response  # get_final_response() insists on response.completed
+    (record,) = last_checked(spec, wire_log)
+    kinds = [e["type"] for e in record.bodies]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] in ("response.completed", "response.incomplete")
+    assert len(events) == len(record.bodies)
+    # the SDK parsed everything into its own types, without loss
+    assert drop_none(final.model_dump(mode="json")["output"]) == drop_none(
+        record.bodies[-1]["response"]["output"]
+    )
+
+
+def test_retrieved_and_background_responses_validate(client: openai.OpenAI, spec, wire_log) -> None:
+    r = client.responses.create(model="tiny", input="What is 2 plus 3?", tools=[MCP], background=True)
+    client.responses.retrieve(r.id)
+    last_checked(spec, wire_log, 2)
+
+
+def test_error_bodies_validate_and_are_typed_sdk_errors(client: openai.OpenAI, spec, wire_log) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="tiny", input="hi", tools=[{**MCP, "server_label": "nope"}])
+    assert (info.value.param, info.value.code) == ("tools[0].server_label", "unknown_server_label")
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.retrieve("resp_nope")
+    assert missing.value.param == "response_id"
+    last_checked(spec, wire_log, 2)
+
+
+def test_text_format_json_schema_constrains_the_answer(client: openai.OpenAI) -> None:
+    r = client.responses.create(model="tiny", temperature=0, **CASES["structured_output"])
+    assert r.text.format.type == "json_schema"
+    if r.status == "completed":
+        assert isinstance(json.loads(r.output_text)["sum"], int)
+
+
+def drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_none(v) for v in value]
+    return value

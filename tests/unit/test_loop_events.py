@@ -12,6 +12,8 @@ from mcp.client.client import Client
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.events import ResponseTemplate
+from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
+from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import LoopRequest, McpServerUse
 from vllm_mcp_ext.loop.runner import AgentLoop
 
@@ -55,11 +57,18 @@ class ScriptedTurns:
         )
 
 
-def request(source: InMemoryConnection, **kw: Any) -> LoopRequest:
+def request(
+    source: InMemoryConnection,
+    conversation: Conversation | None = None,
+    approval: ApprovalPolicy = NEVER,
+    **kw: Any,
+) -> LoopRequest:
+    if conversation is None:
+        conversation = Conversation(messages=[{"role": "user", "content": "2+3?"}])
     return LoopRequest(
         template=ResponseTemplate(id="resp_1", model="scripted", tools=[], tool_choice="auto"),
-        messages=[{"role": "user", "content": "2+3?"}],
-        servers=[McpServerUse("calc", source)],
+        conversation=conversation,
+        servers=[McpServerUse("calc", source, approval=approval)],
         **kw,
     )
 

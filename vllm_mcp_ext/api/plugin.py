@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from argparse import Namespace
 from typing import Any
@@ -10,11 +11,13 @@ from fastapi import FastAPI
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.routes import PluginState, router
+from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.store import open_store
 
 logger = logging.getLogger("vllm_mcp_ext")
 
@@ -38,11 +41,15 @@ class McpEndpointPlugin:
         if engine_client is None or seam is None:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
+        store = open_store(settings.store)
+        if store is not None:
+            await store.open()
+            logger.info("vllm_mcp_ext: responses are stored in the %r", store)
         registry = ToolServerRegistry(config.servers, settings)
         await registry.start()
-        turns = ChatTemplateTurns(seam)
-        state.vllm_mcp_ext = PluginState(
-            registry=registry,
-            loop=AgentLoop(turns, settings),
-            seam=seam,
+        service = ResponsesService(
+            registry, AgentLoop(ChatTemplateTurns(seam), settings), seam, settings, store
         )
+        if store is not None:
+            self._purge = asyncio.create_task(service.purge_forever(), name="vllm_mcp_ext:purge")
+        state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=seam.uses_harmony)

@@ -10,12 +10,14 @@ from pydantic import TypeAdapter, ValidationError
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.events.ids import new_id
+from vllm_mcp_ext.loop.approvals import ApprovalPolicy
+from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse, ToolChoice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)
-_UNSUPPORTED_FIELDS = ("previous_response_id", "background", "conversation", "prompt")
+_UNSUPPORTED_FIELDS = ("conversation", "prompt")
 
 
 def has_mcp_tools(body: dict[str, Any]) -> bool:
@@ -23,10 +25,16 @@ def has_mcp_tools(body: dict[str, Any]) -> bool:
     return isinstance(tools, list) and any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools)
 
 
-def parse_request(body: dict[str, Any], registry: ToolServerRegistry, model: str) -> LoopRequest:
+def parse_request(
+    body: dict[str, Any],
+    registry: ToolServerRegistry,
+    model: str,
+    previous: Conversation | None = None,
+) -> LoopRequest:
+    """``previous`` is the stored conversation of ``previous_response_id``, loaded by the caller."""
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
-            raise Unsupported(f"{name!r} is not supported with MCP tools yet", param=name)
+            raise Unsupported(f"{name!r} is not supported", param=name)
     servers, functions, echo = _tools(body.get("tools") or [], registry)
     template = ResponseTemplate(
         id=new_id("resp"),
@@ -41,11 +49,14 @@ def parse_request(body: dict[str, Any], registry: ToolServerRegistry, model: str
         max_tool_calls=_count(body, "max_tool_calls"),
         parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
         store=body.get("store", True) is not False,
+        background=body.get("background") is True,
+        previous_response_id=_string(body, "previous_response_id"),
         user=_string(body, "user"),
+        text=_text_config(body.get("text")),
     )
     return LoopRequest(
         template=template,
-        messages=_messages(template.instructions, body.get("input")),
+        conversation=_conversation(previous or Conversation(), body.get("input")),
         servers=servers,
         function_tools=functions,
         tool_choice=_tool_choice(body.get("tool_choice", "auto"), servers),
@@ -54,6 +65,7 @@ def parse_request(body: dict[str, Any], registry: ToolServerRegistry, model: str
         temperature=template.temperature,
         top_p=template.top_p,
         parallel_tool_calls=template.parallel_tool_calls,
+        response_format=_response_format(template.text, has_tools=bool(servers or functions)),
     )
 
 
@@ -74,7 +86,8 @@ def _tools(
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
-            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools))
+            approval = ApprovalPolicy(tool.require_approval)
+            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval))
             echo.append(tool.model_dump(exclude_none=True, exclude={"headers", "authorization"}))
         elif kind == "function":
             functions.append(_function_tool(raw, param))
@@ -98,12 +111,6 @@ def _mcp_tool(raw: dict[str, Any], param: str, registry: ToolServerRegistry) -> 
                 "by its server_label",
                 param=f"{param}.{field}",
             )
-    if tool.require_approval != "never":
-        raise Unsupported(
-            'approvals are not supported yet: set require_approval to "never" '
-            f"(got {tool.require_approval!r}; an absent value means approval is required)",
-            param=f"{param}.require_approval",
-        )
     source = registry.get(tool.server_label)
     if source is None:
         configured = ", ".join(registry.labels) or "none"
@@ -144,74 +151,48 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
     )
 
 
-def _messages(instructions: str | None, raw: Any) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    if instructions:
-        messages.append({"role": "system", "content": instructions})
+def _text_config(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {"format": {"type": "text"}}
+    if not isinstance(raw, dict) or not isinstance(raw.get("format", {}), dict):
+        raise InvalidRequest("'text' must be an object with a 'format' object", param="text")
+    fmt = raw.get("format") or {"type": "text"}
+    if fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise InvalidRequest(
+            "text.format.type must be text, json_object or json_schema", param="text.format.type"
+        )
+    if fmt["type"] == "json_schema" and not isinstance(fmt.get("schema"), dict):
+        raise InvalidRequest("a json_schema text format needs a 'schema' object", param="text.format.schema")
+    return {**raw, "format": fmt}
+
+
+def _response_format(text: dict[str, Any], has_tools: bool) -> dict[str, Any] | None:
+    """`text.format` as chat completions' ``response_format`` (structured outputs)."""
+    fmt = text["format"]
+    if fmt["type"] == "text":
+        return None
+    if has_tools:
+        # Structured outputs would constrain the tool-call turns too.
+        raise Unsupported(
+            "text.format other than 'text' is not supported with tools yet", param="text.format"
+        )
+    if fmt["type"] == "json_object":
+        return {"type": "json_object"}
+    schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
+    schema.setdefault("name", "response")
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def _conversation(conversation: Conversation, raw: Any) -> Conversation:
     if isinstance(raw, str):
-        messages.append({"role": "user", "content": raw})
-        return messages
+        conversation.add_item({"type": "message", "role": "user", "content": raw}, "input")
+        return conversation
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a string or a non-empty array of items", param="input")
     for i, item in enumerate(raw):
-        _append_item(messages, item, f"input[{i}]")
-    return messages
-
-
-def _append_item(messages: list[dict[str, Any]], item: Any, param: str) -> None:
-    if not isinstance(item, dict):
-        raise InvalidRequest("each input item must be an object", param=param)
-    kind = item.get("type", "message")
-    if kind == "message":
-        role = item.get("role")
-        if role not in ("user", "assistant", "system", "developer"):
-            raise InvalidRequest(f"unsupported role {role!r}", param=f"{param}.role")
-        messages.append({"role": "system" if role == "developer" else role, "content": _text(item, param)})
-    elif kind in ("function_call", "mcp_call"):
-        call_id = item.get("call_id") or item.get("id") or new_id("call")
-        call = {
-            "id": call_id,
-            "type": "function",
-            "function": {"name": item.get("name", ""), "arguments": item.get("arguments") or "{}"},
-        }
-        last = messages[-1] if messages else None
-        if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-            last["tool_calls"].append(call)
-        else:
-            messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
-        if kind == "mcp_call":
-            output = item.get("output") or _error_text(item.get("error"))
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
-    elif kind == "function_call_output":
-        output = item.get("output")
-        if not isinstance(output, str):
-            output = _text({"content": output}, param)
-        messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": output})
-    elif kind in ("mcp_list_tools", "reasoning"):
-        return  # the tools are listed again for this request; earlier reasoning is not replayed
-    else:
-        raise Unsupported(f"input item type {kind!r} is not supported", param=f"{param}.type")
-
-
-def _text(item: dict[str, Any], param: str) -> str:
-    content = item.get("content")
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequest("message content must be a string or an array", param=f"{param}.content")
-    texts = []
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in ("input_text", "output_text", "text"):
-            kind = part.get("type") if isinstance(part, dict) else None
-            raise Unsupported(f"content part type {kind!r} is not supported", param=f"{param}.content[{j}]")
-        texts.append(str(part.get("text", "")))
-    return "".join(texts)
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        return f"Error: {error.get('message') or error.get('content') or error}"
-    return "Error: the call failed"
+        conversation.add_item(item, f"input[{i}]")
+    conversation.close_input()
+    return conversation
 
 
 def _string(body: dict[str, Any], key: str) -> str | None:

@@ -2,35 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
-from vllm_mcp_ext.api.request import has_mcp_tools, parse_request
+from vllm_mcp_ext.api.request import has_mcp_tools
+from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
-from vllm_mcp_ext.events.sse import encode
-from vllm_mcp_ext.events.wire import to_wire
-from vllm_mcp_ext.loop.request import LoopRequest
-from vllm_mcp_ext.loop.runner import AgentLoop, Plan
+from vllm_mcp_ext.events.sse import encode_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+T = TypeVar("T")
+DISCONNECT_POLL_S = 0.5
+
+
+class ClientGone(McpExtError):
+    """The client disconnected before its (non-streaming) response was ready."""
+
+    status = 499
 
 
 @dataclass
 class PluginState:
     registry: ToolServerRegistry
-    loop: AgentLoop
-    seam: _compat.EngineSeam
+    service: ResponsesService
+    harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
 
 
 def _plugin(request: Request) -> PluginState:
@@ -64,40 +71,96 @@ async def create_response(raw_request: Request) -> Response:
         raise InvalidRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    if not has_mcp_tools(body):
-        return await _compat.stock_create_responses(body, raw_request)
     plugin = _plugin(raw_request)
-    plugin.seam.check_model(body.get("model"))
-    request = parse_request(body, plugin.registry, plugin.seam.model_name)
-    recording = trace.begin(request.template.id)
-    plan = await plugin.loop.prepare(request)
-    if body.get("stream"):
-        return StreamingResponse(_sse(plugin.loop, request, plan, recording), media_type="text/event-stream")
-    final = None
-    async for event in plugin.loop.events(request, plan):
-        final = getattr(event, "response", final)
-    assert final is not None
-    trace.end(recording)
-    return JSONResponse(to_wire(final))
+    if plugin.harmony and not has_mcp_tools(body) and not body.get("previous_response_id"):
+        return await _compat.stock_create_responses(body, raw_request)
+    service = plugin.service
+    prepared = await service.prepare(body)
+    streaming = body.get("stream") is True
+    if prepared.request.template.background:
+        queued = await service.start_background(prepared)
+        if streaming:
+            return _sse(service.follow(prepared.id, None))
+        return JSONResponse(queued)
+    if streaming:
+        return _sse(service.events(prepared))  # a disconnect cancels the stream, and the loop
+    return JSONResponse(await _while_connected(raw_request, service.complete(prepared)))
 
 
-async def _sse(
-    loop: AgentLoop, request: LoopRequest, plan: Plan, recording: trace.ResponseTrace | None
-) -> AsyncIterator[str]:
-    async for event in loop.events(request, plan):
-        yield encode(event)
-    trace.end(recording)
-
-
-@router.get("/v1/mcp/traces/{response_id}")
+@router.get("/v1/responses/{response_id}")
 @error_boundary
-async def get_trace(response_id: str, raw_request: Request) -> Response:
-    """Timings of a finished response, when the server runs with VLLM_MCP_TRACE=1."""
-    recorded = trace.finished(response_id)
-    if recorded is None:
-        hint = "" if trace.enabled() else " (tracing is off: set VLLM_MCP_TRACE=1)"
-        raise NotFound(f"no trace for response {response_id!r}{hint}", param="response_id")
-    return JSONResponse(recorded.as_dict())
+async def retrieve_response(
+    response_id: str, raw_request: Request, stream: bool = False, starting_after: int | None = None
+) -> Response:
+    plugin = _plugin(raw_request)
+    if plugin.harmony and await _not_ours(plugin, response_id):
+        return await _compat.stock_route(
+            "retrieve_responses", response_id, raw_request, starting_after, stream
+        )
+    record = await plugin.service.get(response_id)
+    if stream:
+        if not record.background:
+            raise InvalidRequest("only background responses can be streamed again", param="stream")
+        return _sse(plugin.service.follow(response_id, starting_after))
+    return JSONResponse(record.response)
+
+
+@router.delete("/v1/responses/{response_id}")
+@error_boundary
+async def delete_response(response_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _plugin(raw_request).service.delete(response_id))
+
+
+@router.post("/v1/responses/{response_id}/cancel")
+@error_boundary
+async def cancel_response(response_id: str, raw_request: Request) -> Response:
+    plugin = _plugin(raw_request)
+    if plugin.harmony and await _not_ours(plugin, response_id):
+        return await _compat.stock_route("cancel_responses", response_id, raw_request)
+    return JSONResponse(await plugin.service.cancel(response_id))
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+@error_boundary
+async def list_input_items(
+    response_id: str,
+    raw_request: Request,
+    after: str | None = None,
+    limit: int = 20,
+    order: str = "desc",
+) -> Response:
+    service = _plugin(raw_request).service
+    return JSONResponse(await service.list_input_items(response_id, after=after, limit=limit, order=order))
+
+
+async def _while_connected(raw_request: Request, work: Awaitable[T]) -> T:
+    """Run ``work``, cancelling it (engine requests and MCP calls) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await raw_request.is_disconnected():
+                logger.info("client went away; cancelling its response")
+                task.cancel()
+                raise ClientGone("the client disconnected")
+    finally:
+        task.cancel()
+
+
+async def _not_ours(plugin: PluginState, response_id: str) -> bool:
+    store = plugin.service.store
+    return store is None or await store.get(response_id) is None
+
+
+def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    return StreamingResponse(_encoded(events), media_type="text/event-stream")
+
+
+async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+    async for event in events:
+        yield encode_wire(event)
 
 
 @router.get("/v1/mcp/servers")
@@ -128,3 +191,14 @@ async def list_server_tools(label: str, raw_request: Request) -> Response:
     tools = await conn.current_tools()
     data = [listed_tool(t).model_dump(mode="json") for t in tools]
     return JSONResponse({"object": "list", "server_label": label, "data": data})
+
+
+@router.get("/v1/mcp/traces/{response_id}")
+@error_boundary
+async def get_trace(response_id: str, raw_request: Request) -> Response:
+    """Timings of a finished response, when the server runs with VLLM_MCP_TRACE=1."""
+    recorded = trace.finished(response_id)
+    if recorded is None:
+        hint = "" if trace.enabled() else " (tracing is off: set VLLM_MCP_TRACE=1)"
+        raise NotFound(f"no trace for response {response_id!r}{hint}", param="response_id")
+    return JSONResponse(recorded.as_dict())

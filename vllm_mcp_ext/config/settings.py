@@ -15,6 +15,8 @@ class Settings:
     call_timeout: float = 60.0  # seconds for one tools/call
     max_turns: int = 16  # model turns per response before it ends `incomplete`
     retry_max_delay: float = 30.0  # ceiling of the reconnect backoff
+    store: str | None = None  # VLLM_MCP_STORE: SQLite path, postgresql:// URL, or "off"
+    store_max_age: float = 30 * 24 * 3600.0  # seconds a stored response is kept
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -24,6 +26,8 @@ class Settings:
             call_timeout=_number(env, "VLLM_MCP_CALL_TIMEOUT", cls.call_timeout),
             max_turns=int(_number(env, "VLLM_MCP_MAX_TURNS", cls.max_turns)),
             retry_max_delay=_number(env, "VLLM_MCP_RETRY_MAX_DELAY", cls.retry_max_delay),
+            store=env.get("VLLM_MCP_STORE") or None,
+            store_max_age=_number(env, "VLLM_MCP_STORE_MAX_AGE", cls.store_max_age),
         )
 
 

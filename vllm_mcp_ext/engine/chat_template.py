@@ -65,6 +65,10 @@ class ChatTemplateTurns:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
                 finish = output.finish_reason
+                if parser is None:
+                    if output.text:
+                        yield TextDelta(output.text)
+                    continue
                 delta = parser.parse_delta(
                     delta_text=output.text,
                     delta_token_ids=token_ids,
@@ -92,7 +96,7 @@ class ChatTemplateTurns:
             prompt_tokens=len(prompt_ids),
             cached_tokens=cached,
             output_tokens=len(output_ids),
-            reasoning_tokens=parser.count_reasoning_tokens(output_ids),
+            reasoning_tokens=parser.count_reasoning_tokens(output_ids) if parser else 0,
         )
         held = None
         if generation.prompt_text is not None:
@@ -129,6 +133,7 @@ class ChatTemplateTurns:
                 temperature=turn.temperature,
                 top_p=turn.top_p,
                 parallel_tool_calls=turn.parallel_tool_calls,
+                response_format=turn.response_format,  # type: ignore[arg-type]
                 stream=True,
                 seed=None,
             )

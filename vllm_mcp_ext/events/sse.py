@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from openai.types.responses import ResponseStreamEvent
 
@@ -10,10 +11,8 @@ from vllm_mcp_ext.events.wire import to_wire
 
 
 def encode(event: ResponseStreamEvent) -> str:
-    if hasattr(event, "item") or hasattr(event, "response"):
-        data = json.dumps(to_wire(event), separators=(",", ":"))
-    else:
-        # Deltas and other flat events: nothing to prune, and pydantic's own JSON encoder is
-        # several times faster than dump + json.dumps on this per-token path.
-        data = event.model_dump_json()
-    return f"event: {event.type}\ndata: {data}\n\n"
+    return encode_wire(to_wire(event))
+
+
+def encode_wire(event: dict[str, Any]) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"

@@ -47,6 +47,7 @@ from openai.types.responses import (
 )
 from openai.types.responses.response import IncompleteDetails
 from openai.types.responses.response_output_item import (
+    McpApprovalRequest,
     McpCall,
     McpListTools,
     McpListToolsTool,
@@ -75,6 +76,8 @@ class ResponseTemplate:
     parallel_tool_calls: bool = True
     previous_response_id: str | None = None
     store: bool = True
+    background: bool = False
+    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
     user: str | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
 
@@ -115,6 +118,10 @@ class ResponseStream:
         self._text: dict[int, list[str]] = {}
 
     # -- plumbing -----------------------------------------------------------------------
+
+    @staticmethod
+    def new_call_id() -> str:
+        return new_id("call")
 
     def call_id(self, index: int) -> str:
         """The id that ties an open call item to its result: ``call_id`` for function calls."""
@@ -176,10 +183,10 @@ class ResponseStream:
             incomplete_details=_incomplete(incomplete_reason),
             error=error,
             usage=self.usage.model() if done else None,
-            background=False,
+            background=t.background,
             truncation="disabled",
             service_tier="default",
-            text=ResponseTextConfig.model_validate({"format": {"type": "text"}, "verbosity": "medium"}),
+            text=ResponseTextConfig.model_validate({"verbosity": "medium", **t.text}),
             reasoning=None,
             top_logprobs=0,
             user=t.user,
@@ -297,7 +304,7 @@ class ResponseStream:
 
     # -- mcp_call -------------------------------------------------------------------------
 
-    def open_mcp_call(self, server_label: str, name: str) -> int:
+    def open_mcp_call(self, server_label: str, name: str, approval_request_id: str | None = None) -> int:
         item = McpCall(
             id=new_id("mcp"),
             type="mcp_call",
@@ -305,6 +312,7 @@ class ResponseStream:
             name=name,
             arguments="",
             status="in_progress",
+            approval_request_id=approval_request_id,
         )
         index = self._open(item)
         self._emit(
@@ -351,6 +359,21 @@ class ResponseStream:
         """A call past ``max_tool_calls``: it never ran."""
         item = self.output[index]
         self._close(index, item.model_copy(update={"status": "incomplete"}))
+
+    # -- approvals ------------------------------------------------------------------------
+
+    def approval_request(self, server_label: str, name: str, arguments: str) -> tuple[int, str]:
+        """A call that waits for the user: no events of its own, the item added and done."""
+        item = McpApprovalRequest(
+            id=new_id("mcpr"),
+            type="mcp_approval_request",
+            server_label=server_label,
+            name=name,
+            arguments=arguments,
+        )
+        index = self._open(item)
+        self._close(index, item)
+        return index, item.id
 
     # -- client function calls ------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from openai.types.responses.tool import McpAllowedTools
 
 from vllm_mcp_ext.events import ResponseTemplate
+from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
+from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.servers.source import ToolSource
 
 
@@ -18,6 +20,7 @@ class McpServerUse:
     label: str
     source: ToolSource
     allowed: McpAllowedTools | None = None
+    approval: ApprovalPolicy = NEVER
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ ToolChoice = Literal["auto", "none", "required"] | ForcedTool
 @dataclass
 class LoopRequest:
     template: ResponseTemplate
-    messages: list[dict[str, Any]]
+    conversation: Conversation
     servers: list[McpServerUse]
     function_tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: ToolChoice = "auto"
@@ -44,3 +47,11 @@ class LoopRequest:
     temperature: float | None = None
     top_p: float | None = None
     parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None
+
+    def model_messages(self) -> list[dict[str, Any]]:
+        """The conversation for the chat template: this request's instructions first (those of
+        earlier responses are not carried over, as on OpenAI)."""
+        instructions = self.template.instructions
+        system = [{"role": "system", "content": instructions}] if instructions else []
+        return system + self.conversation.messages

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,15 +17,17 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ModelTurns
+from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
+from vllm_mcp_ext.loop.conversation import ListedServer, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse
-from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed, listed_tool
+from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.servers.connection import ServerUnavailable
-from vllm_mcp_ext.servers.source import ToolSource
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class Listing:
     label: str
     tools: tuple[Any, ...]
     error: str | None
+    cached: bool = False  # an earlier `mcp_list_tools` of the conversation still holds
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,15 @@ class Plan:
     first_choice: str | dict[str, Any]
 
 
+@dataclass
+class _Budget:
+    calls_made: int = 0
+    tokens_used: int = 0
+
+    def room(self, req: LoopRequest) -> int | None:
+        return None if req.max_tool_calls is None else max(req.max_tool_calls - self.calls_made, 0)
+
+
 class AgentLoop:
     def __init__(self, turns: ModelTurns, settings: Settings):
         self.turns = turns
@@ -54,7 +67,7 @@ class AgentLoop:
     # -- before the response starts -------------------------------------------------------
 
     async def prepare(self, req: LoopRequest) -> Plan:
-        listings = await asyncio.gather(*(self._list(use) for use in req.servers))
+        listings = await asyncio.gather(*(self._list(use, req) for use in req.servers))
         function_names = [t["function"]["name"] for t in req.function_tools]
         toolset = ToolSet.build(
             (ServerTools(x.label, x.tools) for x in listings if x.error is None),
@@ -62,8 +75,11 @@ class AgentLoop:
         )
         tools = toolset.function_params() + req.function_tools
         choice = req.tool_choice
-        if not isinstance(choice, ForcedTool):
-            return Plan(list(listings), toolset, tools, tools, choice)
+        if not isinstance(choice, ForcedTool) or req.conversation.answers:
+            # A turn that resumes approved calls is not forced to call again.
+            return Plan(
+                list(listings), toolset, tools, tools, "auto" if isinstance(choice, ForcedTool) else choice
+            )
         if choice.kind == "function":
             if choice.name not in function_names:
                 raise InvalidRequest(
@@ -91,12 +107,16 @@ class AgentLoop:
             )
         return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
 
-    async def _list(self, use: McpServerUse) -> Listing:
+    async def _list(self, use: McpServerUse, req: LoopRequest) -> Listing:
+        key = allowed_key(use.allowed)
+        earlier = req.conversation.listed.get(use.label)
+        if earlier is not None and _still_listed(earlier, key, use.allowed):
+            return Listing(use.label, filter_allowed(earlier.tools, use.allowed), None, True, key)
         try:
             tools = await use.source.current_tools()
         except ServerUnavailable as exc:
-            return Listing(use.label, (), exc.message)
-        return Listing(use.label, filter_allowed(tools, use.allowed), None)
+            return Listing(use.label, (), exc.message, key=key)
+        return Listing(use.label, filter_allowed(tools, use.allowed), None, key=key)
 
     # -- the response ---------------------------------------------------------------------
 
@@ -104,11 +124,17 @@ class AgentLoop:
         stream = ResponseStream(req.template)
         stream.start()
         for listing in plan.listings:
+            if listing.cached:
+                continue
             stream.list_tools(listing.label, [listed_tool(t) for t in listing.tools], listing.error)
+            if listing.error is None:
+                req.conversation.listed[listing.label] = ListedServer(
+                    listing.label, listing.tools, listing.key
+                )
         for event in stream.take():
             yield event
         try:
-            async for event in self._turns(req, plan, stream):
+            async for event in self._respond(req, plan, stream):
                 yield event
         except McpExtError as exc:
             stream.fail(exc.code or exc.type, exc.message)
@@ -118,75 +144,202 @@ class AgentLoop:
         for event in stream.take():
             yield event
 
-    async def _turns(
+    async def _respond(
         self, req: LoopRequest, plan: Plan, stream: ResponseStream
     ) -> AsyncIterator[ResponseStreamEvent]:
-        messages = list(req.messages)
-        tools, choice = plan.first_tools, plan.first_choice
-        function_names = {t["function"]["name"] for t in req.function_tools}
-        fallback_label = req.servers[0].label if req.servers else ""
-        calls_made, tokens_used = 0, 0
+        budget = _Budget()
+        resumed = bool(req.conversation.answers)
+        await self._run_answers(req, plan, stream, budget)
+        for event in stream.take():
+            yield event
+        if req.conversation.waiting:  # some approvals are still unanswered
+            stream.finish(None)
+            return
+        tools, choice = (plan.tools, "auto") if resumed else (plan.first_tools, plan.first_choice)
         held = None  # what the engine holds after the previous turn: the next prompt continues it
         for turn_number in range(self.settings.max_turns):
-            budget = None if req.max_output_tokens is None else req.max_output_tokens - tokens_used
-            turn = TurnBuilder(stream, plan.toolset, function_names, fallback_label)
-            async for part in self.turns.run_turn(
-                TurnRequest(
-                    request_id=f"{req.template.id}-{turn_number}",
-                    messages=messages,
-                    tools=tools,
-                    tool_choice=choice,
-                    max_tokens=budget,
-                    temperature=req.temperature,
-                    top_p=req.top_p,
-                    parallel_tool_calls=req.parallel_tool_calls,
-                    held=held,
-                )
-            ):
-                turn.feed(part)
+            turn = TurnBuilder(
+                stream,
+                plan.toolset,
+                {t["function"]["name"] for t in req.function_tools},
+                req.servers[0].label if req.servers else "",
+                _approval_check(req),
+            )
+            running: dict[str, asyncio.Task[CallOutcome]] = {}
+            try:
+                async for part in self.turns.run_turn(
+                    self._turn_request(req, budget, turn_number, tools, choice, held)
+                ):
+                    turn.feed(part)
+                    self._start(turn.take_complete(), running, req, plan, budget)
+                    for event in stream.take():
+                        yield event
+                turn.close()
+                self._start(turn.take_complete(), running, req, plan, budget)
                 for event in stream.take():
                     yield event
-            turn.close()
-            assert turn.end is not None
-            held = turn.end.held
-            stream.usage.add(turn.end.usage)
-            tokens_used += turn.end.usage.output_tokens
-            messages.append(turn.assistant_message())
-
-            server_calls = [c for c in turn.calls if c.kind != "function"]
-            room = None if req.max_tool_calls is None else max(req.max_tool_calls - calls_made, 0)
-            runnable = server_calls if room is None else server_calls[:room]
-            sources = {use.label: use.source for use in req.servers}
-            outcomes = await asyncio.gather(*(self._run(c, plan.toolset, sources) for c in runnable))
-            for call, outcome in zip(runnable, outcomes, strict=True):
-                stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
-                messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.model_text})
-            for call in server_calls[len(runnable) :]:
-                stream.close_mcp_call_skipped(call.output_index)
-            calls_made += len(runnable)
+                assert turn.end is not None
+                held = turn.end.held
+                stream.usage.add(turn.end.usage)
+                budget.tokens_used += turn.end.usage.output_tokens
+                req.conversation.messages.append(turn.assistant_message())
+                skipped = await self._finish_calls(turn, running, req, stream)
+            finally:
+                for task in running.values():
+                    task.cancel()
             for event in stream.take():
                 yield event
 
-            if len(runnable) < len(server_calls):
+            if skipped:
                 stream.finish("max_tool_calls")
                 return
-            if any(c.kind == "function" for c in turn.calls) or not server_calls:
+            if req.conversation.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
                 length_cut = turn.end.finish_reason == "length"
                 stream.finish("max_output_tokens" if length_cut else None)
                 return
-            if req.max_output_tokens is not None and tokens_used >= req.max_output_tokens:
+            if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
                 stream.finish("max_output_tokens")
                 return
             tools, choice = plan.tools, "auto"
         stream.finish("max_turns")
 
-    async def _run(self, call: PendingCall, toolset: ToolSet, sources: dict[str, ToolSource]) -> CallOutcome:
-        if call.tool is None:
-            return unknown_tool(call.exposed_name, toolset)
-        arguments = parse_arguments(call.tool, call.arguments)
-        if isinstance(arguments, CallOutcome):
-            return arguments
-        return await run_call(sources[call.tool.server_label], call.tool, arguments)
+    def _turn_request(
+        self,
+        req: LoopRequest,
+        budget: _Budget,
+        turn_number: int,
+        tools: list[dict[str, Any]],
+        choice: str | dict[str, Any],
+        held: HeldTokens | None = None,
+    ) -> TurnRequest:
+        return TurnRequest(
+            request_id=f"{req.template.id}-{turn_number}",
+            messages=req.model_messages(),
+            tools=tools,
+            tool_choice=choice,
+            max_tokens=None if req.max_output_tokens is None else req.max_output_tokens - budget.tokens_used,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            parallel_tool_calls=req.parallel_tool_calls,
+            response_format=req.response_format,
+            held=held,
+        )
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _start(
+        self,
+        calls: list[PendingCall],
+        running: dict[str, asyncio.Task[CallOutcome]],
+        req: LoopRequest,
+        plan: Plan,
+        budget: _Budget,
+    ) -> None:
+        """Start each call the moment its arguments are complete (early tool execution), while
+        the model keeps generating. Calls that wait for approval never start here."""
+        for call in calls:
+            if call.kind not in ("mcp", "unknown"):
+                continue
+            room = budget.room(req)
+            if room is not None and room <= 0:
+                continue
+            budget.calls_made += 1
+            running[call.call_id] = asyncio.create_task(
+                self._call(req, plan.toolset, call.tool, call.exposed_name, call.arguments)
+            )
+
+    async def _finish_calls(
+        self,
+        turn: TurnBuilder,
+        running: dict[str, asyncio.Task[CallOutcome]],
+        req: LoopRequest,
+        stream: ResponseStream,
+    ) -> bool:
+        """Close the turn's call items in order; the conversation gets their results. Returns
+        whether calls were left out by ``max_tool_calls``."""
+        waiting: list[WaitingCall] = []
+        skipped = False
+        for call in turn.calls:
+            if call.kind == "function":
+                waiting.append(WaitingCall(call.call_id))
+            elif call.kind == "approval":
+                assert call.tool is not None and call.approval_id is not None
+                approval = PendingApproval(
+                    call.approval_id, call.call_id, call.tool.server_label, call.tool.name, call.arguments
+                )
+                waiting.append(WaitingCall(call.call_id, approval=approval))
+            elif call.call_id in running:
+                outcome = await running[call.call_id]
+                stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
+                waiting.append(WaitingCall(call.call_id, outcome.model_text))
+            else:
+                skipped = True
+                stream.close_mcp_call_skipped(call.output_index)
+                waiting.append(WaitingCall(call.call_id, NOT_RUN_LIMIT))
+        req.conversation.wait_for(waiting)
+        return skipped
+
+    async def _run_answers(
+        self, req: LoopRequest, plan: Plan, stream: ResponseStream, budget: _Budget
+    ) -> None:
+        """The user's answers to earlier approval requests: approved calls run now, exactly as
+        the model asked for them; denied ones tell the model so."""
+        conversation = req.conversation
+        pending = conversation.pending()
+        approved: list[tuple[PendingApproval, int]] = []
+        for answer in conversation.answers:
+            approval = pending[answer.approval_id]
+            conversation.answered.add(answer.approval_id)
+            if not answer.approve:
+                conversation.give_result(approval.call_id, denial_text(answer.reason))
+                continue
+            index = stream.open_mcp_call(approval.server_label, approval.name, approval.approval_id)
+            stream.mcp_arguments_delta(index, approval.arguments)
+            stream.mcp_arguments_done(index, approval.arguments)
+            approved.append((approval, index))
+        conversation.answers = []
+        budget.calls_made += len(approved)
+        outcomes = await asyncio.gather(
+            *(
+                self._call(req, plan.toolset, plan.toolset.find(a.server_label, a.name), a.name, a.arguments)
+                for a, _ in approved
+            )
+        )
+        for (approval, index), outcome in zip(approved, outcomes, strict=True):
+            stream.close_mcp_call(index, outcome.output, outcome.error)
+            conversation.give_result(approval.call_id, outcome.model_text)
+
+    async def _call(
+        self, req: LoopRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
+    ) -> CallOutcome:
+        if tool is None:
+            return unknown_tool(name, toolset)
+        parsed = parse_arguments(tool, arguments)
+        if isinstance(parsed, CallOutcome):
+            return parsed
+        source = next(use.source for use in req.servers if use.label == tool.server_label)
+        return await run_call(source, tool, parsed)
+
+
+NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."
+
+
+def _approval_check(req: LoopRequest) -> Callable[[ExposedTool], bool]:
+    policies = {use.label: use.approval for use in req.servers}
+
+    def needs_approval(tool: ExposedTool) -> bool:
+        return policies[tool.server_label].needs_approval(tool.tool)
+
+    return needs_approval
+
+
+def _still_listed(earlier: ListedServer, key: str, allowed: Any) -> bool:
+    """Whether the conversation's earlier listing serves this request's ``allowed_tools``."""
+    if earlier.allowed_key is not None:
+        return earlier.allowed_key == key
+    # Replayed by the client: its allowed_tools are unknown; it serves if it has every named tool.
+    names = allowed if isinstance(allowed, list) else getattr(allowed, "tool_names", None)
+    return names is None or {t.name for t in earlier.tools} >= set(names)
 
 
 def _named(exposed_name: str | None) -> dict[str, Any]:

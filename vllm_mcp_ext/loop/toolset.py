@@ -11,11 +11,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mcp import types
 from openai.types.responses.response_output_item import McpListToolsTool
-from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
+from openai.types.responses.tool import McpAllowedTools
 
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -105,10 +105,17 @@ def filter_allowed(tools: Sequence[types.Tool], allowed: McpAllowedTools | None)
     if isinstance(allowed, list):
         names = set(allowed)
         return tuple(t for t in tools if t.name in names)
-    return tuple(t for t in tools if _matches(t, allowed))
+    return tuple(t for t in tools if matches_filter(t, allowed))
 
 
-def _matches(tool: types.Tool, flt: McpAllowedToolsMcpToolFilter) -> bool:
+class ToolFilter(Protocol):
+    tool_names: list[str] | None
+    read_only: bool | None
+
+
+def matches_filter(tool: types.Tool, flt: ToolFilter) -> bool:
+    """``{tool_names, read_only}``, as in ``allowed_tools`` and ``require_approval``: every given
+    criterion must hold; ``read_only`` compares with the tool's ``readOnlyHint``."""
     if flt.tool_names is not None and tool.name not in flt.tool_names:
         return False
     if flt.read_only is not None:
@@ -116,6 +123,18 @@ def _matches(tool: types.Tool, flt: McpAllowedToolsMcpToolFilter) -> bool:
         if read_only != flt.read_only:
             return False
     return True
+
+
+def tool_from_listing(listed: McpListToolsTool) -> types.Tool:
+    """The MCP tool back from an `mcp_list_tools` entry (a replayed or stored listing)."""
+    return types.Tool.model_validate(
+        {
+            "name": listed.name,
+            "description": listed.description,
+            "inputSchema": listed.input_schema if isinstance(listed.input_schema, dict) else {},
+            "annotations": listed.annotations if isinstance(listed.annotations, dict) else None,
+        }
+    )
 
 
 def canonical(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,21 +17,33 @@ from vllm_mcp_ext.engine.parts import (
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 
+CallKind = Literal["mcp", "function", "unknown", "approval"]
+
 
 @dataclass
 class PendingCall:
-    """A tool call the model made in this turn."""
+    """A tool call the model made in this turn.
 
-    kind: Literal["mcp", "function", "unknown"]
+    ``approval`` calls wait for the user: they stream nothing until their arguments are complete,
+    then show as one `mcp_approval_request` item.
+    """
+
+    kind: CallKind
     exposed_name: str
-    output_index: int
+    output_index: int  # -1 for an approval request until it is shown
     tool: ExposedTool | None = None
     arguments: str = ""
     call_id: str = field(default="")
+    complete: bool = False
+    approval_id: str | None = None
 
 
 class TurnBuilder:
-    """Feeds parts of one turn into the response stream, in the order the model produced them."""
+    """Feeds parts of one turn into the response stream, in the order the model produced them.
+
+    A call is complete as soon as its arguments are a whole JSON object (or the next call starts,
+    or the turn ends); `take_complete` hands such calls to the loop so they can start at once.
+    """
 
     def __init__(
         self,
@@ -37,14 +51,17 @@ class TurnBuilder:
         toolset: ToolSet,
         function_names: set[str],
         fallback_label: str,
+        needs_approval: Callable[[ExposedTool], bool] = lambda tool: False,
     ):
         self.stream = stream
         self.toolset = toolset
         self.function_names = function_names
         self.fallback_label = fallback_label
+        self.needs_approval = needs_approval
         self.calls: list[PendingCall] = []
         self.end: TurnEnd | None = None
         self._by_index: dict[int, PendingCall] = {}
+        self._completed: list[PendingCall] = []
         self._reasoning_index: int | None = None
         self._message_index: int | None = None
         self._held_text = ""  # whitespace not yet shown: no empty message items
@@ -66,15 +83,17 @@ class TurnBuilder:
         elif isinstance(part, TurnEnd):
             self.end = part
 
+    def take_complete(self) -> list[PendingCall]:
+        """Calls whose arguments became complete since the last time asked."""
+        done, self._completed = self._completed, []
+        return done
+
     def close(self) -> None:
         """End the turn's items; tool calls keep their items open until they ran."""
         self._close_reasoning()
         self._close_message()
         for call in self.calls:
-            if call.kind == "function":
-                self.stream.close_function_call(call.output_index, call.arguments)
-            else:
-                self.stream.mcp_arguments_done(call.output_index, call.arguments)
+            self._complete(call)
 
     def assistant_message(self) -> dict[str, Any]:
         """The turn as the chat template will see it in the next turn's conversation."""
@@ -114,18 +133,24 @@ class TurnBuilder:
                 return  # arguments before a name: nothing to attach them to
             self._close_reasoning()
             self._close_message()
+            for earlier in self.calls:
+                self._complete(earlier)
             call = self._open_call(part.name)
             self._by_index[part.index] = call
             self.calls.append(call)
-        if part.arguments:
+        if part.arguments and not call.complete:
             call.arguments += part.arguments
             if call.kind == "function":
                 self.stream.function_arguments_delta(call.output_index, part.arguments)
-            else:
+            elif call.kind != "approval":
                 self.stream.mcp_arguments_delta(call.output_index, part.arguments)
+            if _is_whole_object(call.arguments):
+                self._complete(call)
 
     def _open_call(self, name: str) -> PendingCall:
         tool = self.toolset.lookup(name)
+        if tool is not None and self.needs_approval(tool):
+            return PendingCall("approval", name, -1, tool, call_id=self.stream.new_call_id())
         if tool is not None:
             index = self.stream.open_mcp_call(tool.server_label, tool.name)
             return PendingCall("mcp", name, index, tool, call_id=self.stream.call_id(index))
@@ -134,6 +159,21 @@ class TurnBuilder:
             return PendingCall("function", name, index, call_id=self.stream.call_id(index))
         index = self.stream.open_mcp_call(self.fallback_label, name)
         return PendingCall("unknown", name, index, call_id=self.stream.call_id(index))
+
+    def _complete(self, call: PendingCall) -> None:
+        if call.complete:
+            return
+        call.complete = True
+        if call.kind == "function":
+            self.stream.close_function_call(call.output_index, call.arguments)
+        elif call.kind == "approval":
+            assert call.tool is not None
+            call.output_index, call.approval_id = self.stream.approval_request(
+                call.tool.server_label, call.tool.name, call.arguments
+            )
+        else:
+            self.stream.mcp_arguments_done(call.output_index, call.arguments)
+        self._completed.append(call)
 
     def _close_reasoning(self) -> None:
         if self._reasoning_index is not None:
@@ -144,3 +184,15 @@ class TurnBuilder:
         if self._message_index is not None:
             self.stream.close_message(self._message_index)
             self._message_index = None
+
+
+def _is_whole_object(text: str) -> bool:
+    """True once streamed arguments close their JSON object (no proper prefix of an object is
+    itself a whole object, so this fires exactly at the closing brace)."""
+    stripped = text.rstrip()
+    if not stripped.endswith("}"):
+        return False
+    try:
+        return isinstance(json.loads(stripped), dict)
+    except ValueError:
+        return False

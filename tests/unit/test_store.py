@@ -1,0 +1,131 @@
+"""The same behaviour from every store backend: SQLite, and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.store import ResponseStore, StoredResponse, open_store
+from vllm_mcp_ext.store.sqlite import SqliteStore
+from vllm_mcp_ext.testing.postgres import binaries, postgres_server
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must test the PostgreSQL store: install the postgresql package")
+        pytest.skip("PostgreSQL is not installed")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ResponseStore]:
+    if request.param == "sqlite":
+        backend = open_store(str(tmp_path / "responses.sqlite3"))
+    else:
+        backend = open_store(request.getfixturevalue("postgres_url"))
+    assert backend is not None
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        for record_id in ("resp_a", "resp_b"):
+            await backend.delete(record_id)
+        await backend.close()
+
+
+def record(
+    response_id: str = "resp_a", status: str = "completed", created_at: float | None = None
+) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        created_at=created_at or time.time(),
+        status=status,
+        response={"id": response_id, "status": status, "output": []},
+        request={"model": "m", "input": "hi"},
+        input_items=[{"id": "msg_1", "type": "message"}],
+        conversation={"messages": [{"role": "user", "content": "hi"}]},
+        previous_response_id=None,
+        background=True,
+    )
+
+
+async def test_put_then_get_returns_the_same_record(store: ResponseStore) -> None:
+    await store.put(record())
+    got = await store.get("resp_a")
+    assert got is not None
+    assert (got.status, got.response, got.request, got.input_items, got.conversation, got.background) == (
+        "completed",
+        {"id": "resp_a", "status": "completed", "output": []},
+        {"model": "m", "input": "hi"},
+        [{"id": "msg_1", "type": "message"}],
+        {"messages": [{"role": "user", "content": "hi"}]},
+        True,
+    )
+    assert await store.get("resp_missing") is None
+
+
+async def test_put_again_updates_status_and_response(store: ResponseStore) -> None:
+    await store.put(record(status="in_progress"))
+    await store.put(record(status="completed"))
+    got = await store.get("resp_a")
+    assert got is not None and got.status == "completed" and got.done
+
+
+async def test_delete_removes_the_response_and_its_events(store: ResponseStore) -> None:
+    await store.put(record())
+    await store.add_events("resp_a", [(0, {"sequence_number": 0})])
+    assert await store.delete("resp_a") is True
+    assert await store.get("resp_a") is None
+    assert await store.events_after("resp_a", -1) == []
+    assert await store.delete("resp_a") is False
+
+
+async def test_events_come_back_in_order_after_a_sequence_number(store: ResponseStore) -> None:
+    await store.put(record(status="in_progress"))
+    await store.add_events("resp_a", [(i, {"sequence_number": i}) for i in (2, 0, 1)])
+    await store.add_events("resp_a", [(1, {"sequence_number": 1})])  # a repeat is ignored
+    assert [e["sequence_number"] for e in await store.events_after("resp_a", 0)] == [1, 2]
+
+
+async def test_cancel_flag_is_seen(store: ResponseStore) -> None:
+    await store.put(record(status="in_progress"))
+    assert await store.cancel_requested("resp_a") is False
+    await store.request_cancel("resp_a")
+    assert await store.cancel_requested("resp_a") is True
+
+
+async def test_purge_removes_only_old_responses(store: ResponseStore) -> None:
+    await store.put(record("resp_a", created_at=time.time() - 7200))
+    await store.put(record("resp_b"))
+    assert await store.purge(time.time() - 3600) == 1
+    assert await store.get("resp_a") is None and await store.get("resp_b") is not None
+
+
+async def test_two_processes_share_one_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    first, second = SqliteStore(path), SqliteStore(path)
+    await first.open()
+    await second.open()
+    await first.put(record())
+    got = await second.get("resp_a")
+    assert got is not None and got.id == "resp_a"
+    await first.close()
+    await second.close()
+
+
+def test_store_setting_picks_the_backend(tmp_path: Path) -> None:
+    assert open_store("off") is None
+    assert isinstance(open_store(str(tmp_path / "x.db")), SqliteStore)
+    relative = open_store("sqlite:///rel.db")
+    assert isinstance(relative, SqliteStore) and relative.path == Path("rel.db")
+    assert "secret" not in repr(open_store("postgresql://u:secret@db.example/x"))
+    with pytest.raises(ConfigError):
+        open_store("mysql://db/x")

@@ -1,0 +1,71 @@
+"""A request's ``input`` as the items ``GET /v1/responses/{id}/input_items`` lists, and the
+request as it is stored (without secrets)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.events.ids import new_id
+
+_SECRET_FIELDS = ("headers", "authorization")
+_ID_PREFIX = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "mcp_approval_response": "mcpa",
+    "reasoning": "rs",
+}
+
+
+def input_items(raw: Any) -> list[dict[str, Any]]:
+    """Every input item with an id and its content in part form, as OpenAI lists them."""
+    if isinstance(raw, str):
+        raw = [{"type": "message", "role": "user", "content": raw}]
+    items = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        item = copy.deepcopy(item)
+        kind = item.setdefault("type", "message")
+        if kind == "message":
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            if isinstance(item.get("content"), str):
+                item["content"] = [{"type": part, "text": item["content"]}]
+            item.setdefault("status", "completed")
+        item.setdefault("id", new_id(_ID_PREFIX.get(kind, "item")))
+        items.append(item)
+    return items
+
+
+def without_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """The request body as stored: MCP ``headers`` and ``authorization`` values never are."""
+    body = copy.deepcopy(body)
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            for name in _SECRET_FIELDS:
+                tool.pop(name, None)
+    return body
+
+
+def page(items: list[dict[str, Any]], *, after: str | None, limit: int, order: str) -> dict[str, Any]:
+    """One page of a list, in OpenAI's list shape."""
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("'order' must be 'asc' or 'desc'", param="order")
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("'limit' must be between 1 and 100", param="limit")
+    ordered = items if order == "asc" else list(reversed(items))
+    if after is not None:
+        ids = [item.get("id") for item in ordered]
+        if after not in ids:
+            raise InvalidRequest(f"no input item {after!r} in this response", param="after")
+        ordered = ordered[ids.index(after) + 1 :]
+    data = ordered[:limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": len(ordered) > limit,
+    }

@@ -1,0 +1,303 @@
+"""The conversation as the model sees it, and what it still waits for.
+
+A response continues a conversation either from the stored state of ``previous_response_id`` or
+from earlier output items the client sends back as ``input`` (stateless replay). Both end in the
+same `Conversation`: chat messages for the template, the tool lists already shown (so they are
+not fetched again), and the calls of the last turn still waiting for an approval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp import types
+from openai.types.responses.response_output_item import McpListToolsTool
+
+from vllm_mcp_ext.errors import InvalidRequest, Unsupported
+from vllm_mcp_ext.events.ids import new_id
+from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
+from vllm_mcp_ext.loop.toolset import tool_from_listing
+
+NOT_ANSWERED = "The user did not approve this tool call; it did not run."
+
+
+@dataclass
+class ListedServer:
+    """An `mcp_list_tools` item in the conversation: its tools stay in the model's context."""
+
+    label: str
+    tools: tuple[types.Tool, ...]
+    allowed_key: str | None  # the ``allowed_tools`` it was listed for; None when replayed
+
+
+@dataclass
+class WaitingCall:
+    """A tool call of the last model turn whose result is not in the conversation yet."""
+
+    call_id: str
+    result: str | None = None
+    approval: PendingApproval | None = None
+
+
+@dataclass
+class Conversation:
+    messages: list[dict[str, Any]] = field(default_factory=list)  # without the instructions
+    listed: dict[str, ListedServer] = field(default_factory=dict)
+    waiting: list[WaitingCall] = field(default_factory=list)
+    answered: set[str] = field(default_factory=set)
+    # approvals answered by this request's input, to run now
+    answers: list[ApprovalAnswer] = field(default_factory=list)
+    _reasoning: str | None = None
+
+    # -- what waits -----------------------------------------------------------------------
+
+    def pending(self) -> dict[str, PendingApproval]:
+        return {w.approval.approval_id: w.approval for w in self.waiting if w.approval and w.result is None}
+
+    def wait_for(self, calls: list[WaitingCall]) -> None:
+        self.waiting = calls
+        self.flush()
+
+    def give_result(self, call_id: str, text: str) -> None:
+        """A tool result for a call of the last turn: kept in call order until none waits."""
+        for call in self.waiting:
+            if call.call_id == call_id:
+                call.result = text
+                break
+        else:
+            self.messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+        self.flush()
+
+    def flush(self) -> None:
+        if any(w.result is None for w in self.waiting):
+            return
+        for call in self.waiting:
+            self.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": call.result})
+        self.waiting = []
+
+    def settle_unanswered(self) -> None:
+        """The conversation moves on without an answer: those calls count as not approved."""
+        for call in self.waiting:
+            if call.result is None:
+                call.result = NOT_ANSWERED
+                if call.approval is not None:
+                    self.answered.add(call.approval.approval_id)
+        self.flush()
+
+    def answer(self, answer: ApprovalAnswer, param: str) -> PendingApproval:
+        """Check one answer against what waits; 400 when it matches nothing waiting."""
+        pending = self.pending().get(answer.approval_id)
+        if pending is not None and not any(a.approval_id == answer.approval_id for a in self.answers):
+            return pending
+        if answer.approval_id in self.answered or pending is not None:
+            raise InvalidRequest(
+                f"approval request {answer.approval_id!r} was already answered",
+                param=param,
+                code="approval_already_answered",
+            )
+        raise InvalidRequest(
+            f"approval request {answer.approval_id!r} is not waiting in this conversation",
+            param=param,
+            code="unknown_approval_request",
+        )
+
+    # -- input items ----------------------------------------------------------------------
+
+    def add_item(self, item: Any, param: str) -> None:
+        """One ``input`` item: a message, or an earlier output item sent back."""
+        if not isinstance(item, dict):
+            raise InvalidRequest("each input item must be an object", param=param)
+        kind = item.get("type", "message")
+        if kind == "mcp_approval_response":
+            self._add_answer(item, param)
+            return
+        if kind in ("mcp_list_tools", "reasoning", "mcp_approval_request"):
+            getattr(self, f"_add_{kind}")(item, param)
+            return
+        if kind == "mcp_call":
+            self._add_mcp_call(item, param)
+            return
+        self._settle_answers()
+        if kind == "message":
+            self.settle_unanswered()
+            role = item.get("role")
+            if role not in ("user", "assistant", "system", "developer"):
+                raise InvalidRequest(f"unsupported role {role!r}", param=f"{param}.role")
+            content = message_text(item, param)
+            if role == "assistant":
+                self._assistant({"content": content})
+            else:
+                self.messages.append({"role": "system" if role == "developer" else role, "content": content})
+        elif kind == "function_call":
+            self._tool_call(item.get("call_id") or new_id("call"), item)
+        elif kind == "function_call_output":
+            output = item.get("output")
+            if not isinstance(output, str):
+                output = message_text({"content": output}, param)
+            self.give_result(str(item.get("call_id")), output)
+        else:
+            raise Unsupported(f"input item type {kind!r} is not supported", param=f"{param}.type")
+
+    def close_input(self) -> None:
+        self._reasoning = None
+
+    def _add_answer(self, item: dict[str, Any], param: str) -> None:
+        approval_id = item.get("approval_request_id")
+        if not isinstance(approval_id, str) or not isinstance(item.get("approve"), bool):
+            raise InvalidRequest(
+                "mcp_approval_response needs 'approval_request_id' and a boolean 'approve'", param=param
+            )
+        answer = ApprovalAnswer(approval_id, item["approve"], item.get("reason"))
+        self.answer(answer, f"{param}.approval_request_id")
+        self.answers.append(answer)
+
+    def _settle_answers(self) -> None:
+        """Answers followed by more conversation were dealt with back then (replayed history)."""
+        for answer in self.answers:
+            pending = self.pending()[answer.approval_id]
+            result = NOT_ANSWERED if answer.approve else denial_text(answer.reason)
+            self.answered.add(answer.approval_id)
+            self.give_result(pending.call_id, result)
+        self.answers = []
+
+    def _add_mcp_list_tools(self, item: dict[str, Any], param: str) -> None:
+        label = item.get("server_label")
+        if not isinstance(label, str) or item.get("error"):
+            return  # a failed listing showed the model nothing
+        try:
+            listed = [McpListToolsTool.model_validate(t) for t in item.get("tools") or []]
+        except ValueError:
+            raise InvalidRequest("mcp_list_tools item has malformed tools", param=f"{param}.tools") from None
+        self.listed[label] = ListedServer(label, tuple(tool_from_listing(t) for t in listed), None)
+
+    def _add_reasoning(self, item: dict[str, Any], param: str) -> None:
+        parts = [p.get("text", "") for p in item.get("content") or [] if isinstance(p, dict)]
+        if not parts:
+            parts = [p.get("text", "") for p in item.get("summary") or [] if isinstance(p, dict)]
+        self._reasoning = (self._reasoning or "") + "".join(parts)
+
+    def _add_mcp_approval_request(self, item: dict[str, Any], param: str) -> None:
+        self._settle_answers()
+        approval_id = item.get("id")
+        if not isinstance(approval_id, str):
+            raise InvalidRequest("mcp_approval_request needs its 'id'", param=f"{param}.id")
+        if approval_id in self.pending() or approval_id in self.answered:
+            return  # already in the stored conversation: the client sent it back as well
+        call_id = new_id("call")
+        approval = PendingApproval(
+            approval_id=approval_id,
+            call_id=call_id,
+            server_label=str(item.get("server_label", "")),
+            name=str(item.get("name", "")),
+            arguments=str(item.get("arguments") or "{}"),
+        )
+        self._tool_call(call_id, item)
+        self.waiting.append(WaitingCall(call_id, approval=approval))
+
+    def _add_mcp_call(self, item: dict[str, Any], param: str) -> None:
+        approval_id = item.get("approval_request_id")
+        output = item.get("output") or _error_text(item.get("error"))
+        answered = next((a for a in self.answers if a.approval_id == approval_id), None)
+        if answered is not None:  # the approved call, as it ran back then
+            self.answers.remove(answered)
+            self.answered.add(answered.approval_id)
+            self.give_result(self.pending()[answered.approval_id].call_id, output)
+            return
+        self._settle_answers()
+        call_id = item.get("id") or new_id("call")
+        self._tool_call(call_id, item)
+        self.give_result(call_id, output)
+
+    def _tool_call(self, call_id: str, item: dict[str, Any]) -> None:
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": item.get("name", ""), "arguments": item.get("arguments") or "{}"},
+        }
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last["role"] == "assistant" and self._reasoning is None:
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            self._assistant({"content": "", "tool_calls": [call]})
+
+    def _assistant(self, fields: dict[str, Any]) -> None:
+        message = {"role": "assistant", **fields}
+        if self._reasoning is not None:
+            message["reasoning"] = self._reasoning
+            self._reasoning = None
+        self.messages.append(message)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "listed": [
+                {
+                    "label": s.label,
+                    "allowed_key": s.allowed_key,
+                    "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in s.tools],
+                }
+                for s in self.listed.values()
+            ],
+            "waiting": [
+                {
+                    "call_id": w.call_id,
+                    "result": w.result,
+                    "approval": None if w.approval is None else w.approval.__dict__,
+                }
+                for w in self.waiting
+            ],
+            "answered": sorted(self.answered),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conversation:
+        return cls(
+            messages=list(data.get("messages", [])),
+            listed={
+                s["label"]: ListedServer(
+                    s["label"], tuple(types.Tool.model_validate(t) for t in s["tools"]), s["allowed_key"]
+                )
+                for s in data.get("listed", [])
+            },
+            waiting=[
+                WaitingCall(
+                    w["call_id"],
+                    w["result"],
+                    None if w["approval"] is None else PendingApproval(**w["approval"]),
+                )
+                for w in data.get("waiting", [])
+            ],
+            answered=set(data.get("answered", [])),
+        )
+
+
+def allowed_key(allowed: Any) -> str:
+    """``allowed_tools`` as a comparable string (a changed value lists the tools again)."""
+    if hasattr(allowed, "model_dump"):
+        allowed = allowed.model_dump(mode="json", exclude_none=True)
+    return json.dumps(allowed, sort_keys=True)
+
+
+def message_text(item: dict[str, Any], param: str) -> str:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequest("message content must be a string or an array", param=f"{param}.content")
+    texts = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") not in ("input_text", "output_text", "text"):
+            kind = part.get("type") if isinstance(part, dict) else None
+            raise Unsupported(f"content part type {kind!r} is not supported", param=f"{param}.content[{j}]")
+        texts.append(str(part.get("text", "")))
+    return "".join(texts)
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return f"Error: {error.get('message') or error.get('content') or error}"
+    return "Error: the call failed"

@@ -1,0 +1,91 @@
+"""The store interface, and the choice of backend from one setting."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vllm_mcp_ext.errors import ConfigError
+
+TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
+
+
+@dataclass
+class StoredResponse:
+    """One response and everything needed to continue its conversation.
+
+    ``request`` has no secrets: `headers` and `authorization` values are removed before storing.
+    """
+
+    id: str
+    created_at: float
+    status: str
+    response: dict[str, Any]  # the response object as last sent (wire JSON)
+    request: dict[str, Any]
+    input_items: list[dict[str, Any]]
+    conversation: dict[str, Any] | None  # `Conversation.to_json()`; None until it ends
+    previous_response_id: str | None = None
+    background: bool = False
+    updated_at: float = field(default=0.0)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+class ResponseStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put(self, record: StoredResponse) -> None:
+        """Insert or replace the response."""
+        ...
+
+    async def get(self, response_id: str) -> StoredResponse | None: ...
+
+    async def delete(self, response_id: str) -> bool:
+        """Remove the response and its events; False when there was none."""
+        ...
+
+    async def add_events(self, response_id: str, events: list[tuple[int, dict[str, Any]]]) -> None:
+        """Keep stream events of a background response, by sequence number."""
+        ...
+
+    async def events_after(self, response_id: str, sequence_number: int) -> list[dict[str, Any]]: ...
+
+    async def request_cancel(self, response_id: str) -> None:
+        """Flag a background response for cancellation (seen by whichever process runs it)."""
+        ...
+
+    async def cancel_requested(self, response_id: str) -> bool: ...
+
+    async def purge(self, older_than: float) -> int:
+        """Delete responses created before ``older_than`` (epoch seconds); returns how many."""
+        ...
+
+
+def default_sqlite_path() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "vllm-mcp-ext" / "responses.sqlite3"
+
+
+def open_store(setting: str | None) -> ResponseStore | None:
+    """``VLLM_MCP_STORE``: unset for the default SQLite file, a file path or ``sqlite:///path``,
+    a ``postgresql://`` URL, or ``off`` to keep nothing (``store`` is then always false)."""
+    value = (setting or "").strip()
+    if value.lower() in ("off", "none", "false", "0"):
+        return None
+    if value.startswith(("postgresql://", "postgres://")):
+        from vllm_mcp_ext.store.postgres import PostgresStore
+
+        return PostgresStore(value)
+    if value.startswith("sqlite:///"):
+        value = value.removeprefix("sqlite:///")  # "rel.db" or "/abs.db", as SQLAlchemy reads it
+    if "://" in value:
+        raise ConfigError(f"VLLM_MCP_STORE: unsupported store URL scheme in {value.split('://')[0]!r}")
+    from vllm_mcp_ext.store.sqlite import SqliteStore
+
+    return SqliteStore(Path(value) if value else default_sqlite_path())

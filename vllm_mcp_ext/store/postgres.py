@@ -1,0 +1,73 @@
+"""The store for several vLLM replicas behind a load balancer: PostgreSQL, by connection URL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
+
+
+class PostgresDatabase:
+    def __init__(self, url: str):
+        self.url = url
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        try:
+            from psycopg_pool import AsyncConnectionPool
+        except ImportError:
+            raise ConfigError(
+                "a postgresql:// store needs psycopg: pip install 'vllm-mcp-ext[postgres]'"
+            ) from None
+        pool = AsyncConnectionPool(self.url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
+        try:
+            await pool.open(wait=True, timeout=30)
+            async with pool.connection() as conn:
+                for statement in SCHEMA:
+                    await conn.execute(statement)
+        except Exception as exc:
+            await pool.close()
+            raise ConfigError(f"cannot open the response store at {redact_url(self.url)}: {exc}") from None
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def run(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
+        async with self._pool.connection() as conn, conn.transaction():
+            count = 0
+            for sql, params in statements:
+                cursor = await conn.execute(_pg(sql), params)
+                count = cursor.rowcount
+            return count
+
+    async def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(_pg(sql), params)
+            return list(await cursor.fetchall())
+
+
+class PostgresStore(SqlStore):
+    def __init__(self, url: str):
+        self.url = url
+        self.db = PostgresDatabase(url)
+
+    def __repr__(self) -> str:
+        return f"PostgreSQL store at {redact_url(self.url)}"
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return re.sub(r":[^:@/]*@", ":***@", url, count=1)
