@@ -16,7 +16,7 @@ _PRUNED_ITEMS = {"message", "function_call", "reasoning"}
 
 
 def to_wire(model: BaseModel) -> dict[str, Any]:
-    data = model.model_dump(mode="json")
+    data = model.model_dump(mode="json", by_alias=True)  # `schema_` goes out as `schema`
     _prune(data)
     return data
 
@@ -27,6 +27,8 @@ def _prune(data: dict[str, Any]) -> None:
     response = data.get("response")
     if isinstance(response, dict):
         _prune(response)
+    if isinstance(data.get("text"), dict):
+        data["text"] = _without_none(data["text"])
     if isinstance(data.get("output"), list):
         data["output"] = [_item(i) if isinstance(i, dict) else i for i in data["output"]]
 
