@@ -25,6 +25,7 @@ def plot_all(results: dict[str, Any], out: Path, title: str) -> list[Path]:
         ("turn_prefix", _turn_prefix),
         ("overhead", _overhead),
         ("mcp_call", _mcp_call),
+        ("early_exec", _early_exec),
     ):
         if name in results and "error" not in results[name]:
             path = out / f"perf-{name}.png"
@@ -94,6 +95,7 @@ def _turn_prefix(data: dict[str, Any], path: Path, title: str) -> None:
             shares = [c / r if r else 0 for c, r in turns]
             ax.plot(range(1, len(shares) + 1), shares, marker="o", label=label)
         ax.set_ylim(0, 1.05)
+        ax.set_xticks(range(1, len(shares) + 1))
         ax.set_xlabel("turn")
         ax.set_ylabel("cached / reusable tokens")
         ax.set_title(f"model writes {style} JSON", fontsize=8)
@@ -111,7 +113,10 @@ def _overhead(data: dict[str, Any], path: Path, title: str) -> None:
         micro.plot(
             [e["tokens"] for e in entries], [e["us_per_token"] for e in entries], marker="o", label=kind
         )
+    lengths = [e["tokens"] for e in next(iter(data["micro"].values()))]
     micro.set_xscale("log")
+    micro.set_xticks(lengths, [str(n) for n in lengths])
+    micro.minorticks_off()
     micro.set_ylim(bottom=0)
     micro.set_xlabel("tokens in the turn")
     micro.set_ylabel("us per token (hot path)")
@@ -132,3 +137,16 @@ def _mcp_call(data: dict[str, Any], path: Path, title: str) -> None:
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     _save(fig, path, f"{title}: MCP call latency")
+
+
+def _early_exec(data: dict[str, Any], path: Path, title: str) -> None:
+    fig, ax = _figure(1)
+    bars = {
+        "response": data["latency_p50_s"],
+        "first model turn": data["first_turn_p50_s"],
+        "saved by early\nexecution": data.get("saved_p50_s", data["mcp_hidden_p50_s"]),
+    }
+    ax.bar(list(bars), [v * 1e3 for v in bars.values()])
+    ax.set_ylabel("ms (p50)")
+    ax.tick_params(axis="x", labelsize=7)
+    _save(fig, path, f"{title}: a {data['tool_ms']} ms call, then a fast one, in one turn")

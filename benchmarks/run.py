@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--plots", type=Path, help="also copy the PNGs here (docs/img for the docs)")
+    parser.add_argument("--replot", action="store_true", help="only draw the plots of the JSON in --out")
     args = parser.parse_args(argv)
     mode = MODES[args.mode]
     out = args.out or REPO / "benchmarks" / "results" / mode.name
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
+    if args.replot:
+        results = {
+            n: json.loads((out / f"{n}.json").read_text())[n] for n in chosen if (out / f"{n}.json").exists()
+        }
+        meta = json.loads((out / f"{next(iter(results))}.json").read_text())["meta"]
+        _plot(results, out, f"{mode.name} mode, {meta['device']}", args.plots)
+        return
     model = args.model or _default_model(mode.name, out)
     litellm = None if args.no_litellm else find_litellm(args.litellm)
     if litellm is None:
@@ -63,19 +71,22 @@ def main(argv: list[str] | None = None) -> None:
     for name, data in results.items():
         (out / f"{name}.json").write_text(json.dumps(_clean({"meta": meta, name: data}), indent=2) + "\n")
     print(f"\nJSON written to {out} in {meta['seconds']:.0f} s", flush=True)
-    if plots.available():
-        title = f"{mode.name} mode, {meta['device']}"
-        made = plots.plot_all(results, out, title)
-        if args.plots:
-            args.plots.mkdir(parents=True, exist_ok=True)
-            for path in made:
-                (args.plots / path.name).write_bytes(path.read_bytes())
-        print(f"plots: {', '.join(p.name for p in made)}")
-    else:
-        print("plots: skipped (matplotlib is not installed: pip install -e '.[bench]')")
+    _plot(results, out, f"{mode.name} mode, {meta['device']}", args.plots)
     failed = [name for name, data in results.items() if "error" in data]
     if failed:
         sys.exit(f"scenarios failed: {', '.join(failed)}")
+
+
+def _plot(results: dict[str, Any], out: Path, title: str, copy_to: Path | None) -> None:
+    if not plots.available():
+        print("plots: skipped (matplotlib is not installed: pip install -e '.[bench]')")
+        return
+    made = plots.plot_all(results, out, title)
+    if copy_to:
+        copy_to.mkdir(parents=True, exist_ok=True)
+        for path in made:
+            (copy_to / path.name).write_bytes(path.read_bytes())
+    print(f"plots: {', '.join(p.name for p in made)}")
 
 
 async def _run_all(mode: Any, stack: Any, out: Path, chosen: list[str]) -> dict[str, Any]:

@@ -7,8 +7,9 @@ tokens. A request opts in with a plan in its user message::
 
     [[plan calls=1,1,1,1 tool=add args={"a":1,"b":2} json=spaced text=0]]
 
-``calls``: tool calls per model turn (then a final answer); ``tool``: the name the model calls;
-``args``: its arguments; ``json``: ``spaced`` writes them as the chat template renders JSON,
+``calls``: tool calls per model turn (then a final answer); ``tool``: the name the model calls
+(or names, comma-separated, taken in turn by the calls of a turn); ``args``: its arguments (a
+JSON list: one object per name); ``json``: ``spaced`` writes them as the chat template renders JSON,
 ``compact`` without spaces (as many models do, which a full re-render then re-spells);
 ``text``: words of the final answer (0: "Done."). The turn follows from the tool results
 already in the prompt (not from its assistant turns: LiteLLM's streaming follow-ups leave those
@@ -26,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PLAN = re.compile(r"\[\[plan ([^\]]*)\]\]")
+PLAN = re.compile(r"\[\[plan (.*?)\]\](?!\])")
 TOOL_RESULT = "<tool_response>"
 
 
@@ -42,13 +43,18 @@ class Plan:
         calls = ",".join(str(n) for n in self.calls)
         return f"[[plan calls={calls} tool={self.tool} args={self.args} json={self.json_style} text={self.text}]]"
 
-    def arguments(self) -> dict[str, Any]:
-        return json.loads(self.args)
+    def arguments(self, i: int = 0) -> dict[str, Any]:
+        args = json.loads(self.args)
+        return args[i % len(args)] if isinstance(args, list) else args
+
+    def tool_name(self, i: int = 0) -> str:
+        names = self.tool.split(",")
+        return names[i % len(names)]
 
     def completion(self, turn: int) -> str:
         """What the model writes in turn ``turn`` (without its end-of-turn token)."""
         if turn < len(self.calls):
-            return "\n".join(self._call() for _ in range(self.calls[turn]))
+            return "\n".join(self._call(i) for i in range(self.calls[turn]))
         return " ".join(["ok"] * self.text) if self.text else "Done."
 
     def turn_after(self, results: int) -> int:
@@ -63,12 +69,12 @@ class Plan:
     def final_text(self) -> str:
         return self.completion(len(self.calls))
 
-    def _call(self) -> str:
-        args = self.arguments()
+    def _call(self, i: int) -> str:
+        name, args = self.tool_name(i), self.arguments(i)
         if self.json_style == "compact":
-            body = json.dumps({"name": self.tool, "arguments": args}, separators=(",", ":"))
+            body = json.dumps({"name": name, "arguments": args}, separators=(",", ":"))
         else:
-            body = f'{{"name": "{self.tool}", "arguments": {json.dumps(args)}}}'
+            body = f'{{"name": "{name}", "arguments": {json.dumps(args)}}}'
         return f"<tool_call>\n{body}\n</tool_call>"
 
 
