@@ -96,6 +96,7 @@ class EngineSeam:
             rewritten, continued = continued.reason, None
         if continued is not None:
             prompt_ids, prompt_text = continued
+            chat._preflight(request.n or 1)  # engine health and admission, as render_chat_request
             request = self._adjust(request, tokenizer, template_kwargs)
             engine_input: Any = tokens_input(prompt_ids, prompt=prompt_text, cache_salt=request.cache_salt)
         else:
