@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.routes import PluginState, router
 from vllm_mcp_ext.config import parse_tool_server_arg
+from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.remote import RemoteMcp
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger("vllm_mcp_ext")
@@ -34,6 +36,7 @@ class McpEndpointPlugin:
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))
         settings = Settings.from_env()
+        remote_settings = RemoteSettings.load(config.remote)
         seam = _compat.EngineSeam.from_state(state)
         if engine_client is None or seam is None:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
@@ -45,4 +48,5 @@ class McpEndpointPlugin:
             registry=registry,
             loop=AgentLoop(turns, settings),
             seam=seam,
+            remote=RemoteMcp(remote_settings),
         )

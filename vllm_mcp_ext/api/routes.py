@@ -20,6 +20,7 @@ from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.request import LoopRequest
 from vllm_mcp_ext.loop.runner import AgentLoop, Plan
 from vllm_mcp_ext.loop.toolset import listed_tool
+from vllm_mcp_ext.remote import RemoteMcp, release_sources
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class PluginState:
     registry: ToolServerRegistry
     loop: AgentLoop
     seam: _compat.EngineSeam
+    remote: RemoteMcp | None = None
 
 
 def _plugin(request: Request) -> PluginState:
@@ -68,20 +70,29 @@ async def create_response(raw_request: Request) -> Response:
         return await _compat.stock_create_responses(body, raw_request)
     plugin = _plugin(raw_request)
     plugin.seam.check_model(body.get("model"))
-    request = parse_request(body, plugin.registry, plugin.seam.model_name)
-    plan = await plugin.loop.prepare(request)
-    if body.get("stream"):
-        return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
-    final = None
-    async for event in plugin.loop.events(request, plan):
-        final = getattr(event, "response", final)
-    assert final is not None
-    return JSONResponse(to_wire(final))
+    request = parse_request(body, plugin.registry, plugin.seam.model_name, remote=plugin.remote)
+    streaming = False
+    try:
+        plan = await plugin.loop.prepare(request)
+        if body.get("stream"):
+            streaming = True  # the stream releases the request's remote sessions when it ends
+            return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
+        final = None
+        async for event in plugin.loop.events(request, plan):
+            final = getattr(event, "response", final)
+        assert final is not None
+        return JSONResponse(to_wire(final))
+    finally:
+        if not streaming:
+            release_sources(request)
 
 
 async def _sse(loop: AgentLoop, request: LoopRequest, plan: Plan) -> AsyncIterator[str]:
-    async for event in loop.events(request, plan):
-        yield encode(event)
+    try:
+        async for event in loop.events(request, plan):
+            yield encode(event)
+    finally:
+        release_sources(request)
 
 
 @router.get("/v1/mcp/servers")

@@ -15,6 +15,7 @@ class Settings:
     call_timeout: float = 60.0  # seconds for one tools/call
     max_turns: int = 16  # model turns per response before it ends `incomplete`
     retry_max_delay: float = 30.0  # ceiling of the reconnect backoff
+    max_tool_output: int = 100_000  # characters of one tool result kept for the model and the item
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -24,6 +25,7 @@ class Settings:
             call_timeout=_number(env, "VLLM_MCP_CALL_TIMEOUT", cls.call_timeout),
             max_turns=int(_number(env, "VLLM_MCP_MAX_TURNS", cls.max_turns)),
             retry_max_delay=_number(env, "VLLM_MCP_RETRY_MAX_DELAY", cls.retry_max_delay),
+            max_tool_output=int(_number(env, "VLLM_MCP_MAX_TOOL_OUTPUT", cls.max_tool_output)),
         )
 
 

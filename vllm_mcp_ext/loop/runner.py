@@ -183,7 +183,9 @@ class AgentLoop:
         arguments = parse_arguments(call.tool, call.arguments)
         if isinstance(arguments, CallOutcome):
             return arguments
-        return await run_call(sources[call.tool.server_label], call.tool, arguments)
+        return await run_call(
+            sources[call.tool.server_label], call.tool, arguments, max_output=self.settings.max_tool_output
+        )
 
 
 def _named(exposed_name: str | None) -> dict[str, Any]:
