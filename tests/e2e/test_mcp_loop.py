@@ -264,7 +264,7 @@ def test_tool_choice_naming_a_tool_not_allowed_is_a_400(client: openai.OpenAI) -
     [
         ({"type": "mcp", "server_label": "calc"}, "tools[0].require_approval"),
         (mcp("calc", require_approval="always"), "tools[0].require_approval"),
-        (mcp("calc", server_url="https://example.com/mcp"), "tools[0].server_url"),
+        (mcp("calc", server_url="http://example.com/mcp"), "tools[0].server_url"),
         (mcp("calc", connector_id="connector_gmail"), "tools[0].connector_id"),
     ],
 )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import anyio
 import pytest
 from mcp import types
 
@@ -172,17 +173,30 @@ async def test_timed_out_call_is_cancelled_on_the_server(server: str, settings) 
         assert "notifications/cancelled" in methods("slow")
 
 
-async def test_cancelling_the_caller_sends_notifications_cancelled(server: str, settings) -> None:
+@pytest.mark.parametrize("how", ["task", "anyio_scope"])
+async def test_cancelling_the_caller_sends_notifications_cancelled(server: str, settings, how: str) -> None:
+    """``anyio_scope`` is how Starlette cancels a streaming response when the client goes away:
+    a cancel scope around the handler, the calls in tasks under ``asyncio.gather``."""
     async with remote(replace(settings, call_timeout=30)) as service:
         src = source(service, f"{server}/slow/mcp")
         tools = await src.current_tools()
         started = len(remote_mcp.STATE["started"])
         cancelled = len(remote_mcp.STATE["cancelled"])
-        task = asyncio.create_task(run_call(src, add_tool(tools), {"a": 2, "b": 3}))
-        await _until(lambda: len(remote_mcp.STATE["started"]) > started)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+
+        async def handler() -> None:
+            await asyncio.gather(run_call(src, add_tool(tools), {"a": 2, "b": 3}))
+
+        if how == "task":
+            task = asyncio.create_task(handler())
+            await _until(lambda: len(remote_mcp.STATE["started"]) > started)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(handler)
+                await _until(lambda: len(remote_mcp.STATE["started"]) > started)
+                tg.cancel_scope.cancel()
         await _until(lambda: len(remote_mcp.STATE["cancelled"]) > cancelled)
         cancel = [m for m in remote_mcp.STATE["methods"] if m[1] == "notifications/cancelled"][-1]
         assert cancel[2]["reason"] == "caller cancelled"

@@ -145,6 +145,8 @@ class AgentLoop:
                 for event in stream.take():
                     yield event
             turn.close()
+            for event in stream.take():  # arguments.done goes out before the calls run, not after
+                yield event
             assert turn.end is not None
             stream.usage.add(turn.end.usage)
             tokens_used += turn.end.usage.output_tokens

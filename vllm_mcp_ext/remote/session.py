@@ -36,6 +36,7 @@ FALLBACK_STATUSES = (400, 404, 405)
 INTERNAL_ERROR = -32603
 PARSE_ERROR = -32700
 CLOSE_GRACE = 5.0  # seconds a closing session may take (DELETE, stream shutdown)
+CANCEL_GRACE = 2.0  # seconds a cancelled call may take to tell the server
 
 
 class OpenFailed(Exception):
@@ -107,10 +108,26 @@ class RemoteSession:
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """One tools/call, bounded by the call timeout, failing fast when the transport breaks.
-        Cancelling the caller sends ``notifications/cancelled`` to the server (the SDK does)."""
+
+        When the caller is cancelled (client disconnect), the call is cancelled with a plain
+        ``Task.cancel()`` in its own task, so the SDK sends ``notifications/cancelled`` to the
+        server. (A cancellation that arrives from an anyio cancel scope, as Starlette's
+        disconnect handling does, carries that scope's message, and the SDK's courtesy cancel
+        would then never reach the wire.)"""
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(CONNECTION_CLOSED, LOST)
+        call = asyncio.create_task(self._call(session, name, arguments))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.wait({call}, timeout=CANCEL_GRACE)
+            raise
+
+    async def _call(
+        self, session: ClientSession, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult:
         timeout = self.settings.call_timeout
         result: types.CallToolResult | None = None
         try:

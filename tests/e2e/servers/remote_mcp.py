@@ -23,6 +23,7 @@ import argparse
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -57,7 +58,7 @@ MCP_MODES = (
 )
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 92).decode()
 
-STATE: dict[str, Any] = {"methods": [], "headers": [], "started": [], "cancelled": []}
+STATE: dict[str, Any] = {"methods": [], "headers": [], "started": [], "cancelled": []}  # times for calls
 
 
 def _text(text: str) -> types.CallToolResult:
@@ -67,11 +68,11 @@ def _text(text: str) -> types.CallToolResult:
 async def _result(mode: str, name: str, args: dict[str, Any], ctx: Any) -> types.CallToolResult:
     a, b = args.get("a", 0), args.get("b", 0)
     if mode == "slow":
-        STATE["started"].append(name)
+        STATE["started"].append(time.time())
         try:
             await anyio.sleep(120)
         except anyio.get_cancelled_exc_class():
-            STATE["cancelled"].append(name)
+            STATE["cancelled"].append(time.time())
             raise
     if mode == "giant":
         return _text("x" * 2_000_000)
@@ -250,7 +251,6 @@ if __name__ == "__main__":
 def running_in_thread(port: int) -> Iterator[str]:
     """Serve on 127.0.0.1:port from a thread of this process (for tests); yields the base URL."""
     import threading
-    import time
 
     import uvicorn
 
