@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.routes import PluginState, router
 from vllm_mcp_ext.config import parse_tool_server_arg
-from vllm_mcp_ext.config.remote import RemoteSettings
+from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.loop.runner import AgentLoop
@@ -50,3 +50,4 @@ class McpEndpointPlugin:
             seam=seam,
             remote=RemoteMcp(remote_settings),
         )
+        logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))

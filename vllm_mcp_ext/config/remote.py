@@ -128,3 +128,16 @@ def _from_env(var: str, raw: str, kind: str) -> Any:
     if value <= 0:
         raise ConfigError(f"{var} must be positive, got {raw!r}")
     return value
+
+
+def describe_remote(settings: RemoteSettings) -> str:
+    """One log line: what remote mode lets requests reach (no secrets in settings to hide)."""
+    if not settings.enabled:
+        return "remote MCP servers (server_url): off"
+    scheme = "http and https" if settings.allow_http else "https only"
+    allow = ", ".join(settings.allow) or "none"
+    deny = ", ".join(settings.deny) or "none"
+    return (
+        f"remote MCP servers (server_url): on, {scheme}, public addresses only; "
+        f"allowlist: {allow}; denylist: {deny}"
+    )
