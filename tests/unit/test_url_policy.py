@@ -53,6 +53,10 @@ def policy(**kw) -> UrlPolicy:
         ("https://169.254.169.254/latest/meta-data", Rule.IP_LITERAL),
         ("https://[fd00::1]/mcp", Rule.IP_LITERAL),
         ("https://93.184.216.34/mcp", Rule.IP_LITERAL),
+        ("https://2130706433/mcp", Rule.IP_LITERAL),  # 127.0.0.1 in legacy spellings
+        ("https://0x7f.1/mcp", Rule.IP_LITERAL),
+        ("https://127.1/mcp", Rule.IP_LITERAL),
+        ("https://localhost./mcp", Rule.LOCALHOST),
         ("https://rebind.example.com/mcp", Rule.LOOPBACK),
         ("https://metadata.example.com/mcp", Rule.LINK_LOCAL),
         ("https://corp.example.com/mcp", Rule.PRIVATE),
@@ -92,6 +96,7 @@ async def test_default_policy(url: str, rule: Rule | None) -> None:
         (["localhost"], [], "http://localhost/mcp", None),
         # the denylist wins over everything
         ([], ["mcp.example.com"], "https://mcp.example.com/mcp", Rule.DENYLIST),
+        ([], ["mcp.example.com"], "https://MCP.example.com./mcp", Rule.DENYLIST),
         ([], [".example.com"], "https://v6.example.com/mcp", Rule.DENYLIST),
         ([], ["93.184.216.0/24"], "https://mcp.example.com/mcp", Rule.DENYLIST),
         ([".example.com"], ["corp.example.com"], "https://corp.example.com/mcp", Rule.DENYLIST),

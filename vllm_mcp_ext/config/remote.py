@@ -6,6 +6,7 @@ They come from the ``remoteMcp`` section of the ``--tool-server`` mcp.json file 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def _from_file(key: str, value: Any, kind: str) -> Any:
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise ConfigError(f"{where} must be an object of host -> IP address")
-        return {k.lower(): v for k, v in value.items()}
+        return _addresses(where, {k.lower(): v for k, v in value.items()})
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{where} must be a positive number")
     if kind == "int" and not isinstance(value, int):
@@ -118,7 +119,7 @@ def _from_env(var: str, raw: str, kind: str) -> Any:
         pairs = [part.strip() for part in raw.split(",") if part.strip()]
         if not all("=" in p for p in pairs):
             raise ConfigError(f"{var} must be comma-separated host=IP pairs")
-        return {k.strip().lower(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+        return _addresses(var, {k.strip().lower(): v.strip() for k, v in (p.split("=", 1) for p in pairs)})
     try:
         value = float(raw) if kind == "number" else int(raw)
     except ValueError:
@@ -128,6 +129,15 @@ def _from_env(var: str, raw: str, kind: str) -> Any:
     if value <= 0:
         raise ConfigError(f"{var} must be positive, got {raw!r}")
     return value
+
+
+def _addresses(where: str, hosts: dict[str, str]) -> dict[str, str]:
+    for name, address in hosts.items():
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ConfigError(f"{where}: {name!r} must map to an IP address, got {address!r}") from None
+    return hosts
 
 
 def describe_remote(settings: RemoteSettings) -> str:

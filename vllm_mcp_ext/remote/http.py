@@ -39,7 +39,7 @@ class HttpTrace:
 
 class PinnedBackend(httpcore2.AsyncNetworkBackend):
     def __init__(self, pins: Mapping[str, tuple[str, ...]]):
-        self._pins = {host.lower(): addresses for host, addresses in pins.items()}
+        self._pins = {host.lower().rstrip("."): addresses for host, addresses in pins.items()}
         self._inner = httpcore2.AnyIOBackend()
 
     async def connect_tcp(
@@ -50,7 +50,7 @@ class PinnedBackend(httpcore2.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore2.AsyncNetworkStream:
-        addresses = self._pins.get(host.lower().strip("[]"))
+        addresses = self._pins.get(host.lower().strip("[]").rstrip("."))
         if not addresses:
             raise httpcore2.ConnectError(f"{host} was not checked by the URL policy")
         error: Exception | None = None

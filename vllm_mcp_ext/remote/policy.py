@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -166,7 +167,8 @@ class UrlPolicy:
             raise PolicyRejected(Rule.SCHEME, "only http(s) URLs with a host name can be used")
         if parsed.userinfo:
             raise PolicyRejected(Rule.USERINFO, "credentials in the URL are not accepted; use authorization")
-        host = parsed.raw_host.decode("ascii").lower().strip("[]")
+        # "evil.example." is "evil.example": a trailing dot must not slip past the lists
+        host = parsed.raw_host.decode("ascii").lower().strip("[]").rstrip(".")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         literal = _ip(host)
         if self._denied(host, port, literal):
@@ -281,7 +283,18 @@ def classify(address: IPAddress) -> Rule | None:
 
 
 def _ip(text: str) -> IPAddress | None:
+    """An IP address, also in the legacy IPv4 spellings resolvers accept (``2130706433``,
+    ``0x7f.1``, ``127.1``), so they count as IP literals and not as names."""
     try:
         return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return None
+        pass
+    if _LEGACY_IPV4.match(text):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    return None
+
+
+_LEGACY_IPV4 = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
