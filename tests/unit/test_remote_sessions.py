@@ -136,6 +136,19 @@ async def test_unreachable_server_is_unavailable_not_a_hang(settings) -> None:
         src.release()
 
 
+@pytest.mark.parametrize("path", ["/hang/mcp", "/hang/sse"])
+async def test_server_that_never_answers_is_unavailable_within_the_budget(
+    server: str, settings, path
+) -> None:
+    async with remote(replace(settings, connect_timeout=0.5, list_timeout=0.5)) as service:
+        src = source(service, server + path)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ServerUnavailable, match="no answer within"):
+            await src.current_tools()
+        assert asyncio.get_running_loop().time() - started < 3
+        src.release()
+
+
 @pytest.mark.parametrize(
     ("mode", "error_type", "code", "text"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -106,7 +107,9 @@ class RemoteSession:
 
     # -- calls ----------------------------------------------------------------------------
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], timeout: float | None = None
+    ) -> types.CallToolResult:
         """One tools/call, bounded by the call timeout, failing fast when the transport breaks.
 
         When the caller is cancelled (client disconnect), the call is cancelled with a plain
@@ -117,7 +120,7 @@ class RemoteSession:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments))
+        call = asyncio.create_task(self._call(session, name, arguments, timeout))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -126,18 +129,18 @@ class RemoteSession:
             raise
 
     async def _call(
-        self, session: ClientSession, name: str, arguments: dict[str, Any]
+        self, session: ClientSession, name: str, arguments: dict[str, Any], timeout: float | None
     ) -> types.CallToolResult:
-        timeout = self.settings.call_timeout
+        limit = self.settings.call_timeout if timeout is None else max(timeout, 0.0)
         result: types.CallToolResult | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
-                with anyio.fail_after(timeout):
+                with anyio.fail_after(limit):
                     result = await session.call_tool(name, arguments, progress_callback=self._progress)
                 tg.cancel_scope.cancel()
         except BaseException as exc:
-            failure = self._failure(_unwrap(exc), timeout)
+            failure = self._failure(_unwrap(exc), self.settings.call_timeout)
             if failure is None:
                 raise
             self.retired = True
@@ -209,30 +212,36 @@ class RemoteSession:
 
     async def _serve(self, kind: TransportKind) -> None:
         settings = self.settings
-        async with (
-            self._streams(kind) as (read, write),
-            ClientSession(read, write, message_handler=self._on_message) as session,
-        ):
-            try:
-                with anyio.fail_after(settings.connect_timeout):
-                    await session.initialize()
-            except MCPError:
-                if kind == "streamable_http" and self._trace.status("initialize") in FALLBACK_STATUSES:
-                    raise _InitRejected() from None
-                raise
-            with anyio.fail_after(settings.list_timeout):
-                self.tools = tuple((await session.list_tools()).tools)
-            self.transport = kind
-            self._session = session
-            self._opened.set_result(None)
-            logger.info("remote MCP server %s open over %s", self.target.origin, kind)
-            stop = asyncio.ensure_future(self._stop.wait())
-            broken = asyncio.ensure_future(self._broken.wait())
-            try:
-                await asyncio.wait([stop, broken], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                broken.cancel()
+        budget = settings.connect_timeout + settings.list_timeout
+        # Opening (an SSE GET that never sends its endpoint included) has a deadline too.
+        with anyio.CancelScope(deadline=anyio.current_time() + budget) as opening:
+            async with (
+                self._streams(kind) as (read, write),
+                ClientSession(read, write, message_handler=self._on_message) as session,
+            ):
+                try:
+                    with anyio.fail_after(settings.connect_timeout):
+                        await session.initialize()
+                except MCPError:
+                    if kind == "streamable_http" and self._trace.status("initialize") in FALLBACK_STATUSES:
+                        raise _InitRejected() from None
+                    raise
+                with anyio.fail_after(settings.list_timeout):
+                    self.tools = tuple((await session.list_tools()).tools)
+                opening.deadline = math.inf
+                self.transport = kind
+                self._session = session
+                self._opened.set_result(None)
+                logger.info("remote MCP server %s open over %s", self.target.origin, kind)
+                stop = asyncio.ensure_future(self._stop.wait())
+                broken = asyncio.ensure_future(self._broken.wait())
+                try:
+                    await asyncio.wait([stop, broken], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stop.cancel()
+                    broken.cancel()
+        if opening.cancelled_caught:
+            raise TimeoutError(f"no answer within {budget:g}s")
 
     @asynccontextmanager
     async def _streams(self, kind: TransportKind) -> AsyncIterator[TransportStreams]:

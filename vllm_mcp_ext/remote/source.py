@@ -66,8 +66,10 @@ class RemoteSource:
             raise CallFailed(INVALID_REQUEST, exc.message) from None
         settings = self._remote.settings
         slot = self._remote.pool.slot(self._target.url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.call_timeout  # waiting for a slot counts
         try:
-            async with asyncio.timeout(settings.call_timeout):
+            async with asyncio.timeout_at(deadline):
                 await slot.acquire()
         except TimeoutError:
             raise CallFailed(
@@ -75,7 +77,7 @@ class RemoteSource:
                 f"too many calls in flight to this MCP server (limit {settings.max_concurrent_calls})",
             ) from None
         try:
-            result = await lease.session.call_tool(name, arguments)
+            result = await lease.session.call_tool(name, arguments, timeout=deadline - loop.time())
         finally:
             slot.release()
         return self.redactor.model(result)

@@ -11,7 +11,8 @@ Every mode serves the calculator's tools (same names, descriptions and schemas a
   ``giant``: a result of 2 MB; ``big``: 5,000 characters;
 * ``image``, ``resource``, ``structured``, ``error``, ``progress``: rich results;
 * ``leak``: echoes the request's headers in its result, and in an error for ``multiply``;
-* ``redirect``: answers everything with a 307 to ``http://169.254.169.254/``.
+* ``redirect``: answers everything with a 307 to ``http://169.254.169.254/``;
+* ``hang``: accepts connections and never answers.
 
 ``GET /state`` returns what the server saw: JSON-RPC methods per mode, headers, started and
 cancelled calls. Run it with ``python remote_mcp.py --port N``.
@@ -158,6 +159,9 @@ class Faults:
         STATE["methods"].append([mode, method, payload.get("params") if isinstance(payload, dict) else None])
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         STATE["headers"].append(headers)
+        if mode == "hang":  # accepts the connection, never answers
+            await anyio.sleep(3600)
+            return
         if mode == "redirect":
             await _respond(send, 307, b"", [(b"location", b"http://169.254.169.254/latest/meta-data")])
             return
