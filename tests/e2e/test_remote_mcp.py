@@ -215,6 +215,31 @@ def test_client_disconnect_mid_call_cancels_it_on_the_mcp_server(
     assert cancels and cancels[-1][0] == "slow" and cancels[-1][2]["reason"] == "caller cancelled"
 
 
+def test_client_giving_up_on_a_plain_response_cancels_the_call_too(
+    vllm_server: str, remote_mcp_server: str
+) -> None:
+    before = state(remote_mcp_server)
+    payload = {
+        "model": "tiny",
+        "input": "What is 2 plus 3?",
+        "tools": [remote(f"{remote_mcp_server}/slow/mcp")],
+        "temperature": 0,
+    }
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting and closes the connection
+        httpx.post(f"{vllm_server}/v1/responses", json=payload, timeout=httpx.Timeout(60, read=2))
+    deadline = time.monotonic() + 10
+    while True:
+        now = state(remote_mcp_server)
+        if len(now["cancelled"]) > len(before["cancelled"]):
+            break
+        assert time.monotonic() < deadline, "the MCP server never saw the call cancelled"
+        time.sleep(0.05)
+    assert len(now["started"]) > len(before["started"])
+    assert now["cancelled"][-1] - now["started"][-1] < 3  # before the 4 s call timeout
+    cancels = [m for m in now["methods"][len(before["methods"]) :] if m[1] == "notifications/cancelled"]
+    assert cancels and cancels[-1][2]["reason"] == "caller cancelled"
+
+
 def test_remote_tools_echo_keeps_no_credentials(client, remote_mcp_server: str) -> None:
     r = create(
         client,

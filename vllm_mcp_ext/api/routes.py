@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat
+from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected
 from vllm_mcp_ext.api.request import has_mcp_tools, parse_request
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
 from vllm_mcp_ext.events.sse import encode
@@ -77,14 +78,23 @@ async def create_response(raw_request: Request) -> Response:
         if body.get("stream"):
             streaming = True  # the stream releases the request's remote sessions when it ends
             return StreamingResponse(_sse(plugin.loop, request, plan), media_type="text/event-stream")
-        final = None
-        async for event in plugin.loop.events(request, plan):
-            final = getattr(event, "response", final)
-        assert final is not None
+        try:
+            final = await unless_disconnected(raw_request, _drain(plugin.loop, request, plan))
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it; uvicorn drops it
         return JSONResponse(to_wire(final))
     finally:
         if not streaming:
             release_sources(request)
+
+
+async def _drain(loop: AgentLoop, request: LoopRequest, plan: Plan) -> Any:
+    """The non-streaming response: the last event of the same stream."""
+    final = None
+    async for event in loop.events(request, plan):
+        final = getattr(event, "response", final)
+    assert final is not None
+    return final
 
 
 async def _sse(loop: AgentLoop, request: LoopRequest, plan: Plan) -> AsyncIterator[str]:
