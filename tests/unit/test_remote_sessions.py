@@ -18,7 +18,7 @@ from tests.e2e.servers import remote_mcp
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.loop.calls import run_call
 from vllm_mcp_ext.loop.toolset import ExposedTool
-from vllm_mcp_ext.remote import PolicyRejected, RemoteMcp, Rule
+from vllm_mcp_ext.remote import PolicyRejected, RemoteMcp, Rule, redact
 from vllm_mcp_ext.remote.source import RemoteSource
 from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
 from vllm_mcp_ext.testing.processes import free_port
@@ -55,6 +55,9 @@ async def remote(settings: RemoteSettings) -> AsyncIterator[RemoteMcp]:
         yield service
     finally:
         await service.close()
+    # nothing left behind: no session task, no secret held for log scrubbing
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("mcp-remote") and not t.done()]
+    assert redact._REGISTRY.active == ()
 
 
 def source(

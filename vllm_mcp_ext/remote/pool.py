@@ -114,8 +114,19 @@ class SessionPool:
         return sem
 
     async def close(self) -> None:
-        for key, entry in list(self._entries.items()):
-            self._forget(key, entry)
+        """Close every session, borrowed or not (shutdown)."""
+        entries = list(self._entries.values()) + list(self._orphans)
+        self._entries.clear()
+        self._orphans.clear()
+        for entry in entries:
+            entry.borrowers = 0
+            if entry.expiry is not None:
+                entry.expiry.cancel()
+            if not entry.closing:
+                entry.closing = True
+                task = asyncio.create_task(self._close(entry))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 

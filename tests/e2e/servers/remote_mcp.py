@@ -272,4 +272,4 @@ def running_in_thread(port: int) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(2)  # a daemon thread: whatever still hangs in it dies with the process
