@@ -1,0 +1,360 @@
+"""The OpenAI Agents SDK (`openai-agents`), used as its docs show, against the real server.
+
+Hosted MCP tools (`HostedMCPTool`) through `Runner.run` and `Runner.run_streamed`, a forced tool
+(`MCPToolChoice`), and approvals in both ways the SDK resumes a run:
+
+- its default: the whole conversation goes back as ``input`` items (``mcp_list_tools``,
+  ``mcp_approval_request``, then the new ``mcp_approval_response``) without
+  ``previous_response_id``, and a forced ``tool_choice`` is sent again;
+- ``auto_previous_response_id=True``: only the new ``mcp_approval_response``, with
+  ``previous_response_id``.
+
+Each through ``on_approval_request`` and through the run's interruptions and `RunState`. Every
+request body the SDK sends is recorded, so each test also shows which resume mode it exercised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import openai
+import pytest
+from agents import (
+    Agent,
+    HostedMCPTool,
+    MCPToolApprovalFunctionResult,
+    MCPToolApprovalRequest,
+    ModelSettings,
+    OpenAIResponsesModel,
+    RawResponsesStreamEvent,
+    RunItemStreamEvent,
+    Runner,
+    RunResult,
+    RunResultStreaming,
+    RunState,
+    ToolCallItem,
+    set_tracing_disabled,
+)
+from agents.model_settings import MCPToolChoice
+
+pytestmark = pytest.mark.e2e
+
+ASK, ANSWER = "What is 2 plus 3?", "2 plus 3 is 5."
+MULTIPLY, PRODUCT = "Use the multiply tool on 4 and 5.", "4 times 5 is 20."
+FORCE_MULTIPLY = MCPToolChoice(server_label="calc", name="multiply")
+REASON = "not today"
+
+Result = RunResult | RunResultStreaming
+ApprovalHook = Callable[[MCPToolApprovalRequest], MCPToolApprovalFunctionResult]
+
+
+@dataclass
+class Sdk:
+    """What a user of the SDK sets up: an `AsyncOpenAI` pointed at the server, and agents with
+    the server's `calc` tools. ``sent`` holds the body of every Responses request, in order."""
+
+    client: openai.AsyncOpenAI
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def agent(
+        self,
+        require_approval: str = "never",
+        on_approval_request: ApprovalHook | None = None,
+        tool_choice: MCPToolChoice | None = None,
+        store: bool | None = None,
+    ) -> Agent:
+        # No instructions: they would become a system message the tiny model was not trained on.
+        tool = HostedMCPTool(
+            tool_config={"type": "mcp", "server_label": "calc", "require_approval": require_approval},
+            on_approval_request=on_approval_request,
+        )
+        return Agent(
+            name="calculator",
+            model=OpenAIResponsesModel(model="tiny", openai_client=self.client),
+            tools=[tool],
+            model_settings=ModelSettings(temperature=0, tool_choice=tool_choice, store=store),
+        )
+
+
+@pytest.fixture
+async def sdk(vllm_server: str) -> AsyncIterator[Sdk]:
+    set_tracing_disabled(True)  # nothing to send traces to
+    sent: list[dict[str, Any]] = []
+
+    async def record(request: Any) -> None:
+        if request.url.path.endswith("/responses"):
+            sent.append(json.loads(request.content))
+
+    http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [record]})
+    client = openai.AsyncOpenAI(
+        base_url=f"{vllm_server}/v1", api_key="unused", max_retries=0, timeout=120, http_client=http
+    )
+    async with client:
+        yield Sdk(client, sent)
+
+
+async def run(
+    agent: Agent, input: str | RunState, *, streamed: bool = False, auto_previous: bool = False
+) -> Result:
+    """`Runner.run`, or `Runner.run_streamed` with its events drained."""
+    if not streamed:
+        return await Runner.run(agent, input, auto_previous_response_id=auto_previous)
+    result = Runner.run_streamed(agent, input, auto_previous_response_id=auto_previous)
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
+def mcp_calls(result: Result) -> list[Any]:
+    return [
+        i.raw_item for i in result.new_items if isinstance(i, ToolCallItem) and i.raw_item.type == "mcp_call"
+    ]
+
+
+def calls(result: Result) -> list[tuple[str, str, str | None]]:
+    return [(c.name, c.arguments, c.output) for c in mcp_calls(result)]
+
+
+def item_types(body: dict[str, Any]) -> list[str]:
+    return [item.get("type", "message") for item in body["input"]]
+
+
+# -- runs without approvals ----------------------------------------------------------------
+
+
+async def test_run_calls_the_hosted_mcp_tool_and_answers(sdk: Sdk) -> None:
+    result = await Runner.run(sdk.agent(), ASK)
+    assert result.final_output == ANSWER
+    assert [i.type for i in result.new_items] == [
+        "mcp_list_tools_item",
+        "tool_call_item",
+        "message_output_item",
+    ]
+    assert calls(result) == [("add", '{"a": 2, "b": 3}', "5")]
+    assert result.new_items[0].raw_item.server_label == "calc"
+    [body] = sdk.sent
+    assert body["tools"] == [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+    assert body["input"] == [{"role": "user", "content": ASK}]
+
+
+async def test_streamed_run_sees_every_event_in_order(sdk: Sdk) -> None:
+    result = Runner.run_streamed(sdk.agent(), ASK)
+    kinds: list[str] = []
+    numbers: list[int] = []
+    async for event in result.stream_events():
+        if isinstance(event, RawResponsesStreamEvent):
+            kinds.append(event.data.type)
+            numbers.append(event.data.sequence_number)
+        elif isinstance(event, RunItemStreamEvent):
+            kinds.append(f"item:{event.name}")
+        else:
+            kinds.append(event.type)
+    assert result.final_output == ANSWER
+    assert calls(result) == [("add", '{"a": 2, "b": 3}', "5")]
+    assert numbers == list(range(len(numbers)))
+    # deltas come one or more at a time: compare the sequence with repeats folded
+    assert [kind for kind, _ in groupby(kinds)] == [
+        "agent_updated_stream_event",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.mcp_list_tools.in_progress",
+        "response.mcp_list_tools.completed",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.completed",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+        "item:mcp_list_tools",
+        "item:tool_called",
+        "item:message_output_created",
+    ]
+
+
+async def test_forced_tool_with_mcp_tool_choice(sdk: Sdk) -> None:
+    result = await Runner.run(sdk.agent(tool_choice=FORCE_MULTIPLY), MULTIPLY)
+    assert result.final_output == PRODUCT
+    assert calls(result) == [("multiply", '{"a": 4, "b": 5}', "20")]
+    [body] = sdk.sent
+    assert body["tool_choice"] == {"type": "mcp", "server_label": "calc", "name": "multiply"}
+
+
+# -- approvals -----------------------------------------------------------------------------
+
+APPROVAL_CASES = [
+    # resume mode,          how the user answers, approve, streamed
+    pytest.param("replay", "on_approval_request", True, False, id="replay-hook-approve"),
+    pytest.param("replay", "on_approval_request", False, True, id="replay-hook-reject-streamed"),
+    pytest.param("replay", "run_state", True, True, id="replay-state-approve-streamed"),
+    pytest.param("replay", "run_state", False, False, id="replay-state-reject"),
+    pytest.param("previous_response_id", "on_approval_request", True, True, id="prev-hook-approve-streamed"),
+    pytest.param("previous_response_id", "on_approval_request", False, False, id="prev-hook-reject"),
+    pytest.param("previous_response_id", "run_state", True, False, id="prev-state-approve"),
+    pytest.param("previous_response_id", "run_state", False, True, id="prev-state-reject-streamed"),
+]
+
+
+@dataclass
+class Approved:
+    """An approval run: the result, the id of the approval request, and the id of the response
+    that asked for it."""
+
+    result: Result
+    request_id: str
+    asked_in: str | None
+
+
+async def approve_or_reject(
+    sdk: Sdk,
+    how: str,
+    approve: bool,
+    *,
+    text: str = ASK,
+    tool_choice: MCPToolChoice | None = None,
+    streamed: bool = False,
+    auto_previous: bool = False,
+    store: bool | None = None,
+) -> Approved:
+    """One approval, answered the way a user of the SDK would: with ``on_approval_request``
+    (the SDK resumes within the same run), or from the run's interruptions with `RunState`."""
+    if how == "on_approval_request":
+        asked: list[Any] = []
+
+        def decide(request: MCPToolApprovalRequest) -> MCPToolApprovalFunctionResult:
+            asked.append(request.data)
+            return {"approve": True} if approve else {"approve": False, "reason": REASON}
+
+        agent = sdk.agent("always", decide, tool_choice, store)
+        result = await run(agent, text, streamed=streamed, auto_previous=auto_previous)
+        assert len(asked) == 1
+        return Approved(result, asked[0].id, result.raw_responses[0].response_id)
+
+    agent = sdk.agent("always", None, tool_choice, store)
+    first = await run(agent, text, streamed=streamed, auto_previous=auto_previous)
+    assert [i.tool_name for i in first.interruptions] == [mcp_tool(tool_choice)]
+    [interruption] = first.interruptions
+    state = first.to_state()
+    if approve:
+        state.approve(interruption)
+    else:
+        state.reject(interruption, rejection_message=REASON)
+    result = await run(agent, state, streamed=streamed, auto_previous=auto_previous)
+    return Approved(result, interruption.raw_item.id, first.last_response_id)
+
+
+def mcp_tool(choice: MCPToolChoice | None) -> str:
+    return choice.name if choice else "add"
+
+
+def answer_item(request_id: str, approve: bool) -> dict[str, Any]:
+    item = {"type": "mcp_approval_response", "approval_request_id": request_id, "approve": approve}
+    return item if approve else {**item, "reason": REASON}
+
+
+def assert_resumed(sdk: Sdk, mode: str, approved: Approved, approve: bool) -> dict[str, Any]:
+    """The two requests of an approval: the question, then the answer in the mode's shape."""
+    first, resumed = sdk.sent
+    assert "previous_response_id" not in first
+    assert resumed["input"][-1] == answer_item(approved.request_id, approve)
+    if mode == "replay":
+        assert "previous_response_id" not in resumed
+        assert item_types(resumed) == [
+            "message",
+            "mcp_list_tools",
+            "mcp_approval_request",
+            "mcp_approval_response",
+        ]
+        assert resumed["input"][0] == first["input"][0]
+        assert resumed["input"][2]["id"] == approved.request_id
+    else:
+        assert resumed["previous_response_id"] == approved.asked_in
+        assert item_types(resumed) == ["mcp_approval_response"]
+    return resumed
+
+
+@pytest.mark.parametrize(("mode", "how", "approve", "streamed"), APPROVAL_CASES)
+async def test_approval(sdk: Sdk, mode: str, how: str, approve: bool, streamed: bool) -> None:
+    approved = await approve_or_reject(
+        sdk, how, approve, streamed=streamed, auto_previous=mode == "previous_response_id"
+    )
+    assert_resumed(sdk, mode, approved, approve)
+    result = approved.result
+    assert result.interruptions == []
+    if approve:
+        # the call ran exactly as the model asked for it, once, and the model answered
+        assert calls(result) == [("add", '{"a": 2, "b": 3}', "5")]
+        assert mcp_calls(result)[0].approval_request_id == approved.request_id
+        assert result.final_output == ANSWER
+    else:
+        # nothing ran; the model had its turn after hearing no (words untrained: not asserted)
+        assert calls(result) == []
+        assert isinstance(result.final_output, str)
+        assert [i.type for i in result.raw_responses[-1].output] == ["message"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "how", "streamed"),
+    [
+        pytest.param("replay", "on_approval_request", False, id="replay-hook"),
+        pytest.param("replay", "run_state", True, id="replay-state-streamed"),
+        pytest.param("previous_response_id", "on_approval_request", True, id="prev-hook-streamed"),
+        pytest.param("previous_response_id", "run_state", False, id="prev-state"),
+    ],
+)
+async def test_forced_tool_choice_does_not_force_a_second_call_on_resume(
+    sdk: Sdk, mode: str, how: str, streamed: bool
+) -> None:
+    approved = await approve_or_reject(
+        sdk,
+        how,
+        True,
+        text=MULTIPLY,
+        tool_choice=FORCE_MULTIPLY,
+        streamed=streamed,
+        auto_previous=mode == "previous_response_id",
+    )
+    resumed = assert_resumed(sdk, mode, approved, True)
+    # the SDK forces the tool again on the resumed request; the server runs the approved call
+    # and lets the model answer instead of calling multiply a second time
+    assert resumed["tool_choice"] == {"type": "mcp", "server_label": "calc", "name": "multiply"}
+    assert calls(approved.result) == [("multiply", '{"a": 4, "b": 5}', "20")]
+    assert approved.result.final_output == PRODUCT
+
+
+async def test_default_resume_needs_no_stored_response(sdk: Sdk) -> None:
+    approved = await approve_or_reject(sdk, "on_approval_request", True, store=False)
+    assert [body["store"] for body in sdk.sent] == [False, False]
+    assert_resumed(sdk, "replay", approved, True)
+    assert approved.result.final_output == ANSWER
+
+
+async def test_the_sdks_history_replays_the_stored_conversation(sdk: Sdk) -> None:
+    """A next turn from ``to_input_list()`` (approval items, the approved call, the answer) is the
+    same prompt as a next turn from ``previous_response_id``: same tokens, as cached."""
+    approved = await approve_or_reject(sdk, "on_approval_request", True)
+    agent = sdk.agent("always", lambda request: {"approve": True})
+    replayed = await Runner.run(agent, [*approved.result.to_input_list(), {"role": "user", "content": ASK}])
+    chained = await Runner.run(agent, ASK, previous_response_id=approved.result.last_response_id)
+    assert item_types(sdk.sent[2]) == [
+        "message",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+        "message",
+        "message",
+    ]
+    assert replayed.raw_responses[0].usage.input_tokens == chained.raw_responses[0].usage.input_tokens
