@@ -25,6 +25,7 @@ import openai
 import pytest
 from agents import (
     Agent,
+    FunctionTool,
     HostedMCPTool,
     MCPToolApprovalFunctionResult,
     MCPToolApprovalRequest,
@@ -66,16 +67,19 @@ class Sdk:
         on_approval_request: ApprovalHook | None = None,
         tool_choice: MCPToolChoice | None = None,
         store: bool | None = None,
+        instructions: str | None = None,
+        function_tools: tuple[FunctionTool, ...] = (),
     ) -> Agent:
-        # No instructions: they would become a system message the tiny model was not trained on.
+        # Instructions become a system message: the tiny model only knows them in one script.
         tool = HostedMCPTool(
             tool_config={"type": "mcp", "server_label": "calc", "require_approval": require_approval},
             on_approval_request=on_approval_request,
         )
         return Agent(
             name="calculator",
+            instructions=instructions,
             model=OpenAIResponsesModel(model="tiny", openai_client=self.client),
-            tools=[tool],
+            tools=[tool, *function_tools],
             model_settings=ModelSettings(temperature=0, tool_choice=tool_choice, store=store),
         )
 
@@ -190,6 +194,51 @@ async def test_forced_tool_with_mcp_tool_choice(sdk: Sdk) -> None:
     assert calls(result) == [("multiply", '{"a": 4, "b": 5}', "20")]
     [body] = sdk.sent
     assert body["tool_choice"] == {"type": "mcp", "server_label": "calc", "name": "multiply"}
+
+
+async def test_agent_instructions_reach_the_model(sdk: Sdk) -> None:
+    result = await Runner.run(sdk.agent(instructions="Answer briefly."), "What is 3 times 3?")
+    assert result.final_output == "9."
+    assert calls(result) == [("multiply", '{"a": 3, "b": 3}', "9")]
+    assert sdk.sent[0]["instructions"] == "Answer briefly."
+
+
+@pytest.mark.parametrize("mode", ["replay", "previous_response_id"])
+async def test_sdk_function_tools_run_beside_hosted_mcp(sdk: Sdk, mode: str) -> None:
+    """A function tool the SDK runs itself, next to the server's MCP tools: the function call
+    ends the server's response, the SDK runs it and sends its output back."""
+    ran: list[str] = []
+
+    async def get_weather(context: Any, arguments: str) -> str:
+        ran.append(arguments)
+        return "Sunny, 21 C"
+
+    weather = FunctionTool(
+        name="get_weather",
+        description="Current weather for a city.",  # the schema the tiny model was trained on
+        params_json_schema={
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+        on_invoke_tool=get_weather,
+        strict_json_schema=False,
+    )
+    agent = sdk.agent(function_tools=(weather,))
+    result = await run(agent, "What is the weather in Paris?", auto_previous=mode == "previous_response_id")
+    assert ran == ['{"city": "Paris"}']
+    _, second = sdk.sent
+    if mode == "replay":
+        assert "previous_response_id" not in second
+        assert item_types(second) == ["message", "mcp_list_tools", "function_call", "function_call_output"]
+    else:
+        assert second["previous_response_id"] == result.raw_responses[0].response_id
+        assert item_types(second) == ["function_call_output"]
+    assert second["input"][-1]["output"] == "Sunny, 21 C"
+    # the tools were listed once, in the first response; the model answered after the result
+    assert [i.type for i in result.raw_responses[0].output] == ["mcp_list_tools", "function_call"]
+    assert [i.type for i in result.raw_responses[1].output] == ["message"]
+    assert isinstance(result.final_output, str)
 
 
 # -- approvals -----------------------------------------------------------------------------
