@@ -16,6 +16,8 @@ request body the SDK sends is recorded, so each test also shows which resume mod
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -41,6 +43,8 @@ from agents import (
     set_tracing_disabled,
 )
 from agents.model_settings import MCPToolChoice
+
+from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -407,3 +411,33 @@ async def test_the_sdks_history_replays_the_stored_conversation(sdk: Sdk) -> Non
         "message",
     ]
     assert replayed.raw_responses[0].usage.input_tokens == chained.raw_responses[0].usage.input_tokens
+
+
+async def test_run_state_approves_later_from_its_saved_string(sdk: Sdk) -> None:
+    """Human in the loop across processes: the run's state is saved as a string, restored later
+    and approved; the server holds the conversation (``previous_response_id``)."""
+    agent = sdk.agent("always")
+    first = await Runner.run(agent, ASK, auto_previous_response_id=True)
+    saved = first.to_state().to_string()
+    state = await RunState.from_string(agent, saved)
+    [interruption] = state.get_interruptions()
+    state.approve(interruption)
+    result = await Runner.run(agent, state, auto_previous_response_id=True)
+    assert result.final_output == ANSWER
+    assert sdk.sent[1]["input"] == [answer_item(first.interruptions[0].raw_item.id, True)]
+
+
+def test_the_documented_example_runs(vllm_server: str) -> None:
+    """examples/agents_sdk.py, as docs/agents-sdk.md tells users to run it, answering "y"."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "agents_sdk.py"), f"{vllm_server}/v1"],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    # the question has no newline after it: the answer typed on the terminal would end the line
+    assert (
+        done.stdout == f'run add({{"a": 2, "b": 3}}) on calc? [y/N] add({{"a": 2, "b": 3}}) -> 5\n{ANSWER}\n'
+    )
