@@ -39,6 +39,7 @@ from agents import (
     RunResult,
     RunResultStreaming,
     RunState,
+    SQLiteSession,
     ToolCallItem,
     set_tracing_disabled,
 )
@@ -351,6 +352,8 @@ async def test_approval(sdk: Sdk, mode: str, how: str, approve: bool, streamed: 
         assert calls(result) == [("add", '{"a": 2, "b": 3}', "5")]
         assert mcp_calls(result)[0].approval_request_id == approved.request_id
         assert result.final_output == ANSWER
+        # the tools are not listed again: the replayed or stored listing still holds
+        assert [i.type for i in result.raw_responses[-1].output] == ["mcp_call", "message"]
     else:
         # nothing ran; the model had its turn after hearing no (words untrained: not asserted)
         assert calls(result) == []
@@ -395,22 +398,38 @@ async def test_default_resume_needs_no_stored_response(sdk: Sdk) -> None:
 
 
 async def test_the_sdks_history_replays_the_stored_conversation(sdk: Sdk) -> None:
-    """A next turn from ``to_input_list()`` (approval items, the approved call, the answer) is the
-    same prompt as a next turn from ``previous_response_id``: same tokens, as cached."""
-    approved = await approve_or_reject(sdk, "on_approval_request", True)
+    """A next turn from ``to_input_list()`` or from a session (approval items, the approved call,
+    the answer) is the same prompt as a next turn from ``previous_response_id``."""
+    session = SQLiteSession("history")  # in memory
     agent = sdk.agent("always", lambda request: {"approve": True})
-    replayed = await Runner.run(agent, [*approved.result.to_input_list(), {"role": "user", "content": ASK}])
-    chained = await Runner.run(agent, ASK, previous_response_id=approved.result.last_response_id)
-    assert item_types(sdk.sent[2]) == [
+    first = await Runner.run(agent, ASK, session=session)
+    assert first.final_output == ANSWER
+    sdk.sent.clear()
+    replayed = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": ASK}])
+    from_session = await Runner.run(agent, ASK, session=session)
+    chained = await Runner.run(agent, ASK, previous_response_id=first.last_response_id)
+    history = [
         "message",
         "mcp_list_tools",
         "mcp_approval_request",
         "mcp_approval_response",
         "mcp_call",
         "message",
-        "message",
     ]
-    assert replayed.raw_responses[0].usage.input_tokens == chained.raw_responses[0].usage.input_tokens
+    assert [item_types(body) for body in sdk.sent] == [
+        [*history, "message"],
+        [*history, "message"],
+        ["message"],
+    ]
+    tokens = {r.raw_responses[0].usage.input_tokens for r in (replayed, from_session, chained)}
+    assert len(tokens) == 1
+
+
+async def test_conversation_ids_are_a_400(sdk: Sdk) -> None:
+    """The Conversations API is not served: use the default resume or previous_response_id."""
+    with pytest.raises(openai.BadRequestError) as info:
+        await Runner.run(sdk.agent(), ASK, conversation_id="conv_123")
+    assert info.value.body["param"] == "conversation"
 
 
 async def test_run_state_approves_later_from_its_saved_string(sdk: Sdk) -> None:
