@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -89,8 +90,8 @@ class Sdk:
         )
 
 
-@pytest.fixture
-async def sdk(vllm_server: str) -> AsyncIterator[Sdk]:
+@asynccontextmanager
+async def open_sdk(server: str) -> AsyncIterator[Sdk]:
     set_tracing_disabled(True)  # nothing to send traces to
     sent: list[dict[str, Any]] = []
 
@@ -100,10 +101,16 @@ async def sdk(vllm_server: str) -> AsyncIterator[Sdk]:
 
     http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [record]})
     client = openai.AsyncOpenAI(
-        base_url=f"{vllm_server}/v1", api_key="unused", max_retries=0, timeout=120, http_client=http
+        base_url=f"{server}/v1", api_key="unused", max_retries=0, timeout=120, http_client=http
     )
     async with client:
         yield Sdk(client, sent)
+
+
+@pytest.fixture
+async def sdk(vllm_server: str) -> AsyncIterator[Sdk]:
+    async with open_sdk(vllm_server) as sdk:
+        yield sdk
 
 
 async def run(
@@ -423,6 +430,28 @@ async def test_the_sdks_history_replays_the_stored_conversation(sdk: Sdk) -> Non
     ]
     tokens = {r.raw_responses[0].usage.input_tokens for r in (replayed, from_session, chained)}
     assert len(tokens) == 1
+
+
+async def test_a_reasoning_models_history_replays_the_stored_conversation(reasoning_server: str) -> None:
+    """With reasoning the SDK replays `reasoning` items too; the message item leaves out the
+    whitespace the model writes after </think>, and so does the stored conversation."""
+    async with open_sdk(reasoning_server) as sdk:
+        agent = sdk.agent("always", lambda request: {"approve": True})
+        think = "Think, then add 1 and 1."
+        first = await Runner.run(agent, think)
+        assert first.final_output == "1 plus 1 is 2."
+        assert item_types(sdk.sent[1]) == [
+            "message",
+            "mcp_list_tools",
+            "reasoning",
+            "mcp_approval_request",
+            "mcp_approval_response",
+        ]
+        replayed = await Runner.run(agent, [*first.to_input_list(), {"role": "user", "content": think}])
+        chained = await Runner.run(agent, think, previous_response_id=first.last_response_id)
+        assert "reasoning" in item_types(sdk.sent[2])
+        usages = [r.raw_responses[0].usage for r in (replayed, chained)]
+        assert usages[0].input_tokens == usages[1].input_tokens
 
 
 async def test_conversation_ids_are_a_400(sdk: Sdk) -> None:
