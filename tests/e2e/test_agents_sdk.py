@@ -45,6 +45,7 @@ from agents import (
     set_tracing_disabled,
 )
 from agents.model_settings import MCPToolChoice
+from openai.types.shared import Reasoning
 
 from tests.e2e.conftest import REPO
 
@@ -213,6 +214,28 @@ async def test_agent_instructions_reach_the_model(sdk: Sdk) -> None:
     assert result.final_output == "9."
     assert calls(result) == [("multiply", '{"a": 3, "b": 3}', "9")]
     assert sdk.sent[0]["instructions"] == "Answer briefly."
+
+
+async def test_model_settings_the_sdk_forwards_are_accepted(sdk: Sdk) -> None:
+    settings = ModelSettings(
+        temperature=0,
+        top_p=1.0,
+        max_tokens=200,
+        parallel_tool_calls=True,
+        truncation="auto",
+        metadata={"case": "settings"},
+        store=True,
+        reasoning=Reasoning(effort="low"),
+        verbosity="low",
+        top_logprobs=2,
+    )
+    agent = sdk.agent().clone(model_settings=settings)
+    result = await Runner.run(agent, ASK)
+    assert result.final_output == ANSWER
+    [body] = sdk.sent
+    assert body["max_output_tokens"] == 200 and body["truncation"] == "auto"
+    assert body["reasoning"] == {"effort": "low"} and body["text"] == {"verbosity": "low"}
+    assert body["include"] == ["message.output_text.logprobs"] and body["top_logprobs"] == 2
 
 
 @pytest.mark.parametrize("mode", ["replay", "previous_response_id"])
