@@ -420,6 +420,39 @@ async def test_forced_tool_choice_does_not_force_a_second_call_on_resume(
     assert approved.result.final_output == PRODUCT
 
 
+@pytest.mark.parametrize("mode", ["replay", "previous_response_id"])
+async def test_two_approvals_of_one_turn_are_answered_together(sdk: Sdk, mode: str) -> None:
+    asked: list[str] = []
+
+    def approve(request: MCPToolApprovalRequest) -> MCPToolApprovalFunctionResult:
+        asked.append(request.data.name)
+        return {"approve": True}
+
+    agent = Agent(
+        name="notes and facts",
+        model=OpenAIResponsesModel(model="tiny", openai_client=sdk.client),
+        tools=[
+            HostedMCPTool(tool_config={"type": "mcp", "server_label": label}, on_approval_request=approve)
+            for label in ("notes", "facts")
+        ],
+        model_settings=ModelSettings(temperature=0),
+    )
+    text = "Save a note about Peru and tell me its capital."
+    result = await run(agent, text, auto_previous=mode == "previous_response_id")
+    assert asked == ["add_note", "capital"]
+    answers = ["mcp_approval_response", "mcp_approval_response"]
+    if mode == "replay":
+        requests = ["mcp_list_tools", "mcp_list_tools", "mcp_approval_request", "mcp_approval_request"]
+        assert item_types(sdk.sent[1]) == ["message", *requests, *answers]
+    else:
+        assert item_types(sdk.sent[1]) == answers
+    assert calls(result) == [
+        ("add_note", '{"text": "Peru"}', "saved: Peru"),
+        ("capital", '{"country": "Peru"}', "Lima"),
+    ]
+    assert result.final_output == "Saved. The capital of Peru is Lima."
+
+
 async def test_default_resume_needs_no_stored_response(sdk: Sdk) -> None:
     approved = await approve_or_reject(sdk, "on_approval_request", True, store=False)
     assert [body["store"] for body in sdk.sent] == [False, False]
