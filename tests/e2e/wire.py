@@ -98,7 +98,9 @@ class OpenResponses:
         if isinstance(body, dict) and body.get("object") == "response" and "deleted" not in body:
             return self.errors("ResponseResource", without_mcp(body))
         if isinstance(body, dict) and "error" in body:
-            return self.errors("ErrorPayload", body["error"])
+            code = body["error"].get("code") if isinstance(body["error"], dict) else None
+            missing = [] if isinstance(code, str) else ["an error body without a code the SDKs can branch on"]
+            return missing + self.errors("ErrorPayload", body["error"])
         return []  # lists and deletion results: not in the spec
 
     def check_event(self, event: dict[str, Any]) -> list[str]:

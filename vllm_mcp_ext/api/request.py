@@ -155,10 +155,17 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         return raw
     if isinstance(raw, dict) and raw.get("type") == "mcp":
         label = raw.get("server_label")
+        if not isinstance(label, str):
+            raise InvalidRequest(
+                'tool_choice {"type": "mcp"} needs the "server_label" of one of the request\'s mcp tools',
+                param="tool_choice.server_label",
+                code="invalid_tool_choice",
+            )
         if not any(s.label == label for s in servers):
             raise InvalidRequest(
                 f"tool_choice names server_label {label!r}, which is not among the request's mcp tools",
                 param="tool_choice.server_label",
+                code="invalid_tool_choice",
             )
         return ForcedTool("mcp", raw.get("name"), label)
     if isinstance(raw, dict) and raw.get("type") == "function" and isinstance(raw.get("name"), str):
@@ -167,6 +174,7 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         "tool_choice must be 'auto', 'none', 'required', {\"type\": \"mcp\", \"server_label\", "
         '"name"} or {"type": "function", "name"}',
         param="tool_choice",
+        code="invalid_tool_choice",
     )
 
 

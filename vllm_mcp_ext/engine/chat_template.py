@@ -40,6 +40,8 @@ class ChatTemplateTurns:
         parser = generation.parser
         output_ids: list[int] = []
         prompt_tokens, cached, finish = len(generation.prompt_token_ids), 0, None
+        raw_text: list[str] = []  # what the model wrote, for a turn the parser made nothing of
+        parsed_any = False
         async for result in generation.outputs:
             if result.prompt_token_ids is not None:
                 prompt_tokens = len(result.prompt_token_ids)
@@ -48,6 +50,7 @@ class ChatTemplateTurns:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
                 finish = output.finish_reason
+                raw_text.append(output.text)
                 if parser is None:
                     if output.text:
                         yield TextDelta(output.text)
@@ -61,6 +64,7 @@ class ChatTemplateTurns:
                 )
                 if delta is None:
                     continue
+                parsed_any = parsed_any or bool(delta.reasoning or delta.content or delta.tool_calls)
                 if delta.reasoning:
                     yield ReasoningDelta(delta.reasoning)
                 if delta.content:
@@ -72,6 +76,10 @@ class ChatTemplateTurns:
                         name=function.name if function else None,
                         arguments=(function.arguments or "") if function else "",
                     )
+        if parser is not None and not parsed_any and "".join(raw_text).strip():
+            # e.g. a `<tool_call>` without valid JSON: the tool parser keeps it back, but nothing
+            # the model wrote is dropped (vLLM's non-streaming chat returns it as content too).
+            yield TextDelta("".join(raw_text))
         usage = TurnUsage(
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
