@@ -16,12 +16,13 @@ class McpExtError(Exception):
 
     status: int = 500
     type: str = "server_error"
+    default_code: str | None = None  # so every 4xx carries a code the SDKs can branch on
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         self.param = param
-        self.code = code
+        self.code = code or self.default_code
 
     def body(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class InvalidRequest(McpExtError):
 
     status = 400
     type = "invalid_request_error"
+    default_code = "invalid_value"
 
 
 class Unsupported(InvalidRequest):
@@ -51,6 +53,7 @@ class Unsupported(InvalidRequest):
 class NotFound(McpExtError):
     status = 404
     type = "invalid_request_error"
+    default_code = "not_found"
 
 
 class ConfigError(McpExtError):

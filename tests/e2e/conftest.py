@@ -70,8 +70,46 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def remote_mcp_server(logs: Path) -> Iterator[str]:
+    """Remote MCP servers for server_url tests (tests/e2e/servers/remote_mcp.py); the base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    log = logs / "remote_mcp.log"
+    proc = start(
+        [sys.executable, str(REPO / "tests" / "e2e" / "servers" / "remote_mcp.py"), "--port", str(port)],
+        log,
+        env,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/state", proc, 60, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def remote_section(remote_url: str) -> dict:
+    """The operator's remote-mode settings for the suite: its own loopback server is allowed by
+    host:port, and two names answer 127.0.0.1 without DNS (one allowed, one not)."""
+    port = remote_url.rsplit(":", 1)[1]
+    return {
+        "allow": [f"127.0.0.1:{port}", f"tools.test:{port}"],
+        "hosts": {"tools.test": "127.0.0.1", "rebind.test": "127.0.0.1"},
+        "callTimeout": 4,
+        "connectTimeout": 5,
+        "listTimeout": 5,
+        "maxResponseBytes": 1_000_000,
+    }
+
+
+@pytest.fixture(scope="session")
 def mcp_config(
-    tmp_path_factory: pytest.TempPathFactory, mcp_http_servers: dict[str, str], slow_marker: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    mcp_http_servers: dict[str, str],
+    slow_marker: Path,
+    remote_mcp_server: str,
 ) -> Path:
     config = {
         "mcpServers": {
@@ -90,7 +128,8 @@ def mcp_config(
             },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
-        }
+        },
+        "remoteMcp": remote_section(remote_mcp_server),
     }
     path = tmp_path_factory.mktemp("config") / "mcp.json"
     path.write_text(json.dumps(config, indent=2))

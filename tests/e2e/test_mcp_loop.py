@@ -262,7 +262,7 @@ def test_tool_choice_naming_a_tool_not_allowed_is_a_400(client: openai.OpenAI) -
 @pytest.mark.parametrize(
     ("tool", "param"),
     [
-        (mcp("calc", server_url="https://example.com/mcp"), "tools[0].server_url"),
+        (mcp("calc", server_url="http://example.com/mcp"), "tools[0].server_url"),
         (mcp("calc", connector_id="connector_gmail"), "tools[0].connector_id"),
     ],
 )

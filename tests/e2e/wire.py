@@ -98,7 +98,9 @@ class OpenResponses:
         if isinstance(body, dict) and body.get("object") == "response" and "deleted" not in body:
             return self.errors("ResponseResource", without_mcp(body))
         if isinstance(body, dict) and "error" in body:
-            return self.errors("ErrorPayload", body["error"])
+            code = body["error"].get("code") if isinstance(body["error"], dict) else None
+            missing = [] if isinstance(code, str) else ["an error body without a code the SDKs can branch on"]
+            return missing + self.errors("ErrorPayload", body["error"])
         return []  # lists and deletion results: not in the spec
 
     def check_event(self, event: dict[str, Any]) -> list[str]:
@@ -120,9 +122,14 @@ class OpenResponses:
 
 
 def without_mcp(response: dict[str, Any]) -> dict[str, Any]:
+    """The response less what follows OpenAI rather than Open Responses (docs/events.md)."""
     choice = response.get("tool_choice")
+    text = response.get("text")
+    if isinstance(text, dict) and (text.get("format") or {}).get("type") == "json_schema":
+        text = {**text, "format": {**text["format"], "schema": None}}  # OpenAI echoes the schema
     return {
         **response,
+        "text": text,
         "tool_choice": "required" if isinstance(choice, dict) and choice.get("type") == "mcp" else choice,
         "output": [i for i in response.get("output", []) if i.get("type") not in MCP_ITEMS],
         "tools": [t for t in response.get("tools", []) if t.get("type") != "mcp"],

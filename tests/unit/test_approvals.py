@@ -15,7 +15,7 @@ from openai.types.responses.tool import McpRequireApprovalMcpToolApprovalFilter
 
 from tests.unit.test_loop_events import ADD_CALL, InMemoryConnection, load_calculator
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
+from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, ApprovalPolicy, denial_text
@@ -271,3 +271,22 @@ def test_require_approval_forms() -> None:
         )
     )
     assert both.needs_approval(read)  # always wins
+
+
+async def test_replayed_output_items_rebuild_the_conversation_the_server_kept() -> None:
+    """What a stateless client sends back (the Agents SDK's default resume, its sessions) is the
+    conversation ``previous_response_id`` loads, down to the whitespace a reasoning model writes
+    after ``</think>``, which the message item leaves out."""
+    async with calculator() as harness:
+        kept = user()
+        turns = [
+            [ReasoningDelta("add them"), TextDelta("\n\n"), *ADD_CALL],
+            [ReasoningDelta("it said 5"), TextDelta("\n\n"), TextDelta("5.")],
+        ]
+        events, _ = await harness.respond(turns, kept, approval=ApprovalPolicy("never"))
+        output = [item.model_dump(mode="json") for item in events[-1].response.output]
+        replayed = Conversation()
+        for i, item in enumerate([{"role": "user", "content": "2+3?"}, *output]):
+            replayed.add_item(item, f"input[{i}]")
+        replayed.close_input()
+        assert replayed.messages == kept.messages

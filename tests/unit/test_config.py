@@ -78,3 +78,39 @@ def test_settings_from_env() -> None:
     assert (s.call_timeout, s.max_turns, s.connect_timeout) == (2.5, 4, 10.0)
     with pytest.raises(ConfigError, match="VLLM_MCP_MAX_TURNS"):
         Settings.from_env({"VLLM_MCP_MAX_TURNS": "-1"})
+
+
+def test_remote_section_and_env_make_remote_settings(tmp_path: Path) -> None:
+    from vllm_mcp_ext.config.remote import RemoteSettings
+
+    path = write(
+        tmp_path,
+        {
+            "mcpServers": {},
+            "remoteMcp": {"allow": ["127.0.0.1:8001", ".corp.example"], "callTimeout": 5, "allowHttp": True},
+        },
+    )
+    section = parse_tool_server_arg(str(path)).remote
+    settings = RemoteSettings.load(
+        section, env={"VLLM_MCP_REMOTE_CALL_TIMEOUT": "7", "VLLM_MCP_REMOTE": "off"}
+    )
+    assert settings.allow == ("127.0.0.1:8001", ".corp.example") and settings.allow_http
+    assert settings.call_timeout == 7 and settings.enabled is False  # the environment wins
+    assert RemoteSettings.load(None, env={}).enabled is True
+
+
+@pytest.mark.parametrize(
+    ("section", "env", "message"),
+    [
+        ({"allowHTTP": True}, {}, "unknown field 'allowHTTP'"),
+        ({"allow": "127.0.0.1"}, {}, "'allow' must be a list of strings"),
+        ({"callTimeout": -1}, {}, "'callTimeout' must be a positive number"),
+        ({}, {"VLLM_MCP_REMOTE": "maybe"}, "must be on or off"),
+        ({}, {"VLLM_MCP_REMOTE_MAX_SERVERS": "2.5"}, "is not a whole number"),
+    ],
+)
+def test_bad_remote_settings_stop_start_up(section: dict, env: dict, message: str) -> None:
+    from vllm_mcp_ext.config.remote import RemoteSettings
+
+    with pytest.raises(ConfigError, match=message):
+        RemoteSettings.load(section, env=env)

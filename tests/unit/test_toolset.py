@@ -78,7 +78,7 @@ def test_result_text_keeps_every_kind_of_content() -> None:
             types.ResourceLink(type="resource_link", uri="file:///a.txt", name="a"),
         ]
     )
-    assert result_text(result) == "hello\n[image: image/png, 6 bytes]\n[resource link: file:///a.txt]"
+    assert result_text(result) == "hello\n[image: image/png, 5 bytes]\n[resource link: file:///a.txt (a)]"
     structured = types.CallToolResult(content=[], structured_content={"x": 1})
     assert result_text(structured) == '{"x": 1}'
 

@@ -13,6 +13,7 @@ from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalPolicy
 from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse, ToolChoice
+from vllm_mcp_ext.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.source import ToolSource
 
@@ -30,12 +31,14 @@ def parse_request(
     registry: ToolServerRegistry,
     model: str,
     previous: Conversation | None = None,
+    *,
+    remote: RemoteMcp | None = None,
 ) -> LoopRequest:
     """``previous`` is the stored conversation of ``previous_response_id``, loaded by the caller."""
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
-    servers, functions, echo = _tools(body.get("tools") or [], registry)
+    servers, functions, echo = _tools(body.get("tools") or [], registry, remote)
     template = ResponseTemplate(
         id=new_id("resp"),
         model=_string(body, "model") or model,
@@ -70,7 +73,7 @@ def parse_request(
 
 
 def _tools(
-    tools: Any, registry: ToolServerRegistry
+    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
@@ -81,36 +84,52 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool, source = _mcp_tool(raw, param, registry)
+            tool, source = _mcp_tool(raw, param, registry, remote)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
             approval = ApprovalPolicy(tool.require_approval)
             servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval))
-            echo.append(tool.model_dump(exclude_none=True, exclude={"headers", "authorization"}))
+            shown = tool.model_dump(exclude_none=True, exclude={"headers", "authorization"})
+            if remote is not None and tool.server_url:
+                shown["server_url"] = remote.echo_url(tool.server_url)  # like OpenAI: no path
+            echo.append(shown)
         elif kind == "function":
             functions.append(_function_tool(raw, param))
             echo.append(raw)
         else:
             raise Unsupported(f"tool type {kind!r} is not supported with MCP tools", param=f"{param}.type")
+    if remote is not None:
+        remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
 
 
-def _mcp_tool(raw: dict[str, Any], param: str, registry: ToolServerRegistry) -> tuple[Mcp, ToolSource]:
+def _mcp_tool(
+    raw: dict[str, Any], param: str, registry: ToolServerRegistry, remote: RemoteMcp | None = None
+) -> tuple[Mcp, ToolSource]:
     try:
         tool = _MCP.validate_python(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
-    for field in ("server_url", "connector_id", "tunnel_id"):
+    for field in ("connector_id", "tunnel_id"):
         if getattr(tool, field, None):
             raise Unsupported(
-                f"{field!r} is not supported yet: name a server configured with --tool-server "
-                "by its server_label",
+                f"{field!r} is OpenAI-hosted only: use server_url, or name a server configured "
+                "with --tool-server by its server_label",
                 param=f"{param}.{field}",
             )
+    if tool.server_url:
+        if remote is None:
+            raise Unsupported(
+                "remote MCP servers (server_url) are not available", param=f"{param}.server_url"
+            )
+        remote_source = remote.source(
+            tool.server_label, tool.server_url, tool.headers, tool.authorization, raw.get("transport"), param
+        )
+        return tool, remote_source
     source = registry.get(tool.server_label)
     if source is None:
         configured = ", ".join(registry.labels) or "none"
@@ -136,10 +155,17 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         return raw
     if isinstance(raw, dict) and raw.get("type") == "mcp":
         label = raw.get("server_label")
+        if not isinstance(label, str):
+            raise InvalidRequest(
+                'tool_choice {"type": "mcp"} needs the "server_label" of one of the request\'s mcp tools',
+                param="tool_choice.server_label",
+                code="invalid_tool_choice",
+            )
         if not any(s.label == label for s in servers):
             raise InvalidRequest(
                 f"tool_choice names server_label {label!r}, which is not among the request's mcp tools",
                 param="tool_choice.server_label",
+                code="invalid_tool_choice",
             )
         return ForcedTool("mcp", raw.get("name"), label)
     if isinstance(raw, dict) and raw.get("type") == "function" and isinstance(raw.get("name"), str):
@@ -148,6 +174,7 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         "tool_choice must be 'auto', 'none', 'required', {\"type\": \"mcp\", \"server_label\", "
         '"name"} or {"type": "function", "name"}',
         param="tool_choice",
+        code="invalid_tool_choice",
     )
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
+from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected
 from vllm_mcp_ext.api.request import has_mcp_tools
 from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
@@ -23,14 +23,6 @@ from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
-T = TypeVar("T")
-DISCONNECT_POLL_S = 0.5
-
-
-class ClientGone(McpExtError):
-    """The client disconnected before its (non-streaming) response was ready."""
-
-    status = 499
 
 
 @dataclass
@@ -84,7 +76,10 @@ async def create_response(raw_request: Request) -> Response:
         return JSONResponse(queued)
     if streaming:
         return _sse(service.events(prepared))  # a disconnect cancels the stream, and the loop
-    return JSONResponse(await _while_connected(raw_request, service.complete(prepared)))
+    try:
+        return JSONResponse(await unless_disconnected(raw_request, service.complete(prepared)))
+    except ClientGone:
+        return Response(status_code=499)  # nobody reads it
 
 
 @router.get("/v1/responses/{response_id}")
@@ -131,22 +126,6 @@ async def list_input_items(
 ) -> Response:
     service = _plugin(raw_request).service
     return JSONResponse(await service.list_input_items(response_id, after=after, limit=limit, order=order))
-
-
-async def _while_connected(raw_request: Request, work: Awaitable[T]) -> T:
-    """Run ``work``, cancelling it (engine requests and MCP calls) if the client goes away."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await raw_request.is_disconnected():
-                logger.info("client went away; cancelling its response")
-                task.cancel()
-                raise ClientGone("the client disconnected")
-    finally:
-        task.cancel()
 
 
 async def _not_ours(plugin: PluginState, response_id: str) -> bool:

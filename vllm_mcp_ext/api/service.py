@@ -26,6 +26,7 @@ from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import LoopRequest
 from vllm_mcp_ext.loop.runner import AgentLoop, Plan
+from vllm_mcp_ext.remote import RemoteMcp, release_sources
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 
@@ -57,6 +58,7 @@ class ResponsesService:
     seam: _compat.EngineSeam
     settings: Settings
     store: ResponseStore | None
+    remote: RemoteMcp | None = None
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     # -- create ---------------------------------------------------------------------------
@@ -64,23 +66,34 @@ class ResponsesService:
     async def prepare(self, body: dict[str, Any]) -> Prepared:
         self.seam.check_model(body.get("model"))
         previous = await self._previous(body.get("previous_response_id"))
-        request = parse_request(body, self.registry, self.seam.model_name, previous)
-        template = request.template
-        template.store = template.store and self.store is not None
-        if template.background and not template.store:
-            why = "store is false" if self.store is not None else "the response store is off (VLLM_MCP_STORE)"
-            raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
-        recording = trace.begin(template.id)
-        return Prepared(body, request, await self.loop.prepare(request), recording)
+        request = parse_request(body, self.registry, self.seam.model_name, previous, remote=self.remote)
+        try:
+            template = request.template
+            template.store = template.store and self.store is not None
+            if template.background and not template.store:
+                why = (
+                    "store is false"
+                    if self.store is not None
+                    else "the response store is off (VLLM_MCP_STORE)"
+                )
+                raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
+            recording = trace.begin(template.id)
+            return Prepared(body, request, await self.loop.prepare(request), recording)
+        except BaseException:
+            release_sources(request)
+            raise
 
     async def events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The response's wire events; it is stored once it ends (when ``store`` is on)."""
         tracker = SnapshotTracker()
-        async for event in self.loop.events(prepared.request, prepared.plan):
-            wire = to_wire(event)
-            tracker.feed(wire)
-            yield wire
-        trace.end(prepared.trace)
+        try:
+            async for event in self.loop.events(prepared.request, prepared.plan):
+                wire = to_wire(event)
+                tracker.feed(wire)
+                yield wire
+            trace.end(prepared.trace)
+        finally:
+            release_sources(prepared.request)  # pooled remote sessions go back
         if prepared.request.template.store:
             await self._save(prepared, tracker.snapshot())
 
@@ -94,7 +107,11 @@ class ResponsesService:
         """Store the response as queued, run it detached, and answer at once."""
         assert self.store is not None
         queued = to_wire(_queued(prepared))
-        await self._save(prepared, queued)
+        try:
+            await self._save(prepared, queued)
+        except BaseException:
+            release_sources(prepared.request)
+            raise
         task = asyncio.create_task(self._run_background(prepared), name=f"response:{prepared.id}")
         self.running[prepared.id] = task
         task.add_done_callback(lambda _: self.running.pop(prepared.id, None))
@@ -125,6 +142,7 @@ class ResponsesService:
             logger.exception("background response %s failed", prepared.id)
         finally:
             watcher.cancel()
+            release_sources(prepared.request)
 
     async def _flush(self, prepared: Prepared, tracker: SnapshotTracker, batch: list[Any]) -> None:
         assert self.store is not None

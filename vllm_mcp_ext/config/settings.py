@@ -17,6 +17,7 @@ class Settings:
     retry_max_delay: float = 30.0  # ceiling of the reconnect backoff
     store: str | None = None  # VLLM_MCP_STORE: SQLite path, postgresql:// URL, or "off"
     store_max_age: float = 30 * 24 * 3600.0  # seconds a stored response is kept
+    max_tool_output: int = 100_000  # characters of one tool result kept for the model and the item
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -28,6 +29,7 @@ class Settings:
             retry_max_delay=_number(env, "VLLM_MCP_RETRY_MAX_DELAY", cls.retry_max_delay),
             store=env.get("VLLM_MCP_STORE") or None,
             store_max_age=_number(env, "VLLM_MCP_STORE_MAX_AGE", cls.store_max_age),
+            max_tool_output=int(_number(env, "VLLM_MCP_MAX_TOOL_OUTPUT", cls.max_tool_output)),
         )
 
 

@@ -71,6 +71,7 @@ class ToolServerConfig:
 
     servers: tuple[ServerSpec, ...] = ()
     vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
+    remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -79,6 +80,7 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
         return ToolServerConfig()
     servers: list[ServerSpec] = []
     native: list[str] = []
+    remote: dict[str, Any] | None = None
     for raw in value.split(","):
         entry = raw.strip()
         if not entry:
@@ -92,8 +94,9 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
             servers.append(_url_entry(entry))
         else:
             servers.extend(load_mcp_json(Path(entry)))
+            remote = _remote_section(Path(entry)) or remote
     _check_unique_labels(servers)
-    return ToolServerConfig(servers=tuple(servers), vllm_native=",".join(native) or None)
+    return ToolServerConfig(servers=tuple(servers), vllm_native=",".join(native) or None, remote=remote)
 
 
 def _looks_like_url(entry: str) -> bool:
@@ -116,6 +119,23 @@ def _transport_from_url(url: str) -> Transport:
 
 def load_mcp_json(path: Path) -> list[ServerSpec]:
     """Read an ``mcp.json`` file. Relative ``cwd`` values are resolved against the file's folder."""
+    data = _read_json(path)
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: field 'mcpServers' must be an object of label -> server")
+    return [_server_entry(path, label, entry) for label, entry in servers.items()]
+
+
+def _remote_section(path: Path) -> dict[str, Any] | None:
+    """The optional ``remoteMcp`` section: policy and limits for ``server_url`` requests."""
+    data = _read_json(path)
+    section = data.get("remoteMcp") if isinstance(data, dict) else None
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{path}: field 'remoteMcp' must be an object")
+    return section
+
+
+def _read_json(path: Path) -> Any:
     if not path.exists():
         raise ConfigError(
             f"--tool-server: {str(path)!r} is not 'demo', host:port, a URL, or an existing file"
@@ -126,10 +146,7 @@ def load_mcp_json(path: Path) -> list[ServerSpec]:
         raise ConfigError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    servers = data.get("mcpServers") if isinstance(data, dict) else None
-    if not isinstance(servers, dict):
-        raise ConfigError(f"{path}: field 'mcpServers' must be an object of label -> server")
-    return [_server_entry(path, label, entry) for label, entry in servers.items()]
+    return data
 
 
 def _server_entry(path: Path, label: str, entry: Any) -> ServerSpec:

@@ -55,6 +55,8 @@ class ChatTemplateTurns:
         mark = time.perf_counter()
         if record is not None:
             record.render_s = mark - record.start
+        raw_text: list[str] = []  # what the model wrote, for a turn the parser made nothing of
+        parsed_any = False
         async for result in generation.outputs:
             if record is not None:
                 now = time.perf_counter()
@@ -65,6 +67,7 @@ class ChatTemplateTurns:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
                 finish = output.finish_reason
+                raw_text.append(output.text)
                 if parser is None:
                     if output.text:
                         yield TextDelta(output.text)
@@ -78,6 +81,7 @@ class ChatTemplateTurns:
                 )
                 if delta is None:
                     continue
+                parsed_any = parsed_any or bool(delta.reasoning or delta.content or delta.tool_calls)
                 if delta.reasoning:
                     yield ReasoningDelta(delta.reasoning)
                 if delta.content:
@@ -92,6 +96,10 @@ class ChatTemplateTurns:
             if record is not None:
                 mark = time.perf_counter()
                 record.plugin_s += mark - now
+        if parser is not None and not parsed_any and "".join(raw_text).strip():
+            # e.g. a `<tool_call>` without valid JSON: the tool parser keeps it back, but nothing
+            # the model wrote is dropped (vLLM's non-streaming chat returns it as content too).
+            yield TextDelta("".join(raw_text))
         usage = TurnUsage(
             prompt_tokens=len(prompt_ids),
             cached_tokens=cached,

@@ -27,8 +27,6 @@ def _prune(data: dict[str, Any]) -> None:
     response = data.get("response")
     if isinstance(response, dict):
         _prune(response)
-    if isinstance(data.get("text"), dict):
-        data["text"] = _without_none(data["text"])
     if isinstance(data.get("output"), list):
         data["output"] = [_item(i) if isinstance(i, dict) else i for i in data["output"]]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 from mcp import types
-from openai.types.responses.mcp_tool_call_error import McpProtocolError, McpToolExecutionError
+from openai.types.responses.mcp_tool_call_error import HTTPError, McpProtocolError, McpToolExecutionError
 
 from vllm_mcp_ext import trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
@@ -25,7 +25,7 @@ SERVER_UNAVAILABLE = -32000
 @dataclass(frozen=True)
 class CallOutcome:
     output: str | None  # the item's `output`
-    error: McpProtocolError | McpToolExecutionError | None
+    error: McpProtocolError | McpToolExecutionError | HTTPError | None
     model_text: str  # what the model is shown as the tool result
 
     @property
@@ -37,6 +37,14 @@ def protocol_error(code: int, message: str) -> CallOutcome:
     return CallOutcome(
         output=None,
         error=McpProtocolError(type="mcp_protocol_error", code=code, message=message),
+        model_text=f"Error: {message}",
+    )
+
+
+def http_error(status: int, message: str) -> CallOutcome:
+    return CallOutcome(
+        output=None,
+        error=HTTPError(type="http_error", code=status, message=message),
         model_text=f"Error: {message}",
     )
 
@@ -63,23 +71,31 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
     return protocol_error(METHOD_NOT_FOUND, f"Unknown tool {name!r}. Available tools: {available}")
 
 
-async def run_call(source: ToolSource, tool: ExposedTool, arguments: dict[str, Any]) -> CallOutcome:
+async def run_call(
+    source: ToolSource, tool: ExposedTool, arguments: dict[str, Any], *, max_output: int | None = None
+) -> CallOutcome:
     start = time.perf_counter()
     try:
         result = await source.call_tool(tool.name, arguments)
     except ServerUnavailable as exc:
         return protocol_error(SERVER_UNAVAILABLE, exc.message)
     except CallFailed as exc:
+        if exc.http_status is not None:
+            return http_error(exc.http_status, exc.message)
         return protocol_error(exc.code, exc.message)
     finally:
         trace.record_call(tool.server_label, tool.name, start)
-    return outcome_of(result)
+    return outcome_of(result, max_output=max_output)
 
 
-def outcome_of(result: types.CallToolResult) -> CallOutcome:
-    text = result_text(result)
+def outcome_of(result: types.CallToolResult, *, max_output: int | None = None) -> CallOutcome:
+    """A tool result as the item's output (or error) and the model's text, each at most
+    `max_output` characters (cut with a marker that gives the full size)."""
+    text = truncate(result_text(result), max_output)
     if result.is_error:
-        content = [block.model_dump(mode="json", exclude_none=True) for block in result.content]
+        content = [
+            _bounded(block.model_dump(mode="json", exclude_none=True), max_output) for block in result.content
+        ]
         return CallOutcome(
             output=None,
             error=McpToolExecutionError(type="mcp_tool_execution_error", content=content),
@@ -87,6 +103,25 @@ def outcome_of(result: types.CallToolResult) -> CallOutcome:
             model_text=text if text.lower().startswith("error") else f"Error: {text}",
         )
     return CallOutcome(output=text, error=None, model_text=text)
+
+
+def truncate(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return (
+        f"{text[:limit]}\n[truncated: the tool returned {len(text)} characters; the first {limit} are kept]"
+    )
+
+
+def _bounded(value: Any, limit: int | None) -> Any:
+    """Every string in a content block cut to `limit` (image data included)."""
+    if isinstance(value, str):
+        return truncate(value, limit)
+    if isinstance(value, dict):
+        return {k: _bounded(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v, limit) for v in value]
+    return value
 
 
 def result_text(result: types.CallToolResult) -> str:
@@ -97,15 +132,26 @@ def result_text(result: types.CallToolResult) -> str:
         if isinstance(block, types.TextContent):
             parts.append(block.text)
         elif isinstance(block, types.ImageContent | types.AudioContent):
-            parts.append(f"[{block.type}: {block.mime_type}, {len(block.data) * 3 // 4} bytes]")
+            parts.append(f"[{block.type}: {block.mime_type}, {_decoded_size(block.data)} bytes]")
         elif isinstance(block, types.ResourceLink):
-            parts.append(f"[resource link: {block.uri}]")
+            details = ", ".join(filter(None, [block.name, block.mime_type]))
+            parts.append(f"[resource link: {block.uri}{f' ({details})' if details else ''}]")
         elif isinstance(block, types.EmbeddedResource):
-            resource = block.resource
-            text = getattr(resource, "text", None)
-            parts.append(text if text is not None else f"[resource: {resource.uri}]")
+            parts.append(_describe_resource(block.resource))
     if not any(isinstance(b, types.TextContent) for b in result.content) and (
         result.structured_content is not None
     ):
         parts.insert(0, json.dumps(result.structured_content))
     return "\n".join(parts)
+
+
+def _describe_resource(resource: types.TextResourceContents | types.BlobResourceContents) -> str:
+    mime = resource.mime_type or "unknown type"
+    if isinstance(resource, types.TextResourceContents):
+        return f"[resource: {resource.uri}, {mime}, {len(resource.text)} characters]\n{resource.text}"
+    return f"[resource: {resource.uri}, {mime}, {_decoded_size(resource.blob)} bytes]"
+
+
+def _decoded_size(data: str) -> int:
+    """Bytes of base64 data, without decoding it."""
+    return len(data) * 3 // 4 - data[-2:].count("=")

@@ -318,7 +318,7 @@ class AgentLoop:
         if isinstance(parsed, CallOutcome):
             return parsed
         source = next(use.source for use in req.servers if use.label == tool.server_label)
-        return await run_call(source, tool, parsed)
+        return await run_call(source, tool, parsed, max_output=self.settings.max_tool_output)
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."

@@ -97,9 +97,10 @@ class TurnBuilder:
 
     def assistant_message(self) -> dict[str, Any]:
         """The turn as the chat template will see it in the next turn's conversation."""
-        text = "".join(self._text)
-        # Whitespace alone made no message item for the client; the model's history agrees.
-        message: dict[str, Any] = {"role": "assistant", "content": text if text.strip() else ""}
+        # The message item starts at its first visible character (whitespace alone made none);
+        # the model's history agrees, so a client that sends the items back rebuilds the same
+        # conversation as previous_response_id loads.
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._text).lstrip()}
         if self._reasoning:
             message["reasoning"] = "".join(self._reasoning)
         if self.calls:

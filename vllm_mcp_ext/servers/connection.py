@@ -46,10 +46,11 @@ class ServerUnavailable(McpExtError):
 class CallFailed(Exception):
     """A tools/call that did not come back as a result: protocol error, timeout, lost session."""
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, *, http_status: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.http_status = http_status  # set when the server answered with an HTTP error status
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""The HTTP client a remote MCP session uses: it can only reach the addresses the URL policy
+checked, bounds what a server may send, and remembers the HTTP statuses it saw so failures can be
+reported as ``http_error``.
+
+* `PinnedBackend` replaces DNS: ``connect_tcp(host)`` goes to the addresses admitted for that
+  host, and refuses any other host. TLS still verifies the certificate against the host name and
+  sends it as SNI; the ``Host`` header is the URL's. Proxies from the environment are ignored.
+* `GuardedTransport` caps each POST's response body and records error statuses and redirects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore2
+import httpx2
+
+from vllm_mcp_ext.remote.policy import Target
+
+
+class ResponseTooLarge(httpx2.StreamError):
+    """A response body went past the operator's limit; the SDK resolves the call with an error."""
+
+
+@dataclass
+class HttpTrace:
+    """What one session's HTTP exchanges went wrong with, by JSON-RPC method."""
+
+    error_status: dict[str, int] = field(default_factory=dict)  # method -> last status >= 300
+    redirects: dict[str, str] = field(default_factory=dict)  # method -> Location not followed
+    too_large: bool = False
+
+    def status(self, method: str) -> int | None:
+        return self.error_status.get(method)
+
+
+class PinnedBackend(httpcore2.AsyncNetworkBackend):
+    def __init__(self, pins: Mapping[str, tuple[str, ...]]):
+        self._pins = {host.lower().rstrip("."): addresses for host, addresses in pins.items()}
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        addresses = self._pins.get(host.lower().strip("[]").rstrip("."))
+        if not addresses:
+            raise httpcore2.ConnectError(f"{host} was not checked by the URL policy")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore2.AsyncNetworkStream:
+        raise httpcore2.ConnectError("unix sockets are not used for remote MCP servers")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _CappedStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream, limit: int, trace: HttpTrace):
+        self._inner = inner
+        self._limit = limit
+        self._trace = trace
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                self._trace.too_large = True
+                raise ResponseTooLarge(f"the MCP server's response is larger than {self._limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class GuardedTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, target: Target, max_response_bytes: int, trace: HttpTrace):
+        self.trace = trace
+        self._limit = max_response_bytes
+        self._inner = httpx2.AsyncHTTPTransport(trust_env=False)
+        # Same TLS settings as httpx2's default transport, but DNS goes through the pins.
+        self._inner._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=httpx2.create_ssl_context(trust_env=False),
+            network_backend=PinnedBackend({target.host: target.addresses}),
+        )
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        method = _jsonrpc_method(request)
+        if response.status_code >= 300:
+            self.trace.error_status[method] = response.status_code
+            location = response.headers.get("location")
+            if location and 300 <= response.status_code < 400:
+                self.trace.redirects[method] = str(request.url.join(location))
+        if request.method == "POST" and isinstance(response.stream, httpx2.AsyncByteStream):
+            response.stream = _CappedStream(response.stream, self._limit, self.trace)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def http_client(
+    target: Target,
+    headers: Mapping[str, str],
+    *,
+    connect_timeout: float,
+    max_response_bytes: int,
+    trace: HttpTrace,
+) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` for one remote session (what the SDK transports are given)."""
+    return httpx2.AsyncClient(
+        headers=dict(headers),
+        # Reads stay long: an SSE stream may be quiet for a while; calls have their own deadline.
+        timeout=httpx2.Timeout(connect_timeout, read=300.0),
+        transport=GuardedTransport(target, max_response_bytes, trace),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def _jsonrpc_method(request: httpx2.Request) -> str:
+    """The JSON-RPC method a POST carries ("GET"/"DELETE" for the transport's own requests)."""
+    if request.method != "POST":
+        return request.method
+    try:
+        body = json.loads(request.content)
+    except (ValueError, httpx2.RequestNotRead):
+        return "POST"
+    method = body.get("method") if isinstance(body, dict) else None
+    return method if isinstance(method, str) else "response"

@@ -1,0 +1,139 @@
+"""`RemoteMcp`: what the request parser and the route use of remote mode.
+
+* `RemoteMcp.source` turns an ``mcp`` tool with ``server_url`` into a `RemoteSource` (URL checks
+  that need no DNS fail here, as a 400 from the parser);
+* `release_sources` gives a finished request's sessions back to the pool;
+* `RemoteMcp.close` closes the pool at shutdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from vllm_mcp_ext.config.remote import RemoteSettings
+from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.loop.request import LoopRequest
+from vllm_mcp_ext.remote.policy import PolicyRejected, Resolver, UrlPolicy, system_resolver
+from vllm_mcp_ext.remote.pool import SessionPool
+from vllm_mcp_ext.remote.session import TransportKind
+from vllm_mcp_ext.remote.source import RemoteSource
+
+_TRANSPORTS: dict[str, TransportKind] = {
+    "sse": "sse",
+    "http": "streamable_http",
+    "streamable_http": "streamable_http",
+    "streamable-http": "streamable_http",
+}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Set by the HTTP client and the MCP transport; a request may not override them.
+_RESERVED_HEADERS = {
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+}
+
+
+class RemoteMcp:
+    def __init__(self, settings: RemoteSettings, resolver: Resolver = system_resolver):
+        self.settings = settings
+        self.policy = UrlPolicy(
+            enabled=settings.enabled,
+            allow_http=settings.allow_http,
+            allow=settings.allow,
+            deny=settings.deny,
+            hosts=settings.hosts,
+            resolver=resolver,
+            resolve_timeout=settings.connect_timeout,
+        )
+        self.pool = SessionPool(settings)
+
+    def source(
+        self,
+        label: str,
+        server_url: str,
+        headers: Mapping[str, str] | None,
+        authorization: str | None,
+        transport: Any,
+        param: str,
+    ) -> RemoteSource:
+        """The request's source for this tool; raises `InvalidRequest` (400) for what the URL
+        alone or the fields show."""
+        try:
+            target = self.policy.check(server_url)
+        except PolicyRejected as exc:
+            raise exc.at(f"{param}.server_url") from None
+        return RemoteSource(
+            label,
+            target,
+            request_headers(headers, authorization, param),
+            _transport(transport, server_url, param),
+            f"{param}.server_url",
+            self,
+        )
+
+    def echo_url(self, server_url: str) -> str:
+        """``server_url`` as the response's ``tools`` shows it: without path, query or userinfo."""
+        try:
+            return self.policy.check(server_url).origin
+        except PolicyRejected:
+            return ""
+
+    def check_count(self, count: int) -> None:
+        limit = self.settings.max_servers_per_request
+        if count > limit:
+            raise InvalidRequest(
+                f"a request may name at most {limit} remote MCP servers (server_url); it named {count}",
+                param="tools",
+                code="too_many_remote_servers",
+            )
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def release_sources(request: LoopRequest) -> None:
+    """Give back the remote sessions a request borrowed. Cheap, synchronous, idempotent: call it
+    in a ``finally`` once the response is over (streamed or not, failed or cancelled)."""
+    for use in request.servers:
+        if isinstance(use.source, RemoteSource):
+            use.source.release()
+
+
+def request_headers(
+    headers: Mapping[str, str] | None, authorization: str | None, param: str
+) -> dict[str, str]:
+    """The headers to send: the tool's ``headers``, then ``Authorization: Bearer <authorization>``,
+    which wins over a header of the same name."""
+    result: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        where = f"{param}.headers"
+        if not _HEADER_NAME.match(name):
+            raise InvalidRequest(f"header name {name!r} is not a valid HTTP header name", param=where)
+        if name.lower() in _RESERVED_HEADERS:
+            raise InvalidRequest(f"header {name!r} is set by the server and cannot be sent", param=where)
+        if any(c in value for c in "\r\n\0"):
+            raise InvalidRequest(f"the value of header {name!r} contains a line break", param=where)
+        result[name] = value
+    if authorization is not None:
+        if any(c in authorization for c in "\r\n\0"):
+            raise InvalidRequest("authorization contains a line break", param=f"{param}.authorization")
+        result = {k: v for k, v in result.items() if k.lower() != "authorization"}
+        result["Authorization"] = f"Bearer {authorization}"
+    return result
+
+
+def _transport(hint: Any, url: str, param: str) -> TransportKind | None:
+    if hint is None:
+        path = url.split("?", 1)[0].rstrip("/")
+        return "sse" if path.endswith("/sse") else None
+    if not isinstance(hint, str) or hint not in _TRANSPORTS:
+        raise InvalidRequest(f"transport must be one of {sorted(_TRANSPORTS)}", param=f"{param}.transport")
+    return _TRANSPORTS[hint]
