@@ -37,7 +37,7 @@ def plot_all(results: dict[str, Any], out: Path, title: str) -> list[Path]:
 def _figure(cols: int = 2) -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, cols, figsize=(4.2 * cols, 3.2), dpi=80)
+    fig, axes = plt.subplots(1, cols, figsize=(max(4.2 * cols, 6.4), 3.2), dpi=80)
     return fig, axes
 
 
