@@ -1,19 +1,22 @@
-"""Cancel a non-streaming response's work when its client goes away.
+"""Cancel a response's work when its client goes away.
 
-A streamed response is cancelled by Starlette when the client disconnects; a plain JSON response
-is not, so a long loop (model turns, remote MCP calls) would run to its end for nobody. This races
-the work against the ASGI ``http.disconnect`` message. The request body must have been read.
+Neither a plain JSON response nor (with ASGI spec 2.4 servers such as uvicorn) a streamed one is
+cancelled by Starlette while nothing is being sent: a long MCP call would run to its end for
+nobody. Both race the work against the ASGI ``http.disconnect`` message. The request body must
+have been read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class ClientGone(Exception):
@@ -40,3 +43,44 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
 async def _disconnected(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+async def while_connected(request: Request, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items`` until they end or the client disconnects, which cancels the work behind them.
+
+    The items are produced by one task of ours, cancelled plainly: both when we see the
+    disconnect and when the server cancels the stream itself (through an anyio scope, which
+    would not reach the tasks the work started)."""
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def produce() -> None:
+        try:
+            async for item in items:
+                queue.put_nowait(("item", item))
+        except BaseException as exc:  # handed to the consumer; this task is ours alone
+            queue.put_nowait(("error", exc))
+            return
+        queue.put_nowait(("end", None))
+
+    async def watch() -> None:
+        await _disconnected(request)
+        logger.info("client went away mid-stream; cancelling its response")
+        producer.cancel()
+
+    producer = asyncio.create_task(produce())
+    listener = asyncio.create_task(watch())
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                if isinstance(value, asyncio.CancelledError):
+                    return  # the disconnect above
+                raise value
+            yield value
+    finally:
+        listener.cancel()
+        if not producer.done():
+            producer.cancel()
+            await asyncio.wait({producer})

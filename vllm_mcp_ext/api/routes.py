@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
-from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected
+from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.api.request import has_mcp_tools
 from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
@@ -72,10 +72,10 @@ async def create_response(raw_request: Request) -> Response:
     if prepared.request.template.background:
         queued = await service.start_background(prepared)
         if streaming:
-            return _sse(service.follow(prepared.id, None))
+            return _sse(raw_request, service.follow(prepared.id, None))
         return JSONResponse(queued)
     if streaming:
-        return _sse(service.events(prepared))  # a disconnect cancels the stream, and the loop
+        return _sse(raw_request, service.events(prepared))
     try:
         return JSONResponse(await unless_disconnected(raw_request, service.complete(prepared)))
     except ClientGone:
@@ -96,7 +96,7 @@ async def retrieve_response(
     if stream:
         if not record.background:
             raise InvalidRequest("only background responses can be streamed again", param="stream")
-        return _sse(plugin.service.follow(response_id, starting_after))
+        return _sse(raw_request, plugin.service.follow(response_id, starting_after))
     return JSONResponse(record.response)
 
 
@@ -133,8 +133,9 @@ async def _not_ours(plugin: PluginState, response_id: str) -> bool:
     return store is None or await store.get(response_id) is None
 
 
-def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    return StreamingResponse(_encoded(events), media_type="text/event-stream")
+def _sse(raw_request: Request, events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    """A client that goes away cancels the response's work (engine requests, MCP calls)."""
+    return StreamingResponse(_encoded(while_connected(raw_request, events)), media_type="text/event-stream")
 
 
 async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
