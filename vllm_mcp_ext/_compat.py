@@ -8,21 +8,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
 from vllm.entrypoints.openai.chat_completion.serving import OpenAIServingChat
 from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
+from vllm.inputs.engine import tokens_input
 from vllm.outputs import RequestOutput
 from vllm.parser.abstract_parser import Parser
+from vllm.renderers import merge_kwargs
+from vllm.utils.mistral import is_mistral_tokenizer
 
+from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
 
 __all__ = [
     "ChatCompletionRequest",
     "EngineSeam",
     "Generation",
+    "HeldTokens",
+    "HistoryRewritten",
     "Parser",
     "RequestOutput",
     "patch_tool_server_init",
@@ -38,6 +44,9 @@ class Generation:
     prompt_token_ids: list[int]
     parser: Parser | None  # None: no tool or reasoning parser configured, and no tools offered
     outputs: AsyncIterator[RequestOutput]
+    prompt_text: str | None = None  # the template's rendering of the conversation
+    continued: bool = False  # the prompt extends the held tokens of the previous turn
+    rewritten: str | None = None  # why held tokens could not be continued, if they were given
 
 
 class EngineSeam:
@@ -65,7 +74,11 @@ class EngineSeam:
         if name and not self._chat.models.is_base_model(name):
             raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
 
-    async def start(self, request: ChatCompletionRequest, request_id: str) -> Generation:
+    async def start(
+        self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None = None
+    ) -> Generation:
+        """Render the request (continuing ``held``, the previous turn's tokens, where the
+        template allows) and start generating."""
         chat = self._chat
         if chat.parser_cls is None and request.tools:
             raise InvalidRequest(
@@ -77,12 +90,23 @@ class EngineSeam:
             raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
         template_kwargs = chat._effective_chat_template_kwargs(request)
         parser = chat._make_parser(request, tokenizer, template_kwargs) if chat.parser_cls else None
-        rendered = await chat.render_chat_request(request)
-        if isinstance(rendered, ErrorResponse):
-            raise InvalidRequest(rendered.error.message, param=rendered.error.param)
-        _, engine_inputs = rendered
-        engine_input = engine_inputs[0]
-        prompt_ids = list(chat._extract_prompt_components(engine_input).token_ids or [])
+        rewritten = None
+        continued = await self._continue(request, held) if held is not None and self._can_continue() else None
+        if isinstance(continued, HistoryRewritten):
+            rewritten, continued = continued.reason, None
+        if continued is not None:
+            prompt_ids, prompt_text = continued
+            chat._preflight(request.n or 1)  # engine health and admission, as render_chat_request
+            request = self._adjust(request, tokenizer, template_kwargs)
+            engine_input: Any = tokens_input(prompt_ids, prompt=prompt_text, cache_salt=request.cache_salt)
+        else:
+            rendered = await chat.render_chat_request(request)
+            if isinstance(rendered, ErrorResponse):
+                raise InvalidRequest(rendered.error.message, param=rendered.error.param)
+            _, engine_inputs = rendered
+            engine_input = engine_inputs[0]
+            components = chat._extract_prompt_components(engine_input)
+            prompt_ids, prompt_text = list(components.token_ids or []), components.text
         max_tokens = get_max_tokens(
             chat.model_config.max_model_len,
             request.max_completion_tokens,
@@ -103,7 +127,71 @@ class EngineSeam:
             request_id,
             **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
         )
-        return Generation(request, prompt_ids, parser, outputs)
+        return Generation(request, prompt_ids, parser, outputs, prompt_text, continued is not None, rewritten)
+
+    def decode(self, token_ids: list[int]) -> str:
+        tokenizer = self._chat.renderer.tokenizer
+        assert tokenizer is not None
+        return tokenizer.decode(token_ids, skip_special_tokens=False)
+
+    # -- continuing from held tokens ----------------------------------------------------------
+
+    def _can_continue(self) -> bool:
+        """Text-only chat-template models; Mistral's tokenizer and harmony render otherwise."""
+        chat = self._chat
+        renderer = chat.online_renderer
+        return not (
+            renderer.use_harmony
+            or chat.model_config.enable_prompt_embeds
+            or is_mistral_tokenizer(chat.renderer.tokenizer)
+        )
+
+    async def _continue(
+        self, request: ChatCompletionRequest, held: HeldTokens
+    ) -> tuple[list[int], str] | HistoryRewritten:
+        """The held ids plus the tokens of what the template adds after the model's turn."""
+        text = await self._render_text(request)
+        try:
+            suffix = suffix_after(held.prompt_text, self.decode(held.output_ids), text)
+        except HistoryRewritten as exc:
+            return exc
+        tokenizer = self._chat.renderer.tokenizer
+        assert tokenizer is not None
+        return held.token_ids + list(tokenizer.encode(suffix, add_special_tokens=False)), text
+
+    async def _render_text(self, request: ChatCompletionRequest) -> str:
+        """The conversation as the template renders it, not tokenized: what vLLM's
+        ``OnlineRenderer.preprocess_chat`` renders for a text-only chat request."""
+        renderer = self._chat.online_renderer
+        if request.tools is None or (
+            request.tool_choice == "none" and renderer.exclude_tools_when_tool_choice_none
+        ):
+            tool_dicts = None
+        else:
+            tool_dicts = [tool.model_dump() for tool in request.tools]
+        params = request.build_chat_params(
+            renderer.chat_template, renderer.chat_template_content_format
+        ).with_defaults(
+            merge_kwargs(renderer.default_chat_template_kwargs, {"tools": tool_dicts, "tokenize": False})
+        )
+        _, prompt = await renderer.renderer.render_messages_async(request.messages, params)  # type: ignore[arg-type]
+        text = prompt.get("prompt")
+        if not isinstance(text, str):
+            raise HistoryRewritten("the chat template did not render text")
+        return text
+
+    def _adjust(
+        self, request: ChatCompletionRequest, tokenizer: Any, template_kwargs: dict[str, Any]
+    ) -> ChatCompletionRequest:
+        """What vLLM's renderer does to a request after rendering: the parsers' adjustments
+        (structured outputs for a forced tool, special tokens kept for tool-call markers)."""
+        cls: Any = self._chat.parser_cls
+        if cls is None:
+            return request
+        if cls.always_adjust_request or cls.reasoning_parser_cls is not None or request.tool_choice != "none":
+            parser = self._chat._make_parser(request, tokenizer, template_kwargs)
+            request = cast(ChatCompletionRequest, parser.adjust_request(request=request))
+        return request
 
 
 def use_vllm_logging() -> None:

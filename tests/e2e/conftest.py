@@ -156,6 +156,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
         "VLLM_MCP_CONNECT_TIMEOUT": "20",
         "VLLM_MCP_CALL_TIMEOUT": "20",
         "VLLM_MCP_STORE": str(store) if store else "off",
+        "VLLM_MCP_TRACE": "1",  # per-turn prompt and cached tokens at /v1/mcp/traces/{id}
     }
     proc = start(
         [

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vllm_mcp_ext import _compat
+from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.api.request import has_mcp_tools
 from vllm_mcp_ext.api.service import ResponsesService
@@ -171,3 +171,14 @@ async def list_server_tools(label: str, raw_request: Request) -> Response:
     tools = await conn.current_tools()
     data = [listed_tool(t).model_dump(mode="json") for t in tools]
     return JSONResponse({"object": "list", "server_label": label, "data": data})
+
+
+@router.get("/v1/mcp/traces/{response_id}")
+@error_boundary
+async def get_trace(response_id: str, raw_request: Request) -> Response:
+    """Timings of a finished response, when the server runs with VLLM_MCP_TRACE=1."""
+    recorded = trace.finished(response_id)
+    if recorded is None:
+        hint = "" if trace.enabled() else " (tracing is off: set VLLM_MCP_TRACE=1)"
+        raise NotFound(f"no trace for response {response_id!r}{hint}", param="response_id")
+    return JSONResponse(recorded.as_dict())

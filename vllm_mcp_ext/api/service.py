@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllm_mcp_ext import _compat
+from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.input_items import input_items, page, without_secrets
 from vllm_mcp_ext.api.request import parse_request
 from vllm_mcp_ext.config.settings import Settings
@@ -44,6 +44,7 @@ class Prepared:
     body: dict[str, Any]
     request: LoopRequest
     plan: Plan
+    trace: trace.ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
 
     @property
     def id(self) -> str:
@@ -76,7 +77,8 @@ class ResponsesService:
                     else "the response store is off (VLLM_MCP_STORE)"
                 )
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
-            return Prepared(body, request, await self.loop.prepare(request))
+            recording = trace.begin(template.id)
+            return Prepared(body, request, await self.loop.prepare(request), recording)
         except BaseException:
             release_sources(request)
             raise
@@ -89,6 +91,7 @@ class ResponsesService:
                 wire = to_wire(event)
                 tracker.feed(wire)
                 yield wire
+            trace.end(prepared.trace)
         finally:
             release_sources(prepared.request)  # pooled remote sessions go back
         if prepared.request.template.store:
@@ -126,6 +129,7 @@ class ResponsesService:
                 batch.append((wire["sequence_number"], wire))
                 if wire["type"].endswith((".done", ".completed", ".failed", ".in_progress", ".created")):
                     await self._flush(prepared, tracker, batch)
+            trace.end(prepared.trace)
             await self._flush(prepared, tracker, batch)
             await self._save(prepared, tracker.snapshot())
         except asyncio.CancelledError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vllm_mcp_ext.engine.continuation import HeldTokens
+
 
 @dataclass(frozen=True)
 class ReasoningDelta:
@@ -37,6 +39,8 @@ class TurnUsage:
 class TurnEnd:
     finish_reason: str | None  # "stop", "length", "abort", ...
     usage: TurnUsage
+    # What the engine holds after this turn; the next turn's `TurnRequest.held`.
+    held: HeldTokens | None = None
 
 
 Part = ReasoningDelta | TextDelta | ToolCallDelta | TurnEnd
@@ -55,3 +59,6 @@ class TurnRequest:
     top_p: float | None = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
+    # The previous turn's tokens (its `TurnEnd.held`): the new prompt continues them when the
+    # chat template allows, so the engine's prefix cache serves all of them.
+    held: HeldTokens | None = None

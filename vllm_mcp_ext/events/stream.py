@@ -113,7 +113,9 @@ class ResponseStream:
         self.final: Response | None = None
         self._seq = 0
         self._pending: list[ResponseStreamEvent] = []
-        self._text: dict[int, str] = {}  # output_index -> text so far (message or reasoning)
+        # output_index -> text deltas so far (message or reasoning); joined once, at the end:
+        # appending to one string would copy it on every delta (quadratic in the output length)
+        self._text: dict[int, list[str]] = {}
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -235,11 +237,11 @@ class ResponseStream:
             id=new_id("rs"), type="reasoning", summary=[], content=[], status="in_progress"
         )
         index = self._open(item)
-        self._text[index] = ""
+        self._text[index] = []
         return index
 
     def reasoning_delta(self, index: int, delta: str) -> None:
-        self._text[index] += delta
+        self._text[index].append(delta)
         self._emit(
             ResponseReasoningTextDeltaEvent,
             type="response.reasoning_text.delta",
@@ -250,7 +252,7 @@ class ResponseStream:
         )
 
     def close_reasoning(self, index: int) -> None:
-        text = self._text.pop(index)
+        text = "".join(self._text.pop(index))
         item = self.output[index]
         self._emit(
             ResponseReasoningTextDoneEvent,
@@ -268,7 +270,7 @@ class ResponseStream:
             id=new_id("msg"), type="message", role="assistant", content=[], status="in_progress"
         )
         index = self._open(item)
-        self._text[index] = ""
+        self._text[index] = []
         self._emit(
             ResponseContentPartAddedEvent,
             type="response.content_part.added",
@@ -280,7 +282,7 @@ class ResponseStream:
         return index
 
     def text_delta(self, index: int, delta: str) -> None:
-        self._text[index] += delta
+        self._text[index].append(delta)
         self._emit(
             ResponseTextDeltaEvent,
             type="response.output_text.delta",
@@ -292,7 +294,7 @@ class ResponseStream:
         )
 
     def close_message(self, index: int, status: str = "completed") -> None:
-        text = self._text.pop(index)
+        text = "".join(self._text.pop(index))
         item = self.output[index]
         ids = {"item_id": item.id, "output_index": index, "content_index": 0}
         self._emit(ResponseTextDoneEvent, type="response.output_text.done", text=text, logprobs=[], **ids)

@@ -4,6 +4,7 @@ model also sees as the tool result, so the loop can go on."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import jsonschema
 from mcp import types
 from openai.types.responses.mcp_tool_call_error import HTTPError, McpProtocolError, McpToolExecutionError
 
+from vllm_mcp_ext import trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
 from vllm_mcp_ext.servers.source import ToolSource
@@ -72,6 +74,7 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
 async def run_call(
     source: ToolSource, tool: ExposedTool, arguments: dict[str, Any], *, max_output: int | None = None
 ) -> CallOutcome:
+    start = time.perf_counter()
     try:
         result = await source.call_tool(tool.name, arguments)
     except ServerUnavailable as exc:
@@ -80,6 +83,8 @@ async def run_call(
         if exc.http_status is not None:
             return http_error(exc.http_status, exc.message)
         return protocol_error(exc.code, exc.message)
+    finally:
+        trace.record_call(tool.server_label, tool.name, start)
     return outcome_of(result, max_output=max_output)
 
 

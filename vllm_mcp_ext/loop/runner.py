@@ -17,6 +17,7 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ModelTurns
+from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
@@ -155,6 +156,7 @@ class AgentLoop:
             stream.finish(None)
             return
         tools, choice = (plan.tools, "auto") if resumed else (plan.first_tools, plan.first_choice)
+        held = None  # what the engine holds after the previous turn: the next prompt continues it
         for turn_number in range(self.settings.max_turns):
             turn = TurnBuilder(
                 stream,
@@ -166,7 +168,7 @@ class AgentLoop:
             running: dict[str, asyncio.Task[CallOutcome]] = {}
             try:
                 async for part in self.turns.run_turn(
-                    self._turn_request(req, budget, turn_number, tools, choice)
+                    self._turn_request(req, budget, turn_number, tools, choice, held)
                 ):
                     turn.feed(part)
                     self._start(turn.take_complete(), running, req, plan, budget)
@@ -177,6 +179,7 @@ class AgentLoop:
                 for event in stream.take():
                     yield event
                 assert turn.end is not None
+                held = turn.end.held
                 stream.usage.add(turn.end.usage)
                 budget.tokens_used += turn.end.usage.output_tokens
                 req.conversation.messages.append(turn.assistant_message())
@@ -207,6 +210,7 @@ class AgentLoop:
         turn_number: int,
         tools: list[dict[str, Any]],
         choice: str | dict[str, Any],
+        held: HeldTokens | None = None,
     ) -> TurnRequest:
         return TurnRequest(
             request_id=f"{req.template.id}-{turn_number}",
@@ -218,6 +222,7 @@ class AgentLoop:
             top_p=req.top_p,
             parallel_tool_calls=req.parallel_tool_calls,
             response_format=req.response_format,
+            held=held,
         )
 
     # -- calls ----------------------------------------------------------------------------

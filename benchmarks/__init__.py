@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks --mode quick` (CPU) or `--mode full` (GPU). See README.md."""

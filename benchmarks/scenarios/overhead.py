@@ -1,0 +1,182 @@
+"""What the plugin costs on top of the engine and the tools.
+
+1. From the timestamps the plugin records (VLLM_MCP_TRACE=1): per response, wall time minus the
+   time spent waiting for the engine and the MCP time outside model turns, per turn and per
+   generated token (streamed, a long final answer).
+2. A micro-benchmark of the streaming hot path alone, no engine: synthetic token streams through
+   vLLM's hermes parser, the plugin's turn builder, Responses events and SSE encoding; tokens
+   per second on one core, at growing lengths (it must stay flat: linear total cost).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from mcp import types
+
+from benchmarks.common import PluginLoop, percentile, table
+from benchmarks.context import Context
+from benchmarks.scripted import Plan
+from vllm_mcp_ext._compat import ChatCompletionRequest, Generation
+from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+from vllm_mcp_ext.engine.parts import TurnRequest
+from vllm_mcp_ext.events import ResponseStream, ResponseTemplate
+from vllm_mcp_ext.events.sse import encode
+from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet
+from vllm_mcp_ext.loop.turn import TurnBuilder
+
+NOTE_TOOL = types.Tool(
+    name="add_note",
+    description="Save a note.",
+    input_schema={"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+)
+NOTE_FUNCTION = {
+    "type": "function",
+    "function": {"name": "add_note", "description": "Save a note.", "parameters": NOTE_TOOL.input_schema},
+}
+
+
+async def run(ctx: Context) -> dict[str, Any]:
+    traced = await _traced(ctx)
+    micro = await micro_benchmark(ctx.stack.model, ctx.mode.micro_tokens)
+    return {"traced": traced, "micro": micro}
+
+
+async def _traced(ctx: Context) -> dict[str, Any]:
+    plan = Plan(calls=(1, 1), tool="add", text=ctx.mode.long_text)
+    plugin = PluginLoop(ctx.stack, ctx.http)
+    await plugin(plan)
+    summaries = []
+    for _ in range(max(ctx.mode.c1_requests // 2, 1)):
+        outcome = await plugin(plan)
+        trace = (await ctx.http.get(f"{ctx.stack.vllm_url}/v1/mcp/traces/{outcome.response_id}")).json()
+        summaries.append(trace["summary"])
+    turns = summaries[0]["turns"]
+    tokens = summaries[0]["output_tokens"]
+
+    def p50(key: str) -> float:
+        return percentile([s[key] for s in summaries], 50)
+
+    result = {
+        "requests": len(summaries),
+        "turns": turns,
+        "output_tokens": tokens,
+        "p50": {k: p50(k) for k in ("total_s", "engine_s", "mcp_s", "plugin_s", "hot_path_s", "render_s")},
+        "plugin_ms_per_turn": p50("plugin_s") / turns * 1e3,
+        "hot_path_us_per_token": p50("hot_path_s") / tokens * 1e6,
+        "render_ms_per_turn": p50("render_s") / turns * 1e3,
+        "plugin_share": p50("plugin_s") / p50("total_s"),
+    }
+    p = result["p50"]
+    table(
+        f"overhead: plugin time from its own timestamps ({turns} turns, {tokens} tokens streamed, p50)",
+        ["total ms", "engine ms", "MCP ms", "plugin ms", "plugin share", "plugin ms/turn",
+         "render ms/turn", "hot path us/token"],
+        [[p["total_s"] * 1e3, p["engine_s"] * 1e3, p["mcp_s"] * 1e3, p["plugin_s"] * 1e3,
+          result["plugin_share"], result["plugin_ms_per_turn"], result["render_ms_per_turn"],
+          result["hot_path_us_per_token"]]],
+    )  # fmt: skip
+    return result
+
+
+# -- micro-benchmark --------------------------------------------------------------------------
+
+
+class _SyntheticSeam:
+    """Stands in for the engine: a fixed token stream, one token per output, parsed by vLLM's
+    hermes parser as in a real turn."""
+
+    model_name = "synthetic"
+
+    def __init__(self, parser_cls: Any, tokenizer: Any, ids: list[int], pieces: list[str]):
+        self.parser_cls, self.tokenizer, self.ids, self.pieces = parser_cls, tokenizer, ids, pieces
+
+    async def start(self, request: ChatCompletionRequest, request_id: str, held: Any = None) -> Generation:
+        parser = self.parser_cls(self.tokenizer, request.tools, chat_template_kwargs={}, model_config=None)
+        return Generation(request, [1, 2, 3], parser, self._outputs(), "prompt")
+
+    async def _outputs(self) -> AsyncIterator[Any]:
+        last = len(self.ids) - 1
+        for i, (tid, piece) in enumerate(zip(self.ids, self.pieces, strict=True)):
+            output = SimpleNamespace(token_ids=[tid], text=piece, finish_reason="stop" if i == last else None)
+            yield SimpleNamespace(outputs=[output], prompt_token_ids=[1, 2, 3], num_cached_tokens=0)
+
+
+def _streams(tokenizer: Any, n: int) -> dict[str, list[int]]:
+    words = " ".join(f"w{i % 97}" for i in range(n))
+    text_ids = tokenizer.encode(words, add_special_tokens=False)[:n]
+    call = '<tool_call>\n{"name": "add_note", "arguments": {"text": "' + words + '"}}\n</tool_call>'
+    call_ids = tokenizer.encode(call, add_special_tokens=False)
+    # keep the call whole: trim the argument text until the call has about n tokens
+    while len(call_ids) > n and len(words) > 8:
+        words = words[: int(len(words) * n / len(call_ids)) - 1].rstrip()
+        call = '<tool_call>\n{"name": "add_note", "arguments": {"text": "' + words + '"}}\n</tool_call>'
+        call_ids = tokenizer.encode(call, add_special_tokens=False)
+    return {"text": text_ids, "tool call": call_ids}
+
+
+async def micro_benchmark(model: Path, lengths: tuple[int, ...]) -> dict[str, Any]:
+    from vllm.parser.parser_manager import ParserManager
+    from vllm.tokenizers import get_tokenizer
+
+    tokenizer = get_tokenizer(str(model))
+    parser_cls = ParserManager.get_parser(
+        tool_parser_name="hermes", enable_auto_tools=True, tokenizer=tokenizer
+    )
+    toolset = ToolSet.build([ServerTools("notes", (NOTE_TOOL,))])
+    results: dict[str, Any] = {}
+    rows = []
+    for n in lengths:
+        for kind, ids in _streams(tokenizer, n).items():
+            pieces = [tokenizer.decode([i]) for i in ids]
+            seconds = min([await _one_stream(parser_cls, tokenizer, ids, pieces, toolset) for _ in range(3)])
+            parse_only = min([await _one_stream(parser_cls, tokenizer, ids, pieces, None) for _ in range(3)])
+            entry = {
+                "tokens": len(ids),
+                "seconds": seconds,
+                "tokens_per_s": len(ids) / seconds,
+                "us_per_token": seconds / len(ids) * 1e6,
+                "parser_us_per_token": parse_only / len(ids) * 1e6,
+            }
+            results.setdefault(kind, []).append(entry)
+            rows.append(
+                [kind, len(ids), entry["tokens_per_s"], entry["us_per_token"], entry["parser_us_per_token"]]
+            )
+    table(
+        "overhead: streaming hot path on synthetic tokens, one core (best of 3)",
+        ["stream", "tokens", "tokens/s", "us/token (all)", "us/token (vLLM parser only)"],
+        rows,
+    )
+    return results
+
+
+async def _one_stream(
+    parser_cls: Any, tokenizer: Any, ids: list[int], pieces: list[str], toolset: ToolSet | None
+) -> float:
+    """Seconds for one synthetic turn: parser only, or parser + turn builder + events + SSE."""
+    turns = ChatTemplateTurns(_SyntheticSeam(parser_cls, tokenizer, ids, pieces))  # type: ignore[arg-type]
+    turn = TurnRequest(
+        request_id="bench",
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[NOTE_FUNCTION],
+        tool_choice="auto",
+        max_tokens=None,
+    )
+    stream = ResponseStream(ResponseTemplate(id="resp_bench", model="bench", tools=[], tool_choice="auto"))
+    builder = TurnBuilder(stream, toolset, set(), "notes") if toolset is not None else None
+    sent = 0
+    start = time.perf_counter()
+    async for part in turns.run_turn(turn):
+        if builder is not None:
+            builder.feed(part)
+            for event in stream.take():
+                sent += len(encode(event))
+    if builder is not None:
+        builder.close()
+        for event in stream.take():
+            sent += len(encode(event))
+    return time.perf_counter() - start

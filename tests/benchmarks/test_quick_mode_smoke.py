@@ -1,0 +1,39 @@
+"""The benchmarks' quick mode runs from a checkout and writes valid JSON (tiny sizes; no timings
+are checked). LiteLLM and plots are used when installed, and their absence is printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec")
+
+
+def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--mode", "smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    for name in SCENARIOS:
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        assert data["meta"]["mode"] == "smoke"
+        assert "error" not in data[name], data[name]
+    prefix = json.loads((tmp_path / "turn_prefix.json").read_text())["turn_prefix"]
+    assert prefix["styles"]["spaced"]["a"]["ratio"] is not None
+    loop = json.loads((tmp_path / "loop_vs_client.json").read_text())["loop_vs_client"]
+    assert loop["one_call"]["latency_c1"]["a"]["errors"] == 0
+    assert loop["one_call"]["latency_c1"]["b"]["errors"] == 0
+    assert "LiteLLM: skipped" in output or "c" in loop["one_call"]["variants"]
+    assert "plots: " in output
