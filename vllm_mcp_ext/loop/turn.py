@@ -32,10 +32,16 @@ class PendingCall:
     exposed_name: str
     output_index: int  # -1 for an approval request until it is shown
     tool: ExposedTool | None = None
-    arguments: str = ""
     call_id: str = field(default="")
     complete: bool = False
     approval_id: str | None = None
+    pieces: list[str] = field(default_factory=list)  # argument text as streamed, joined on demand
+
+    @property
+    def arguments(self) -> str:
+        if len(self.pieces) > 1:
+            self.pieces[:] = ["".join(self.pieces)]
+        return self.pieces[0] if self.pieces else ""
 
 
 class TurnBuilder:
@@ -140,12 +146,12 @@ class TurnBuilder:
             self._by_index[part.index] = call
             self.calls.append(call)
         if part.arguments and not call.complete:
-            call.arguments += part.arguments
+            call.pieces.append(part.arguments)
             if call.kind == "function":
                 self.stream.function_arguments_delta(call.output_index, part.arguments)
             elif call.kind != "approval":
                 self.stream.mcp_arguments_delta(call.output_index, part.arguments)
-            if _is_whole_object(call.arguments):
+            if part.arguments.rstrip().endswith("}") and _is_whole_object(call.arguments):
                 self._complete(call)
 
     def _open_call(self, name: str) -> PendingCall:
