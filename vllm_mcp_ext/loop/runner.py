@@ -189,16 +189,9 @@ class AgentLoop:
                     task.cancel()
             for event in stream.take():
                 yield event
-
-            if skipped:
-                stream.finish("max_tool_calls")
-                return
-            if req.conversation.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
-                length_cut = turn.end.finish_reason == "length"
-                stream.finish("max_output_tokens" if length_cut else None)
-                return
-            if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
-                stream.finish("max_output_tokens")
+            finish = _after_turn(turn, skipped, req, budget)
+            if finish is not None:
+                stream.finish(finish.incomplete_reason)
                 return
             tools, choice = plan.tools, "auto"
         stream.finish("max_turns")
@@ -322,6 +315,27 @@ class AgentLoop:
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The response ends after this turn: completed (no reason) or incomplete for a reason."""
+
+    incomplete_reason: str | None = None
+
+
+def _after_turn(turn: TurnBuilder, skipped: bool, req: LoopRequest, budget: _Budget) -> Finish | None:
+    """What follows a model turn: the response finishes, or (None) the model runs again with the
+    tool results."""
+    assert turn.end is not None
+    if skipped:
+        return Finish("max_tool_calls")
+    if req.conversation.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
+        # An answer, a client function call, or calls waiting for approval: back to the client.
+        return Finish("max_output_tokens" if turn.end.finish_reason == "length" else None)
+    if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
+        return Finish("max_output_tokens")
+    return None
 
 
 def _approval_check(req: LoopRequest) -> Callable[[ExposedTool], bool]:
