@@ -105,8 +105,11 @@ async def test_cancel_flag_is_seen(store: ResponseStore) -> None:
 async def test_purge_removes_only_old_responses(store: ResponseStore) -> None:
     await store.put(record("resp_a", created_at=time.time() - 7200))
     await store.put(record("resp_b"))
+    await store.add_events("resp_a", [(0, {"sequence_number": 0})])
+    await store.add_events("resp_b", [(0, {"sequence_number": 0})])
     assert await store.purge(time.time() - 3600) == 1
     assert await store.get("resp_a") is None and await store.get("resp_b") is not None
+    assert await store.events_after("resp_a", -1) == [] and len(await store.events_after("resp_b", -1)) == 1
 
 
 async def test_two_processes_share_one_sqlite_file(tmp_path: Path) -> None:

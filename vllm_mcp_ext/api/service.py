@@ -21,6 +21,7 @@ from vllm_mcp_ext.api.input_items import input_items, page, without_secrets
 from vllm_mcp_ext.api.request import parse_request
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.tracker import SnapshotTracker
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.conversation import Conversation
@@ -45,6 +46,8 @@ class Prepared:
     request: LoopRequest
     plan: Plan
     trace: trace.ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
+    stored_request: dict[str, Any] = field(default_factory=dict)  # the body without secrets
+    stored_items: list[dict[str, Any]] = field(default_factory=list)  # input items, with ids
 
     @property
     def id(self) -> str:
@@ -77,8 +80,17 @@ class ResponsesService:
                     else "the response store is off (VLLM_MCP_STORE)"
                 )
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
-            recording = trace.begin(template.id)
-            return Prepared(body, request, await self.loop.prepare(request), recording)
+            recording = trace.begin(template.id)  # before listing tools: they are part of it
+            plan = await self.loop.prepare(request)
+            return Prepared(
+                body,
+                request,
+                plan,
+                recording,
+                stored_request=without_secrets(body) if template.store else {},
+                # ids are given once: every save of this response lists the same items
+                stored_items=input_items(body.get("input")) if template.store else [],
+            )
         except BaseException:
             release_sources(request)
             raise
@@ -86,6 +98,14 @@ class ResponsesService:
     async def events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The response's wire events; it is stored once it ends (when ``store`` is on)."""
         tracker = SnapshotTracker()
+        async for wire in self._wire(prepared, tracker):
+            yield wire
+        if prepared.request.template.store:
+            await self._save(prepared, tracker.snapshot())
+
+    async def _wire(self, prepared: Prepared, tracker: SnapshotTracker) -> AsyncIterator[dict[str, Any]]:
+        """The loop's events as wire JSON, fed to ``tracker``: the one path of foreground,
+        streamed and background responses. Remote sessions go back however it ends."""
         try:
             async for event in self.loop.events(prepared.request, prepared.plan):
                 wire = to_wire(event)
@@ -94,8 +114,6 @@ class ResponsesService:
             trace.end(prepared.trace)
         finally:
             release_sources(prepared.request)  # pooled remote sessions go back
-        if prepared.request.template.store:
-            await self._save(prepared, tracker.snapshot())
 
     async def complete(self, prepared: Prepared) -> dict[str, Any]:
         final: dict[str, Any] = {}
@@ -123,13 +141,10 @@ class ResponsesService:
         watcher = asyncio.create_task(self._watch_cancel(prepared.id, asyncio.current_task()))
         batch: list[tuple[int, dict[str, Any]]] = []
         try:
-            async for event in self.loop.events(prepared.request, prepared.plan):
-                wire = to_wire(event)
-                tracker.feed(wire)
+            async for wire in self._wire(prepared, tracker):
                 batch.append((wire["sequence_number"], wire))
                 if wire["type"].endswith((".done", ".completed", ".failed", ".in_progress", ".created")):
                     await self._flush(prepared, tracker, batch)
-            trace.end(prepared.trace)
             await self._flush(prepared, tracker, batch)
             await self._save(prepared, tracker.snapshot())
         except asyncio.CancelledError:
@@ -142,7 +157,7 @@ class ResponsesService:
             logger.exception("background response %s failed", prepared.id)
         finally:
             watcher.cancel()
-            release_sources(prepared.request)
+            release_sources(prepared.request)  # also when cancelled before its first event
 
     async def _flush(self, prepared: Prepared, tracker: SnapshotTracker, batch: list[Any]) -> None:
         assert self.store is not None
@@ -167,8 +182,8 @@ class ResponsesService:
                 created_at=template.created_at,
                 status=response["status"],
                 response=response,
-                request=without_secrets(prepared.body),
-                input_items=input_items(prepared.body.get("input")),
+                request=prepared.stored_request,
+                input_items=prepared.stored_items,
                 conversation=prepared.request.conversation.to_json() if final else None,
                 previous_response_id=template.previous_response_id,
                 background=template.background,
@@ -275,6 +290,4 @@ class ResponsesService:
 
 
 def _queued(prepared: Prepared) -> Any:
-    from vllm_mcp_ext.events import ResponseStream
-
     return ResponseStream(prepared.request.template).snapshot("queued")

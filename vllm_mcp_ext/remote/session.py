@@ -28,7 +28,14 @@ from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.remote.http import HttpTrace, http_client
 from vllm_mcp_ext.remote.policy import Target
 from vllm_mcp_ext.remote.redact import Redactor
-from vllm_mcp_ext.servers.connection import CONNECTION_CLOSED, LOST, REQUEST_TIMEOUT, CallFailed
+from vllm_mcp_ext.servers.connection import (
+    CONNECTION_CLOSED,
+    LOST,
+    REQUEST_TIMEOUT,
+    CallFailed,
+    describe,
+    innermost,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +147,7 @@ class RemoteSession:
                     result = await session.call_tool(name, arguments, progress_callback=self._progress)
                 tg.cancel_scope.cancel()
         except BaseException as exc:
-            failure = self._failure(_unwrap(exc), self.settings.call_timeout)
+            failure = self._failure(innermost(exc), self.settings.call_timeout)
             if failure is None:
                 raise
             self.retired = True
@@ -194,13 +201,13 @@ class RemoteSession:
                     await self._serve(kind)
                     return
                 except Exception as exc:  # task groups wrap it in an ExceptionGroup
-                    if not isinstance(_unwrap(exc), _InitRejected) or i + 1 == len(kinds):
+                    if not isinstance(innermost(exc), _InitRejected) or i + 1 == len(kinds):
                         raise
                     logger.info("MCP server %s refused streamable HTTP; trying SSE", self.target.origin)
                     self._trace = HttpTrace()
         except BaseException as exc:
             if not self._opened.done():
-                self._opened.set_exception(self._open_error(_unwrap(exc)))
+                self._opened.set_exception(self._open_error(innermost(exc)))
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
@@ -295,18 +302,6 @@ class RemoteSession:
         return OpenFailed(self.redactor.text(message), status=status, redirect=redirect)
 
 
-def describe(exc: BaseException) -> str:
-    exc = _unwrap(exc)
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc

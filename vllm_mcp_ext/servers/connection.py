@@ -141,7 +141,7 @@ class ServerConnection:
                 raise CallFailed(CONNECTION_CLOSED, LOST) from None
             raise CallFailed(exc.error.code, exc.error.message) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
-            self._mark_broken(_describe(exc))
+            self._mark_broken(describe(exc))
             raise CallFailed(CONNECTION_CLOSED, LOST) from None
         if not isinstance(result, types.CallToolResult):
             raise CallFailed(-32603, f"unexpected result type {type(result).__name__}")
@@ -160,7 +160,7 @@ class ServerConnection:
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
-                self._note_error(_describe(exc))
+                self._note_error(describe(exc))
             finally:
                 self._session = None
                 self._ready.clear()
@@ -210,7 +210,7 @@ class ServerConnection:
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, Exception):
-            self._mark_broken(_describe(message))
+            self._mark_broken(describe(message))
         elif isinstance(message, types.ToolListChangedNotification):
             self._refresh = asyncio.create_task(self._refresh_tools())
 
@@ -222,12 +222,18 @@ class ServerConnection:
             self.tools = tuple((await session.list_tools()).tools)
             logger.info("MCP server %r tools changed: %d tools", self.label, len(self.tools))
         except Exception as exc:
-            self._mark_broken(_describe(exc))
+            self._mark_broken(describe(exc))
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """One line for logs and status: the innermost cause, without tracebacks."""
+    exc = innermost(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The first leaf of nested exception groups (what anyio task groups raise)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if str(exc) else text
+    return exc

@@ -49,7 +49,10 @@ ADD_EVENT = "INSERT INTO mcp_ext_events (response_id, seq, event) VALUES (?, ?, 
 EVENTS_AFTER = "SELECT event FROM mcp_ext_events WHERE response_id = ? AND seq > ? ORDER BY seq"
 REQUEST_CANCEL = "UPDATE mcp_ext_responses SET cancel_requested = 1 WHERE id = ?"
 CANCEL_REQUESTED = "SELECT cancel_requested FROM mcp_ext_responses WHERE id = ?"
-OLD_IDS = "SELECT id FROM mcp_ext_responses WHERE created_at < ?"
+PURGE_EVENTS = (
+    "DELETE FROM mcp_ext_events WHERE response_id IN (SELECT id FROM mcp_ext_responses WHERE created_at < ?)"
+)
+PURGE = "DELETE FROM mcp_ext_responses WHERE created_at < ?"
 
 
 class Database(Protocol):
@@ -135,7 +138,4 @@ class SqlStore:
         return bool(rows and rows[0][0])
 
     async def purge(self, older_than: float) -> int:
-        ids = [row[0] for row in await self.db.rows(OLD_IDS, (older_than,))]
-        for response_id in ids:
-            await self.delete(response_id)
-        return len(ids)
+        return await self.db.run([(PURGE_EVENTS, (older_than,)), (PURGE, (older_than,))])
