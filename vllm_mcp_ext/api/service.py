@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllm_mcp_ext import _compat, trace
+from vllm_mcp_ext import trace
 from vllm_mcp_ext.api.input_items import input_items, page, without_secrets
 from vllm_mcp_ext.api.request import parse_request
 from vllm_mcp_ext.config.settings import Settings
@@ -58,7 +58,6 @@ class Prepared:
 class ResponsesService:
     registry: ToolServerRegistry
     loop: AgentLoop
-    seam: _compat.EngineSeam
     settings: Settings
     store: ResponseStore | None
     remote: RemoteMcp | None = None
@@ -67,9 +66,9 @@ class ResponsesService:
     # -- create ---------------------------------------------------------------------------
 
     async def prepare(self, body: dict[str, Any]) -> Prepared:
-        self.seam.check_model(body.get("model"))
+        self.loop.turns.check_model(body.get("model"))
         previous = await self._previous(body.get("previous_response_id"))
-        request = parse_request(body, self.registry, self.seam.model_name, previous, remote=self.remote)
+        request = parse_request(body, self.registry, self.loop.turns.model_name, previous, remote=self.remote)
         try:
             template = request.template
             template.store = template.store and self.store is not None

@@ -16,9 +16,9 @@ from typing import Any
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.chat_template import ModelTurns
 from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.engine.parts import TurnRequest
+from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
