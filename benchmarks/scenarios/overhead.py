@@ -22,10 +22,11 @@ from benchmarks.context import Context
 from benchmarks.scripted import Plan
 from vllm_mcp_ext._compat import ChatCompletionRequest
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
-from vllm_mcp_ext.events import ResponseStream, ResponseTemplate
+from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.sse import encode
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet
 from vllm_mcp_ext.loop.turn import TurnBuilder
+from vllm_mcp_ext.responses.request import ResponsesRequest
 
 NOTE_TOOL = types.Tool(
     name="add_note",
@@ -147,7 +148,7 @@ async def _one_stream(
     )  # type: ignore[list-item]
     vllm_parser = parser_cls(tokenizer, request.tools, chat_template_kwargs={}, model_config=None)
     parser = ChatTemplateParser(vllm_parser, request)
-    stream = ResponseStream(ResponseTemplate(id="resp_bench", model="bench", tools=[], tool_choice="auto"))
+    stream = ResponseStream(ResponsesRequest(id="resp_bench", model="bench"))
     builder = TurnBuilder(stream, toolset, set(), "notes") if toolset is not None else None
     outputs = _synthetic_outputs(ids, pieces)
     sent = 0

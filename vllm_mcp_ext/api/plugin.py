@@ -11,13 +11,12 @@ from fastapi import FastAPI
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.routes import PluginState, router
-from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import model_turns
-from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.remote import RemoteMcp
+from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.store import open_store
 
@@ -52,8 +51,7 @@ class McpEndpointPlugin:
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
-        loop = AgentLoop(model_turns(chat), settings)
-        service = ResponsesService(registry, loop, settings, store, remote)
+        service = ResponsesService(registry, model_turns(chat), settings, store, remote)
         if store is not None:
-            self._purge = asyncio.create_task(service.purge_forever(), name="vllm_mcp_ext:purge")
+            self._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")
         state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=chat.uses_harmony)
