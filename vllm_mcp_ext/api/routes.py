@@ -8,16 +8,15 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
-from vllm_mcp_ext.events.sse import encode_wire
+from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
 from vllm_mcp_ext.responses.request import has_mcp_tools
@@ -26,6 +25,7 @@ from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+T = TypeVar("T")
 
 
 @dataclass
@@ -74,10 +74,10 @@ async def create_response(raw_request: Request) -> Response:
     if run.request.background:
         queued = await service.start_background(run)
         if run.request.stream:
-            return _sse(raw_request, service.stored.follow(run.id, None))
+            return _sse(raw_request, service.stored.follow(run.id, None), encode_wire)
         return JSONResponse(to_wire(queued))
     if run.request.stream:
-        return _sse(raw_request, _wire(service.stream(run)))
+        return _sse(raw_request, service.stream(run), encode)
     try:
         return JSONResponse(to_wire(await unless_disconnected(raw_request, service.complete(run))))
     except ClientGone:
@@ -98,7 +98,7 @@ async def retrieve_response(
     if stream:
         if not record.background:
             raise InvalidRequest("only background responses can be streamed again", param="stream")
-        return _sse(raw_request, plugin.service.stored.follow(response_id, starting_after))
+        return _sse(raw_request, plugin.service.stored.follow(response_id, starting_after), encode_wire)
     return JSONResponse(record.response)
 
 
@@ -134,19 +134,16 @@ async def _not_ours(plugin: PluginState, response_id: str) -> bool:
     return not await plugin.service.stored.holds(response_id)
 
 
-def _sse(raw_request: Request, events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    """A client that goes away cancels the response's work (engine requests, MCP calls)."""
-    return StreamingResponse(_encoded(while_connected(raw_request, events)), media_type="text/event-stream")
+def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> StreamingResponse:
+    """Typed events (``encode``) or stored wire events (``encode_wire``) as server-sent events.
+    A client that goes away cancels the response's work (engine requests, MCP calls)."""
+    encoded = _encoded(while_connected(raw_request, events), encoder)
+    return StreamingResponse(encoded, media_type="text/event-stream")
 
 
-async def _wire(events: AsyncIterator[ResponseStreamEvent]) -> AsyncIterator[dict[str, Any]]:
+async def _encoded(events: AsyncIterator[T], encoder: Callable[[T], str]) -> AsyncIterator[str]:
     async for event in events:
-        yield to_wire(event)
-
-
-async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
-    async for event in events:
-        yield encode_wire(event)
+        yield encoder(event)
 
 
 @router.get("/v1/mcp/servers")
