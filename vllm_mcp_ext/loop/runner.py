@@ -276,26 +276,26 @@ class AgentLoop:
     async def _run_answers(
         self,
         req: ResponsesRequest,
-        conversation: ParsableContext,
+        context: ParsableContext,
         plan: Plan,
         stream: ResponseStream,
         budget: _Budget,
     ) -> None:
         """The user's answers to earlier approval requests: approved calls run now, exactly as
         the model asked for them; denied ones tell the model so."""
-        pending = conversation.pending()
+        pending = context.pending()
         approved: list[tuple[PendingApproval, int]] = []
-        for answer in conversation.answers:
+        for answer in context.answers:
             approval = pending[answer.approval_id]
-            conversation.answered.add(answer.approval_id)
+            context.answered.add(answer.approval_id)
             if not answer.approve:
-                conversation.give_result(approval.call_id, denial_text(answer.reason))
+                context.give_result(approval.call_id, denial_text(answer.reason))
                 continue
             index = stream.open_mcp_call(approval.server_label, approval.name, approval.approval_id)
             stream.mcp_arguments_delta(index, approval.arguments)
             stream.mcp_arguments_done(index, approval.arguments)
             approved.append((approval, index))
-        conversation.answers = []
+        context.answers = []
         budget.calls_made += len(approved)
         outcomes = await asyncio.gather(
             *(
@@ -305,7 +305,7 @@ class AgentLoop:
         )
         for (approval, index), outcome in zip(approved, outcomes, strict=True):
             stream.close_mcp_call(index, outcome.output, outcome.error)
-            conversation.give_result(approval.call_id, outcome.model_text)
+            context.give_result(approval.call_id, outcome.model_text)
 
     async def _call(
         self, req: ResponsesRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
