@@ -107,41 +107,32 @@ def parse_request(
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
     servers, functions, echo = _tools(body.get("tools") or [], registry, remote)
-    model = _string(body, "model") or model
-    instructions = _string(body, "instructions")
-    metadata = body.get("metadata") or {}
-    temperature, top_p = _number(body, "temperature"), _number(body, "top_p")
-    max_output_tokens, max_tool_calls = _count(body, "max_output_tokens"), _count(body, "max_tool_calls")
     store = body.get("store", True) is not False and store_available
-    background = body.get("background") is True
-    previous_response_id, user = _string(body, "previous_response_id"), _string(body, "user")
-    text = _text_config(body.get("text"))
-    context.instructions = instructions
-    input_items = _read_input(context, body.get("input"), keep=store)
+    # Fields are checked in this order (the first error is the one reported).
     return ResponsesRequest(
         id=new_id("resp"),
-        model=model,
+        model=_string(body, "model") or model,
+        tools=echo,
+        shown_tool_choice=body.get("tool_choice", "auto"),
+        instructions=(instructions := _string(body, "instructions")),
+        metadata=body.get("metadata") or {},
+        temperature=_number(body, "temperature"),
+        top_p=_number(body, "top_p"),
+        max_output_tokens=_count(body, "max_output_tokens"),
+        max_tool_calls=_count(body, "max_tool_calls"),
+        parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
+        store=store,
+        background=body.get("background") is True,
+        previous_response_id=_string(body, "previous_response_id"),
+        user=_string(body, "user"),
+        text=(text := _text_config(body.get("text"))),
+        input_items=_read_input(context, instructions, body.get("input"), keep=store),
         servers=servers,
         function_tools=functions,
         tool_choice=_tool_choice(body.get("tool_choice", "auto"), servers),
-        max_output_tokens=max_output_tokens,
-        max_tool_calls=max_tool_calls,
-        temperature=temperature,
-        top_p=top_p,
-        parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
         response_format=_response_format(text, has_tools=bool(servers or functions)),
-        tools=echo,
-        shown_tool_choice=body.get("tool_choice", "auto"),
-        instructions=instructions,
-        metadata=metadata,
-        text=text,
-        previous_response_id=previous_response_id,
-        user=user,
-        store=store,
-        background=background,
         stream=body.get("stream") is True,
         stored_body=without_secrets(body) if store else {},
-        input_items=input_items,
     )
 
 
@@ -283,9 +274,12 @@ def _response_format(text: dict[str, Any], has_tools: bool) -> dict[str, Any] | 
     return {"type": "json_schema", "json_schema": schema}
 
 
-def _read_input(context: ParsableContext, raw: Any, *, keep: bool) -> list[dict[str, Any]]:
-    """Each ``input`` item into the context; and, when the response is kept, the items as
-    ``GET /v1/responses/{id}/input_items`` lists them (ids given once, for every save)."""
+def _read_input(
+    context: ParsableContext, instructions: str | None, raw: Any, *, keep: bool
+) -> list[dict[str, Any]]:
+    """The instructions and each ``input`` item into the context; and, when the response is
+    kept, the items as ``GET /v1/responses/{id}/input_items`` lists them (ids given once)."""
+    context.instructions = instructions
     if isinstance(raw, str):
         item = {"type": "message", "role": "user", "content": raw}
         context.add_item(item, "input")
