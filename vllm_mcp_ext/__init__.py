@@ -3,12 +3,43 @@
 Enable with ``VLLM_PLUGINS=vllm_mcp_ext vllm serve MODEL --tool-server mcp.json ...``.
 How a request flows, folder by folder::
 
-    config/   --tool-server value -> typed server specs
-    servers/  one long-lived MCP session per configured server (stdio, HTTP, SSE)
-    api/      the vLLM endpoint plugin: routes, request validation, error mapping
-    loop/     the agent loop: tool set, MCP calls, turn after turn
-    engine/   render a turn with the chat template, generate, parse with vLLM's parsers
-    events/   Responses stream events and the final response object
+    config/     --tool-server value -> typed server specs
+    servers/    one long-lived MCP session per configured server (stdio, HTTP, SSE)
+    api/        the HTTP door: routes, the one error boundary, wire JSON and SSE
+    responses/  the Responses core: body -> request (parsed once) -> one Run per response;
+                create (foreground, streamed, background) and stored-response queries
+    loop/       the agent loop: tool set, MCP calls, turn after turn, on a ParsableContext
+    engine/     per model family: render a turn, generate, parse output with a ResponsesParser
+    events/     ResponseStream: the response's items and typed events (openai SDK types)
+    _compat.py  thin wrappers around vLLM's private API, nothing else
+
+Public names: `ResponsesParser` (model output deltas -> parts -> Responses items and events) and
+`ParsableContext` (the conversation the loop renders, parses and extends turn by turn), named
+after their counterparts in vLLM's own Responses code. Importing them does not import vLLM.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+__all__ = ["ParsableContext", "ResponsesParser"]
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext.engine.parser import ResponsesParser
+    from vllm_mcp_ext.loop.context import ParsableContext
+
+_LAZY = {
+    "ResponsesParser": "vllm_mcp_ext.engine.parser",
+    "ParsableContext": "vllm_mcp_ext.loop.context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `import vllm_mcp_ext` (done by vLLM's plugin loader) stays cheap.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vllm_mcp_ext' has no attribute {name!r}")

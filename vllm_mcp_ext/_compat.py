@@ -1,13 +1,16 @@
-"""The one place that touches vLLM internals. The next vLLM release should be a one-file change.
+"""The one place that touches vLLM's private API: thin wrappers, no logic of ours.
 
-What we use: the API server's `OpenAIServingChat` (chat rendering with the model's template,
-tool/reasoning parser construction, sampling defaults) and its `EngineClient.generate`.
+Each function or `VllmChat` method is one call (or the few lines vLLM itself runs around it) into
+the API server's `OpenAIServingChat`: chat rendering with the model's template, tool/reasoning
+parser construction, admission (preflight), ``max_tokens`` defaults, sampling parameters, the
+engine's ``generate`` and the tokenizer. What we do with them (continuing held tokens, parsing
+deltas into parts) lives in `vllm_mcp_ext.engine`. The next vLLM release should be a one-file
+change here.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
@@ -18,47 +21,43 @@ from vllm.inputs.engine import tokens_input
 from vllm.outputs import RequestOutput
 from vllm.parser.abstract_parser import Parser
 from vllm.renderers import merge_kwargs
+from vllm.sampling_params import SamplingParams
 from vllm.utils.mistral import is_mistral_tokenizer
 
-from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
-from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.errors import InvalidRequest
 
 __all__ = [
     "ChatCompletionRequest",
-    "EngineSeam",
-    "Generation",
-    "HeldTokens",
-    "HistoryRewritten",
     "Parser",
     "RequestOutput",
+    "VllmChat",
     "patch_tool_server_init",
+    "stock_create_responses",
+    "stock_route",
     "use_vllm_logging",
 ]
 
 
-@dataclass
-class Generation:
-    """One engine request: the rendered prompt, its parser, and the output stream."""
-
-    request: ChatCompletionRequest
-    prompt_token_ids: list[int]
-    parser: Parser | None  # None: no tool or reasoning parser configured, and no tools offered
-    outputs: AsyncIterator[RequestOutput]
-    prompt_text: str | None = None  # the template's rendering of the conversation
-    continued: bool = False  # the prompt extends the held tokens of the previous turn
-    rewritten: str | None = None  # why held tokens could not be continued, if they were given
-
-
-class EngineSeam:
-    """Render a chat-completions request with the model's template and start generating."""
+class VllmChat:
+    """The API server's `OpenAIServingChat`, reduced to the calls the chat-template engine makes."""
 
     def __init__(self, serving_chat: OpenAIServingChat):
         self._chat = serving_chat
 
     @classmethod
-    def from_state(cls, state: Any) -> EngineSeam | None:
+    def from_state(cls, state: Any) -> VllmChat | None:
         chat = getattr(state, "openai_serving_chat", None)
         return cls(chat) if chat is not None else None
+
+    # -- the model ------------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self._chat.models.model_name(None)
+
+    def serves(self, name: str) -> bool:
+        """Whether ``name`` is this server's model (or one of its served names)."""
+        return self._chat.models.is_base_model(name)
 
     @property
     def uses_harmony(self) -> bool:
@@ -66,100 +65,79 @@ class EngineSeam:
         return getattr(self._chat.model_config.hf_config, "model_type", None) == "gpt_oss"
 
     @property
-    def model_name(self) -> str:
-        return self._chat.models.model_name(None)
-
-    def check_model(self, name: str | None) -> None:
-        """A 404 for a model this server does not serve, as vLLM's own routes answer."""
-        if name and not self._chat.models.is_base_model(name):
-            raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
-
-    async def start(
-        self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None = None
-    ) -> Generation:
-        """Render the request (continuing ``held``, the previous turn's tokens, where the
-        template allows) and start generating."""
+    def renders_text(self) -> bool:
+        """Text-only chat-template rendering: not harmony, prompt embeddings or Mistral's
+        tokenizer (which render otherwise), so a rendering can be compared as text."""
         chat = self._chat
-        if chat.parser_cls is None and request.tools:
-            raise InvalidRequest(
-                "tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
-                param="tools",
-            )
-        tokenizer = chat.renderer.tokenizer
-        if tokenizer is None:
-            raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
-        template_kwargs = chat._effective_chat_template_kwargs(request)
-        parser = chat._make_parser(request, tokenizer, template_kwargs) if chat.parser_cls else None
-        rewritten = None
-        continued = await self._continue(request, held) if held is not None and self._can_continue() else None
-        if isinstance(continued, HistoryRewritten):
-            rewritten, continued = continued.reason, None
-        if continued is not None:
-            prompt_ids, prompt_text = continued
-            chat._preflight(request.n or 1)  # engine health and admission, as render_chat_request
-            request = self._adjust(request, tokenizer, template_kwargs)
-            engine_input: Any = tokens_input(prompt_ids, prompt=prompt_text, cache_salt=request.cache_salt)
-        else:
-            rendered = await chat.render_chat_request(request)
-            if isinstance(rendered, ErrorResponse):
-                raise InvalidRequest(rendered.error.message, param=rendered.error.param)
-            _, engine_inputs = rendered
-            engine_input = engine_inputs[0]
-            components = chat._extract_prompt_components(engine_input)
-            prompt_ids, prompt_text = list(components.token_ids or []), components.text
-        max_tokens = get_max_tokens(
-            chat.model_config.max_model_len,
-            request.max_completion_tokens,
-            len(prompt_ids),
-            chat.default_sampling_params,
-            chat.override_max_tokens,
+        return not (
+            chat.online_renderer.use_harmony
+            or chat.model_config.enable_prompt_embeds
+            or is_mistral_tokenizer(chat.renderer.tokenizer)
         )
-        if max_tokens <= 0:
-            raise InvalidRequest(
-                "the conversation no longer fits the model's context window",
-                param="input",
-                code="context_length_exceeded",
-            )
-        sampling = request.to_sampling_params(max_tokens, chat.default_sampling_params)
-        outputs = chat.engine_client.generate(
-            engine_input,
-            sampling,
-            request_id,
-            **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
-        )
-        return Generation(request, prompt_ids, parser, outputs, prompt_text, continued is not None, rewritten)
+
+    # -- tokenizer ------------------------------------------------------------------------
+
+    @property
+    def has_tokenizer(self) -> bool:
+        return self._chat.renderer.tokenizer is not None
+
+    def encode(self, text: str) -> list[int]:
+        tokenizer = self._chat.renderer.tokenizer
+        assert tokenizer is not None
+        return list(tokenizer.encode(text, add_special_tokens=False))
 
     def decode(self, token_ids: list[int]) -> str:
         tokenizer = self._chat.renderer.tokenizer
         assert tokenizer is not None
         return tokenizer.decode(token_ids, skip_special_tokens=False)
 
-    # -- continuing from held tokens ----------------------------------------------------------
+    # -- parsers --------------------------------------------------------------------------
 
-    def _can_continue(self) -> bool:
-        """Text-only chat-template models; Mistral's tokenizer and harmony render otherwise."""
+    @property
+    def has_parsers(self) -> bool:
+        """Whether the server was started with a tool or reasoning parser."""
+        return self._chat.parser_cls is not None
+
+    def template_kwargs(self, request: ChatCompletionRequest) -> dict[str, Any]:
+        return self._chat._effective_chat_template_kwargs(request)
+
+    def make_parser(self, request: ChatCompletionRequest, template_kwargs: dict[str, Any]) -> Parser | None:
+        """The request's tool/reasoning parser, as vLLM's chat completions make it."""
         chat = self._chat
-        renderer = chat.online_renderer
-        return not (
-            renderer.use_harmony
-            or chat.model_config.enable_prompt_embeds
-            or is_mistral_tokenizer(chat.renderer.tokenizer)
-        )
-
-    async def _continue(
-        self, request: ChatCompletionRequest, held: HeldTokens
-    ) -> tuple[list[int], str] | HistoryRewritten:
-        """The held ids plus the tokens of what the template adds after the model's turn."""
-        text = await self._render_text(request)
-        try:
-            suffix = suffix_after(held.prompt_text, self.decode(held.output_ids), text)
-        except HistoryRewritten as exc:
-            return exc
-        tokenizer = self._chat.renderer.tokenizer
+        if chat.parser_cls is None:
+            return None
+        tokenizer = chat.renderer.tokenizer
         assert tokenizer is not None
-        return held.token_ids + list(tokenizer.encode(suffix, add_special_tokens=False)), text
+        return chat._make_parser(request, tokenizer, template_kwargs)
 
-    async def _render_text(self, request: ChatCompletionRequest) -> str:
+    def adjust_request(
+        self, request: ChatCompletionRequest, template_kwargs: dict[str, Any]
+    ) -> ChatCompletionRequest:
+        """What vLLM's renderer does to a request after rendering: the parsers' adjustments
+        (structured outputs for a forced tool, special tokens kept for tool-call markers)."""
+        cls: Any = self._chat.parser_cls
+        if cls is None:
+            return request
+        if cls.always_adjust_request or cls.reasoning_parser_cls is not None or request.tool_choice != "none":
+            parser = self.make_parser(request, template_kwargs)
+            assert parser is not None
+            request = cast(ChatCompletionRequest, parser.adjust_request(request=request))
+        return request
+
+    # -- rendering ------------------------------------------------------------------------
+
+    async def render(self, request: ChatCompletionRequest) -> tuple[Any, list[int], str | None]:
+        """vLLM's full chat rendering: the engine input, its token ids and its text."""
+        chat = self._chat
+        rendered = await chat.render_chat_request(request)
+        if isinstance(rendered, ErrorResponse):
+            raise InvalidRequest(rendered.error.message, param=rendered.error.param)
+        _, engine_inputs = rendered
+        engine_input = engine_inputs[0]
+        components = chat._extract_prompt_components(engine_input)
+        return engine_input, list(components.token_ids or []), components.text
+
+    async def render_text(self, request: ChatCompletionRequest) -> str | None:
         """The conversation as the template renders it, not tokenized: what vLLM's
         ``OnlineRenderer.preprocess_chat`` renders for a text-only chat request."""
         renderer = self._chat.online_renderer
@@ -176,22 +154,49 @@ class EngineSeam:
         )
         _, prompt = await renderer.renderer.render_messages_async(request.messages, params)  # type: ignore[arg-type]
         text = prompt.get("prompt")
-        if not isinstance(text, str):
-            raise HistoryRewritten("the chat template did not render text")
-        return text
+        return text if isinstance(text, str) else None
 
-    def _adjust(
-        self, request: ChatCompletionRequest, tokenizer: Any, template_kwargs: dict[str, Any]
-    ) -> ChatCompletionRequest:
-        """What vLLM's renderer does to a request after rendering: the parsers' adjustments
-        (structured outputs for a forced tool, special tokens kept for tool-call markers)."""
-        cls: Any = self._chat.parser_cls
-        if cls is None:
-            return request
-        if cls.always_adjust_request or cls.reasoning_parser_cls is not None or request.tool_choice != "none":
-            parser = self._chat._make_parser(request, tokenizer, template_kwargs)
-            request = cast(ChatCompletionRequest, parser.adjust_request(request=request))
-        return request
+    @staticmethod
+    def tokens_input(token_ids: list[int], text: str, request: ChatCompletionRequest) -> Any:
+        """An engine input of token ids we computed ourselves."""
+        return tokens_input(token_ids, prompt=text, cache_salt=request.cache_salt)
+
+    def preflight(self, request: ChatCompletionRequest) -> None:
+        """Engine health and admission, as ``render_chat_request`` checks them."""
+        self._chat._preflight(request.n or 1)
+
+    # -- generating -----------------------------------------------------------------------
+
+    def max_tokens(self, request: ChatCompletionRequest, prompt_length: int) -> int:
+        chat = self._chat
+        return get_max_tokens(
+            chat.model_config.max_model_len,
+            request.max_completion_tokens,
+            prompt_length,
+            chat.default_sampling_params,
+            chat.override_max_tokens,
+        )
+
+    def sampling_params(self, request: ChatCompletionRequest, max_tokens: int) -> SamplingParams:
+        return request.to_sampling_params(max_tokens, self._chat.default_sampling_params)
+
+    def generate(
+        self,
+        engine_input: Any,
+        sampling: SamplingParams,
+        request_id: str,
+        request: ChatCompletionRequest,
+        parser: Parser | None,
+        template_kwargs: dict[str, Any],
+        prompt_ids: list[int],
+    ) -> AsyncIterator[RequestOutput]:
+        chat = self._chat
+        return chat.engine_client.generate(
+            engine_input,
+            sampling,
+            request_id,
+            **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
+        )
 
 
 def use_vllm_logging() -> None:

@@ -4,16 +4,15 @@
    time spent waiting for the engine and the MCP time outside model turns, per turn and per
    generated token (streamed, a long final answer).
 2. A micro-benchmark of the streaming hot path alone, no engine: synthetic token streams through
-   vLLM's hermes parser, the plugin's turn builder, Responses events and SSE encoding; tokens
-   per second on one core, at growing lengths (it must stay flat: linear total cost).
+   vLLM's hermes parser (in the plugin's `ResponsesParser`), the plugin's turn builder, Responses
+   events and SSE encoding; tokens per second on one core, at growing lengths (it must stay flat:
+   linear total cost).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from mcp import types
@@ -21,13 +20,13 @@ from mcp import types
 from benchmarks.common import PluginLoop, percentile, table
 from benchmarks.context import Context
 from benchmarks.scripted import Plan
-from vllm_mcp_ext._compat import ChatCompletionRequest, Generation
-from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
-from vllm_mcp_ext.engine.parts import TurnRequest
-from vllm_mcp_ext.events import ResponseStream, ResponseTemplate
+from vllm_mcp_ext._compat import ChatCompletionRequest
+from vllm_mcp_ext.engine.parser import ChatTemplateParser
+from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.sse import encode
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet
 from vllm_mcp_ext.loop.turn import TurnBuilder
+from vllm_mcp_ext.responses.request import ResponsesRequest
 
 NOTE_TOOL = types.Tool(
     name="add_note",
@@ -86,24 +85,10 @@ async def _traced(ctx: Context) -> dict[str, Any]:
 # -- micro-benchmark --------------------------------------------------------------------------
 
 
-class _SyntheticSeam:
-    """Stands in for the engine: a fixed token stream, one token per output, parsed by vLLM's
-    hermes parser as in a real turn."""
-
-    model_name = "synthetic"
-
-    def __init__(self, parser_cls: Any, tokenizer: Any, ids: list[int], pieces: list[str]):
-        self.parser_cls, self.tokenizer, self.ids, self.pieces = parser_cls, tokenizer, ids, pieces
-
-    async def start(self, request: ChatCompletionRequest, request_id: str, held: Any = None) -> Generation:
-        parser = self.parser_cls(self.tokenizer, request.tools, chat_template_kwargs={}, model_config=None)
-        return Generation(request, [1, 2, 3], parser, self._outputs(), "prompt")
-
-    async def _outputs(self) -> AsyncIterator[Any]:
-        last = len(self.ids) - 1
-        for i, (tid, piece) in enumerate(zip(self.ids, self.pieces, strict=True)):
-            output = SimpleNamespace(token_ids=[tid], text=piece, finish_reason="stop" if i == last else None)
-            yield SimpleNamespace(outputs=[output], prompt_token_ids=[1, 2, 3], num_cached_tokens=0)
+def _synthetic_outputs(ids: list[int], pieces: list[str]) -> list[tuple[str, list[int], bool]]:
+    """Stands in for the engine: a fixed token stream, one token per output."""
+    last = len(ids) - 1
+    return [(piece, [tid], i == last) for i, (tid, piece) in enumerate(zip(ids, pieces, strict=True))]
 
 
 def _streams(tokenizer: Any, n: int) -> dict[str, list[int]]:
@@ -158,24 +143,25 @@ async def _one_stream(
     parser_cls: Any, tokenizer: Any, ids: list[int], pieces: list[str], toolset: ToolSet | None
 ) -> float:
     """Seconds for one synthetic turn: parser only, or parser + turn builder + events + SSE."""
-    turns = ChatTemplateTurns(_SyntheticSeam(parser_cls, tokenizer, ids, pieces))  # type: ignore[arg-type]
-    turn = TurnRequest(
-        request_id="bench",
-        messages=[{"role": "user", "content": "hi"}],
-        tools=[NOTE_FUNCTION],
-        tool_choice="auto",
-        max_tokens=None,
-    )
-    stream = ResponseStream(ResponseTemplate(id="resp_bench", model="bench", tools=[], tool_choice="auto"))
+    request = ChatCompletionRequest(
+        model="bench", messages=[{"role": "user", "content": "hi"}], tools=[NOTE_FUNCTION], stream=True
+    )  # type: ignore[list-item]
+    vllm_parser = parser_cls(tokenizer, request.tools, chat_template_kwargs={}, model_config=None)
+    parser = ChatTemplateParser(vllm_parser, request)
+    stream = ResponseStream(ResponsesRequest(id="resp_bench", model="bench"))
     builder = TurnBuilder(stream, toolset, set(), "notes") if toolset is not None else None
+    outputs = _synthetic_outputs(ids, pieces)
     sent = 0
     start = time.perf_counter()
-    async for part in turns.run_turn(turn):
-        if builder is not None:
-            builder.feed(part)
-            for event in stream.take():
-                sent += len(encode(event))
+    for text, token_ids, finished in outputs:
+        for part in parser.feed(text, token_ids, [1, 2, 3], finished):
+            if builder is not None:
+                builder.feed(part)
+                for event in stream.take():
+                    sent += len(encode(event))
     if builder is not None:
+        for part in parser.close():
+            builder.feed(part)
         builder.close()
         for event in stream.take():
             sent += len(encode(event))

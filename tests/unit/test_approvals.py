@@ -17,11 +17,11 @@ from tests.unit.test_loop_events import ADD_CALL, InMemoryConnection, load_calcu
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.errors import InvalidRequest
-from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, ApprovalPolicy, denial_text
-from vllm_mcp_ext.loop.conversation import Conversation
-from vllm_mcp_ext.loop.request import LoopRequest, McpServerUse
+from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.responses.request import McpServerUse, ResponsesRequest
+from vllm_mcp_ext.responses.run import Run
 
 ALWAYS = ApprovalPolicy("always")
 MULTIPLY_CALL = [ToolCallDelta(1, "multiply", '{"a": 6, "b": 7}')]
@@ -77,20 +77,17 @@ class Harness:
     async def respond(
         self,
         turns: list[list[Any]],
-        conversation: Conversation,
+        conversation: ParsableContext,
         approval: ApprovalPolicy = ALWAYS,
         **kw: Any,
     ) -> tuple[list[Any], Scripted]:
         scripted = Scripted(turns)
         loop = AgentLoop(scripted, Settings(max_turns=4))
-        req = LoopRequest(
-            template=ResponseTemplate(id="resp_x", model="scripted", tools=[], tool_choice="auto"),
-            conversation=conversation,
-            servers=[McpServerUse("calc", self.conn, approval=approval)],
-            **kw,
+        req = ResponsesRequest(
+            id="resp_x", model="scripted", servers=[McpServerUse("calc", self.conn, approval=approval)], **kw
         )
-        plan = await loop.prepare(req)
-        return [e async for e in loop.events(req, plan)], scripted
+        plan = await loop.prepare(req, conversation)
+        return [e async for e in loop.events(Run(req, conversation, plan))], scripted
 
 
 @asynccontextmanager
@@ -100,8 +97,8 @@ async def calculator() -> AsyncIterator[Harness]:
         yield Harness(RecordingConnection(client))
 
 
-def user(text: str = "2+3?") -> Conversation:
-    return Conversation(messages=[{"role": "user", "content": text}])
+def user(text: str = "2+3?") -> ParsableContext:
+    return ParsableContext(messages=[{"role": "user", "content": text}])
 
 
 def output_types(events: list[Any]) -> list[str]:
@@ -199,7 +196,7 @@ async def test_stateless_replay_of_the_output_items_resumes_the_same_way() -> No
         conversation = user()
         events, _ = await harness.respond([ADD_CALL], conversation)
         output = [i.model_dump(mode="json") for i in events[-1].response.output]
-        replayed = Conversation()
+        replayed = ParsableContext()
         for i, item in enumerate([{"role": "user", "content": "2+3?"}, *output]):
             replayed.add_item(item, f"input[{i}]")
         replayed.add_item(
@@ -221,13 +218,11 @@ async def test_a_changed_allowed_tools_lists_the_tools_again() -> None:
         events, _ = await harness.respond([[TextDelta("hi")]], conversation, approval=ApprovalPolicy("never"))
         assert output_types(events) == ["message"] and harness.conn.list_count == 1
         scripted = Scripted([[TextDelta("hi")]])
-        req = LoopRequest(
-            template=ResponseTemplate(id="resp_y", model="scripted", tools=[], tool_choice="auto"),
-            conversation=conversation,
-            servers=[McpServerUse("calc", harness.conn, allowed=["add"])],
+        req = ResponsesRequest(
+            id="resp_y", model="scripted", servers=[McpServerUse("calc", harness.conn, allowed=["add"])]
         )
         loop = AgentLoop(scripted, Settings())
-        events = [e async for e in loop.events(req, await loop.prepare(req))]
+        events = [e async for e in loop.events(Run(req, conversation, await loop.prepare(req, conversation)))]
         assert output_types(events) == ["mcp_list_tools", "message"] and harness.conn.list_count == 2
 
 
@@ -243,7 +238,7 @@ async def test_conversation_survives_json() -> None:
     async with calculator() as harness:
         conversation = user()
         await harness.respond([[*ADD_CALL, *MULTIPLY_CALL]], conversation)
-        restored = Conversation.from_json(conversation.to_json())
+        restored = ParsableContext.from_json(conversation.to_json())
         assert restored.to_json() == conversation.to_json()
         assert restored.pending() == conversation.pending()
 
@@ -285,7 +280,7 @@ async def test_replayed_output_items_rebuild_the_conversation_the_server_kept() 
         ]
         events, _ = await harness.respond(turns, kept, approval=ApprovalPolicy("never"))
         output = [item.model_dump(mode="json") for item in events[-1].response.output]
-        replayed = Conversation()
+        replayed = ParsableContext()
         for i, item in enumerate([{"role": "user", "content": "2+3?"}, *output]):
             replayed.add_item(item, f"input[{i}]")
         replayed.close_input()

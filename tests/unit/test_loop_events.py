@@ -11,11 +11,11 @@ from mcp.client.client import Client
 
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
-from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
-from vllm_mcp_ext.loop.conversation import Conversation
-from vllm_mcp_ext.loop.request import LoopRequest, McpServerUse
+from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.responses.request import McpServerUse, ResponsesRequest
+from vllm_mcp_ext.responses.run import Run
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
 
@@ -59,17 +59,11 @@ class ScriptedTurns:
 
 def request(
     source: InMemoryConnection,
-    conversation: Conversation | None = None,
     approval: ApprovalPolicy = NEVER,
     **kw: Any,
-) -> LoopRequest:
-    if conversation is None:
-        conversation = Conversation(messages=[{"role": "user", "content": "2+3?"}])
-    return LoopRequest(
-        template=ResponseTemplate(id="resp_1", model="scripted", tools=[], tool_choice="auto"),
-        conversation=conversation,
-        servers=[McpServerUse("calc", source, approval=approval)],
-        **kw,
+) -> ResponsesRequest:
+    return ResponsesRequest(
+        id="resp_1", model="scripted", servers=[McpServerUse("calc", source, approval=approval)], **kw
     )
 
 
@@ -85,8 +79,9 @@ async def run(turns: list[list[Part]], **kw: Any):
     async with Client(load_calculator()) as client:
         loop = AgentLoop(scripted, Settings(max_turns=3))
         req = request(InMemoryConnection(client), **kw)
-        plan = await loop.prepare(req)
-        events = [e async for e in loop.events(req, plan)]
+        context = ParsableContext(messages=[{"role": "user", "content": "2+3?"}])
+        plan = await loop.prepare(req, context)
+        events = [e async for e in loop.events(Run(req, context, plan))]
     return events, scripted
 
 

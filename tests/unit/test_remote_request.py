@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from vllm_mcp_ext.api.request import parse_request
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.remote import PolicyRejected, RemoteMcp, RemoteSource, Rule
 from vllm_mcp_ext.remote.service import request_headers
+from vllm_mcp_ext.responses.request import parse_request
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 
@@ -32,10 +32,10 @@ def parse(*tools: dict[str, Any], **settings: Any):
 def test_server_url_resolves_to_a_remote_source_and_the_echo_has_no_path_or_secrets() -> None:
     request = parse(remote_tool(headers={"X-Key": "hdr-secret"}, authorization="tok-secret"))
     assert isinstance(request.servers[0].source, RemoteSource)
-    echo = request.template.tools[0]
+    echo = request.tools[0]
     assert echo["server_url"] == "https://mcp.example.com"
     assert "headers" not in echo and "authorization" not in echo
-    assert "secret" not in repr(request.template)
+    assert "secret" not in repr(request)
 
 
 @pytest.mark.parametrize(

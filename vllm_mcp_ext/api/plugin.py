@@ -11,13 +11,12 @@ from fastapi import FastAPI
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.routes import PluginState, router
-from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
-from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.engine.turns import model_turns
 from vllm_mcp_ext.remote import RemoteMcp
+from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.store import open_store
 
@@ -40,8 +39,8 @@ class McpEndpointPlugin:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))
         settings = Settings.from_env()
         remote_settings = RemoteSettings.load(config.remote)
-        seam = _compat.EngineSeam.from_state(state)
-        if engine_client is None or seam is None:
+        chat = _compat.VllmChat.from_state(state)
+        if engine_client is None or chat is None:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
         store = open_store(settings.store)
@@ -52,8 +51,7 @@ class McpEndpointPlugin:
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
-        loop = AgentLoop(ChatTemplateTurns(seam), settings)
-        service = ResponsesService(registry, loop, seam, settings, store, remote)
+        service = ResponsesService(registry, model_turns(chat), settings, store, remote)
         if store is not None:
-            self._purge = asyncio.create_task(service.purge_forever(), name="vllm_mcp_ext:purge")
-        state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=seam.uses_harmony)
+            self._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")
+        state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=chat.uses_harmony)

@@ -1,4 +1,5 @@
-"""HTTP routes. Errors are mapped to OpenAI-style bodies here, and only here."""
+"""HTTP routes: the one error boundary (errors become OpenAI-style bodies here, and only here)
+and where typed responses and events become wire JSON and server-sent events."""
 
 from __future__ import annotations
 
@@ -7,22 +8,24 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
-from vllm_mcp_ext.api.request import has_mcp_tools
-from vllm_mcp_ext.api.service import ResponsesService
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
-from vllm_mcp_ext.events.sse import encode_wire
+from vllm_mcp_ext.events.sse import encode, encode_wire
+from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
+from vllm_mcp_ext.responses.request import has_mcp_tools
+from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,17 +70,16 @@ async def create_response(raw_request: Request) -> Response:
     if plugin.harmony and not has_mcp_tools(body) and not body.get("previous_response_id"):
         return await _compat.stock_create_responses(body, raw_request)
     service = plugin.service
-    prepared = await service.prepare(body)
-    streaming = body.get("stream") is True
-    if prepared.request.template.background:
-        queued = await service.start_background(prepared)
-        if streaming:
-            return _sse(raw_request, service.follow(prepared.id, None))
-        return JSONResponse(queued)
-    if streaming:
-        return _sse(raw_request, service.events(prepared))
+    run = await service.prepare(body)
+    if run.request.background:
+        queued = await service.start_background(run)
+        if run.request.stream:
+            return _sse(raw_request, service.stored.follow(run.id, None), encode_wire)
+        return JSONResponse(to_wire(queued))
+    if run.request.stream:
+        return _sse(raw_request, service.stream(run), encode)
     try:
-        return JSONResponse(await unless_disconnected(raw_request, service.complete(prepared)))
+        return JSONResponse(to_wire(await unless_disconnected(raw_request, service.complete(run))))
     except ClientGone:
         return Response(status_code=499)  # nobody reads it
 
@@ -92,18 +94,18 @@ async def retrieve_response(
         return await _compat.stock_route(
             "retrieve_responses", response_id, raw_request, starting_after, stream
         )
-    record = await plugin.service.get(response_id)
+    record = await plugin.service.stored.get(response_id)
     if stream:
         if not record.background:
             raise InvalidRequest("only background responses can be streamed again", param="stream")
-        return _sse(raw_request, plugin.service.follow(response_id, starting_after))
+        return _sse(raw_request, plugin.service.stored.follow(response_id, starting_after), encode_wire)
     return JSONResponse(record.response)
 
 
 @router.delete("/v1/responses/{response_id}")
 @error_boundary
 async def delete_response(response_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _plugin(raw_request).service.delete(response_id))
+    return JSONResponse(await _plugin(raw_request).service.stored.delete(response_id))
 
 
 @router.post("/v1/responses/{response_id}/cancel")
@@ -112,7 +114,7 @@ async def cancel_response(response_id: str, raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
     if plugin.harmony and await _not_ours(plugin, response_id):
         return await _compat.stock_route("cancel_responses", response_id, raw_request)
-    return JSONResponse(await plugin.service.cancel(response_id))
+    return JSONResponse(await plugin.service.stored.cancel(response_id))
 
 
 @router.get("/v1/responses/{response_id}/input_items")
@@ -124,23 +126,24 @@ async def list_input_items(
     limit: int = 20,
     order: str = "desc",
 ) -> Response:
-    service = _plugin(raw_request).service
-    return JSONResponse(await service.list_input_items(response_id, after=after, limit=limit, order=order))
+    stored = _plugin(raw_request).service.stored
+    return JSONResponse(await stored.input_items(response_id, after=after, limit=limit, order=order))
 
 
 async def _not_ours(plugin: PluginState, response_id: str) -> bool:
-    store = plugin.service.store
-    return store is None or await store.get(response_id) is None
+    return not await plugin.service.stored.holds(response_id)
 
 
-def _sse(raw_request: Request, events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    """A client that goes away cancels the response's work (engine requests, MCP calls)."""
-    return StreamingResponse(_encoded(while_connected(raw_request, events)), media_type="text/event-stream")
+def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> StreamingResponse:
+    """Typed events (``encode``) or stored wire events (``encode_wire``) as server-sent events.
+    A client that goes away cancels the response's work (engine requests, MCP calls)."""
+    encoded = _encoded(while_connected(raw_request, events), encoder)
+    return StreamingResponse(encoded, media_type="text/event-stream")
 
 
-async def _encoded(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
+async def _encoded(events: AsyncIterator[T], encoder: Callable[[T], str]) -> AsyncIterator[str]:
     async for event in events:
-        yield encode_wire(event)
+        yield encoder(event)
 
 
 @router.get("/v1/mcp/servers")

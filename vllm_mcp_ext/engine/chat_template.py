@@ -1,8 +1,9 @@
 """Model turns for chat-template models: vLLM renders the conversation with the model's template,
 the engine generates, and the configured tool and reasoning parsers turn text into parts.
 
-This is the single "render the next turn" step of the loop. A harmony (gpt-oss) implementation
-would provide the same `run_turn`.
+A tool turn's prompt continues the token ids the engine already holds (``continuation.py``)
+where the template allows; otherwise the conversation is rendered in full. Every call into vLLM
+goes through `VllmChat` (``_compat.py``).
 """
 
 from __future__ import annotations
@@ -10,42 +11,49 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from vllm_mcp_ext._compat import ChatCompletionRequest, EngineSeam
-from vllm_mcp_ext.engine.continuation import HeldTokens
-from vllm_mcp_ext.engine.parts import (
-    Part,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    TurnEnd,
-    TurnRequest,
-    TurnUsage,
-)
-from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext._compat import ChatCompletionRequest, RequestOutput, VllmChat
+from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
+from vllm_mcp_ext.engine.parser import ChatTemplateParser
+from vllm_mcp_ext.engine.parts import Part, TurnEnd, TurnRequest, TurnUsage
+from vllm_mcp_ext.errors import InvalidRequest, NotFound
 from vllm_mcp_ext.trace import TurnTrace
 from vllm_mcp_ext.trace import current as current_trace
 
 logger = logging.getLogger(__name__)
 
 
-class ModelTurns(Protocol):
-    model_name: str
+@dataclass
+class Generation:
+    """One engine request: the rendered prompt, its parser, and the output stream."""
 
-    def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]: ...
+    request: ChatCompletionRequest
+    prompt_token_ids: list[int]
+    parser: ChatTemplateParser
+    outputs: AsyncIterator[RequestOutput]
+    prompt_text: str | None = None  # the template's rendering of the conversation
+    continued: bool = False  # the prompt extends the held tokens of the previous turn
+    rewritten: str | None = None  # why held tokens could not be continued, if they were given
 
 
 class ChatTemplateTurns:
-    def __init__(self, seam: EngineSeam):
-        self._seam = seam
-        self.model_name = seam.model_name
+    """`ModelTurns` for models rendered with their chat template."""
+
+    def __init__(self, chat: VllmChat):
+        self._chat = chat
+        self.model_name = chat.model_name
         self._logged: set[str] = set()
+
+    def check_model(self, name: str | None) -> None:
+        """A 404 for a model this server does not serve, as vLLM's own routes answer."""
+        if name and not self._chat.serves(name):
+            raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
 
     async def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
         record = TurnTrace(time.perf_counter()) if (trace := current_trace()) is not None else None
-        request = self._chat_request(turn)
-        generation = await self._seam.start(request, turn.request_id, turn.held)
+        generation = await self.start(_chat_request(self.model_name, turn), turn.request_id, turn.held)
         if generation.rewritten is not None:
             self._log_rewrite(generation.rewritten)
         parser = generation.parser
@@ -55,8 +63,6 @@ class ChatTemplateTurns:
         mark = time.perf_counter()
         if record is not None:
             record.render_s = mark - record.start
-        raw_text: list[str] = []  # what the model wrote, for a turn the parser made nothing of
-        parsed_any = False
         async for result in generation.outputs:
             if record is not None:
                 now = time.perf_counter()
@@ -67,44 +73,18 @@ class ChatTemplateTurns:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
                 finish = output.finish_reason
-                raw_text.append(output.text)
-                if parser is None:
-                    if output.text:
-                        yield TextDelta(output.text)
-                    continue
-                delta = parser.parse_delta(
-                    delta_text=output.text,
-                    delta_token_ids=token_ids,
-                    request=request,
-                    prompt_token_ids=result.prompt_token_ids,
-                    finished=finish is not None,
-                )
-                if delta is None:
-                    continue
-                parsed_any = parsed_any or bool(delta.reasoning or delta.content or delta.tool_calls)
-                if delta.reasoning:
-                    yield ReasoningDelta(delta.reasoning)
-                if delta.content:
-                    yield TextDelta(delta.content)
-                for call in delta.tool_calls:
-                    function = call.function
-                    yield ToolCallDelta(
-                        index=call.index,
-                        name=function.name if function else None,
-                        arguments=(function.arguments or "") if function else "",
-                    )
+                for part in parser.feed(output.text, token_ids, result.prompt_token_ids, finish is not None):
+                    yield part
             if record is not None:
                 mark = time.perf_counter()
                 record.plugin_s += mark - now
-        if parser is not None and not parsed_any and "".join(raw_text).strip():
-            # e.g. a `<tool_call>` without valid JSON: the tool parser keeps it back, but nothing
-            # the model wrote is dropped (vLLM's non-streaming chat returns it as content too).
-            yield TextDelta("".join(raw_text))
+        for part in parser.close():
+            yield part
         usage = TurnUsage(
             prompt_tokens=len(prompt_ids),
             cached_tokens=cached,
             output_tokens=len(output_ids),
-            reasoning_tokens=parser.count_reasoning_tokens(output_ids) if parser else 0,
+            reasoning_tokens=parser.reasoning_tokens(output_ids),
         )
         held = None
         if generation.prompt_text is not None:
@@ -118,6 +98,68 @@ class ChatTemplateTurns:
             trace.turns.append(record)
         yield TurnEnd(finish_reason=finish, usage=usage, held=held)
 
+    async def start(
+        self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None = None
+    ) -> Generation:
+        """Render the request (continuing ``held``, the previous turn's tokens, where the
+        template allows) and start generating."""
+        chat = self._chat
+        if not chat.has_parsers and request.tools:
+            raise InvalidRequest(
+                "tools need the server started with --enable-auto-tool-choice and --tool-call-parser",
+                param="tools",
+            )
+        if not chat.has_tokenizer:
+            raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
+        template_kwargs = chat.template_kwargs(request)
+        parser = chat.make_parser(request, template_kwargs)
+        rewritten = None
+        continued = await self._continue(request, held) if held is not None and chat.renders_text else None
+        if isinstance(continued, HistoryRewritten):
+            rewritten, continued = continued.reason, None
+        engine_input: Any
+        prompt_text: str | None
+        if continued is not None:
+            prompt_ids, prompt_text = continued
+            chat.preflight(request)
+            request = chat.adjust_request(request, template_kwargs)
+            engine_input = chat.tokens_input(prompt_ids, prompt_text, request)
+        else:
+            engine_input, prompt_ids, prompt_text = await chat.render(request)
+        max_tokens = chat.max_tokens(request, len(prompt_ids))
+        if max_tokens <= 0:
+            raise InvalidRequest(
+                "the conversation no longer fits the model's context window",
+                param="input",
+                code="context_length_exceeded",
+            )
+        sampling = chat.sampling_params(request, max_tokens)
+        outputs = chat.generate(
+            engine_input, sampling, request_id, request, parser, template_kwargs, prompt_ids
+        )
+        return Generation(
+            request,
+            prompt_ids,
+            ChatTemplateParser(parser, request),
+            outputs,
+            prompt_text,
+            continued is not None,
+            rewritten,
+        )
+
+    async def _continue(
+        self, request: ChatCompletionRequest, held: HeldTokens
+    ) -> tuple[list[int], str] | HistoryRewritten:
+        """The held ids plus the tokens of what the template adds after the model's turn."""
+        text = await self._chat.render_text(request)
+        if text is None:
+            return HistoryRewritten("the chat template did not render text")
+        try:
+            suffix = suffix_after(held.prompt_text, self._chat.decode(held.output_ids), text)
+        except HistoryRewritten as exc:
+            return exc
+        return held.token_ids + self._chat.encode(suffix), text
+
     def _log_rewrite(self, reason: str) -> None:
         """Once per model and reason: the prefix cache then serves only part of each turn."""
         if reason in self._logged:
@@ -130,20 +172,21 @@ class ChatTemplateTurns:
             reason,
         )
 
-    def _chat_request(self, turn: TurnRequest) -> ChatCompletionRequest:
-        try:
-            return ChatCompletionRequest(
-                model=self.model_name,
-                messages=turn.messages,  # type: ignore[arg-type]
-                tools=turn.tools or None,  # type: ignore[arg-type]
-                tool_choice=turn.tool_choice if turn.tools else "none",  # type: ignore[arg-type]
-                max_completion_tokens=turn.max_tokens,
-                temperature=turn.temperature,
-                top_p=turn.top_p,
-                parallel_tool_calls=turn.parallel_tool_calls,
-                response_format=turn.response_format,  # type: ignore[arg-type]
-                stream=True,
-                seed=None,
-            )
-        except ValueError as exc:
-            raise InvalidRequest(f"invalid request for the model: {exc}") from None
+
+def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
+    try:
+        return ChatCompletionRequest(
+            model=model,
+            messages=turn.messages,  # type: ignore[arg-type]
+            tools=turn.tools or None,  # type: ignore[arg-type]
+            tool_choice=turn.tool_choice if turn.tools else "none",  # type: ignore[arg-type]
+            max_completion_tokens=turn.max_tokens,
+            temperature=turn.temperature,
+            top_p=turn.top_p,
+            parallel_tool_calls=turn.parallel_tool_calls,
+            response_format=turn.response_format,  # type: ignore[arg-type]
+            stream=True,
+            seed=None,
+        )
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid request for the model: {exc}") from None

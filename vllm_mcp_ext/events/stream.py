@@ -1,15 +1,16 @@
 """The one state object that turns loop progress into Responses events.
 
 It owns ``sequence_number`` (no gaps), ``output_index`` (growing across turns) and the output
-items; each method appends the events it makes, which the loop takes with `take()`. The final
-response object is the same whether the client streams or not.
+items, as openai SDK objects; each method appends the events it makes, which the loop takes with
+`take()`. Every response object is a `snapshot` of it: the final one is the same whether the
+client streams or not, and a background response is stored as its snapshots while it runs.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from openai.types.responses import (
     Response,
@@ -58,28 +59,8 @@ from openai.types.responses.response_usage import InputTokensDetails, OutputToke
 from vllm_mcp_ext.engine.parts import TurnUsage
 from vllm_mcp_ext.events.ids import new_id
 
-
-@dataclass
-class ResponseTemplate:
-    """The request-derived fields every response snapshot repeats."""
-
-    id: str
-    model: str
-    tools: list[Any]
-    tool_choice: Any
-    instructions: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: int | None = None
-    max_tool_calls: int | None = None
-    parallel_tool_calls: bool = True
-    previous_response_id: str | None = None
-    store: bool = True
-    background: bool = False
-    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
-    user: str | None = None
-    created_at: int = field(default_factory=lambda: int(time.time()))
+if TYPE_CHECKING:
+    from vllm_mcp_ext.responses.request import ResponsesRequest  # the fields snapshots repeat
 
 
 @dataclass
@@ -106,8 +87,8 @@ class _Usage:
 
 
 class ResponseStream:
-    def __init__(self, template: ResponseTemplate):
-        self.template = template
+    def __init__(self, request: ResponsesRequest):
+        self.request = request
         self.output: list[ResponseOutputItem] = []
         self.usage = _Usage()
         self.final: Response | None = None
@@ -129,6 +110,14 @@ class ResponseStream:
         value = item.call_id if isinstance(item, ResponseFunctionToolCall) else item.id
         assert value is not None
         return value
+
+    @property
+    def started(self) -> bool:
+        return self._seq > 0
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None
 
     def take(self) -> list[ResponseStreamEvent]:
         events, self._pending = self._pending, []
@@ -159,7 +148,7 @@ class ResponseStream:
         )
 
     def snapshot(self, status: str, *, incomplete_reason: str | None = None, error: Any = None) -> Response:
-        t = self.template
+        t = self.request
         done = status in ("completed", "incomplete", "failed")
         extras: dict[str, Any] = {**_OPEN_RESPONSES_EXTRAS, "store": t.store}
         return Response(
@@ -171,7 +160,7 @@ class ResponseStream:
             model=t.model,
             output=list(self.output),
             tools=t.tools,
-            tool_choice=t.tool_choice,
+            tool_choice=t.shown_tool_choice,
             parallel_tool_calls=t.parallel_tool_calls,
             instructions=t.instructions,
             metadata=t.metadata,
@@ -194,6 +183,17 @@ class ResponseStream:
             prompt_cache_key=None,
             **extras,
         )
+
+    def cancelled(self) -> Response:
+        """The response as it stands when cancelled: unfinished items marked incomplete."""
+        response = self.snapshot("cancelled")
+        response.output = [
+            item.model_copy(update={"status": "incomplete"})
+            if getattr(item, "status", None) in _UNFINISHED
+            else item
+            for item in response.output
+        ]
+        return response
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -409,6 +409,8 @@ class ResponseStream:
         )
         self._close(index, item.model_copy(update={"arguments": arguments, "status": "completed"}))
 
+
+_UNFINISHED = ("in_progress", "calling", "searching")
 
 # Open Responses requires these; the SDK's model has no field for them (its models keep extras).
 _OPEN_RESPONSES_EXTRAS: dict[str, Any] = {"presence_penalty": 0.0, "frequency_penalty": 0.0}

@@ -11,23 +11,25 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.chat_template import ModelTurns
-from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.engine.parts import TurnRequest
+from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
-from vllm_mcp_ext.loop.conversation import ListedServer, WaitingCall, allowed_key
-from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse
+from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
+from vllm_mcp_ext.responses.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.servers.connection import ServerUnavailable
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext.responses.run import Run
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class _Budget:
     calls_made: int = 0
     tokens_used: int = 0
 
-    def room(self, req: LoopRequest) -> int | None:
+    def room(self, req: ResponsesRequest) -> int | None:
         return None if req.max_tool_calls is None else max(req.max_tool_calls - self.calls_made, 0)
 
 
@@ -66,8 +68,8 @@ class AgentLoop:
 
     # -- before the response starts -------------------------------------------------------
 
-    async def prepare(self, req: LoopRequest) -> Plan:
-        listings = await asyncio.gather(*(self._list(use, req) for use in req.servers))
+    async def prepare(self, req: ResponsesRequest, context: ParsableContext) -> Plan:
+        listings = await asyncio.gather(*(self._list(use, context) for use in req.servers))
         function_names = [t["function"]["name"] for t in req.function_tools]
         toolset = ToolSet.build(
             (ServerTools(x.label, x.tools) for x in listings if x.error is None),
@@ -75,7 +77,7 @@ class AgentLoop:
         )
         tools = toolset.function_params() + req.function_tools
         choice = req.tool_choice
-        if not isinstance(choice, ForcedTool) or req.conversation.answers:
+        if not isinstance(choice, ForcedTool) or context.answers:
             # A turn that resumes approved calls is not forced to call again.
             return Plan(
                 list(listings), toolset, tools, tools, "auto" if isinstance(choice, ForcedTool) else choice
@@ -107,9 +109,9 @@ class AgentLoop:
             )
         return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
 
-    async def _list(self, use: McpServerUse, req: LoopRequest) -> Listing:
+    async def _list(self, use: McpServerUse, context: ParsableContext) -> Listing:
         key = allowed_key(use.allowed)
-        earlier = req.conversation.listed.get(use.label)
+        earlier = context.listed.get(use.label)
         if earlier is not None and _still_listed(earlier, key, use.allowed):
             return Listing(use.label, filter_allowed(earlier.tools, use.allowed), None, True, key)
         try:
@@ -120,43 +122,42 @@ class AgentLoop:
 
     # -- the response ---------------------------------------------------------------------
 
-    async def events(self, req: LoopRequest, plan: Plan) -> AsyncIterator[ResponseStreamEvent]:
-        stream = ResponseStream(req.template)
+    async def events(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+        """The response's events, made on ``run.stream``; ``run.context`` grows with each turn."""
+        req, plan, stream = run.request, run.plan, run.stream
+        run.context.held = None  # held tokens serve the turns of one response
         stream.start()
         for listing in plan.listings:
             if listing.cached:
                 continue
             stream.list_tools(listing.label, [listed_tool(t) for t in listing.tools], listing.error)
             if listing.error is None:
-                req.conversation.listed[listing.label] = ListedServer(
-                    listing.label, listing.tools, listing.key
-                )
+                run.context.listed[listing.label] = ListedServer(listing.label, listing.tools, listing.key)
         for event in stream.take():
             yield event
         try:
-            async for event in self._respond(req, plan, stream):
+            async for event in self._respond(req, run.context, plan, stream):
                 yield event
         except McpExtError as exc:
             stream.fail(exc.code or exc.type, exc.message)
         except Exception:
-            logger.exception("response %s failed", req.template.id)
+            logger.exception("response %s failed", req.id)
             stream.fail("server_error", "The server failed while generating this response.")
         for event in stream.take():
             yield event
 
     async def _respond(
-        self, req: LoopRequest, plan: Plan, stream: ResponseStream
+        self, req: ResponsesRequest, context: ParsableContext, plan: Plan, stream: ResponseStream
     ) -> AsyncIterator[ResponseStreamEvent]:
         budget = _Budget()
-        resumed = bool(req.conversation.answers)
-        await self._run_answers(req, plan, stream, budget)
+        resumed = bool(context.answers)
+        await self._run_answers(req, context, plan, stream, budget)
         for event in stream.take():
             yield event
-        if req.conversation.waiting:  # some approvals are still unanswered
+        if context.waiting:  # some approvals are still unanswered
             stream.finish(None)
             return
         tools, choice = (plan.tools, "auto") if resumed else (plan.first_tools, plan.first_choice)
-        held = None  # what the engine holds after the previous turn: the next prompt continues it
         for turn_number in range(self.settings.max_turns):
             turn = TurnBuilder(
                 stream,
@@ -168,7 +169,7 @@ class AgentLoop:
             running: dict[str, asyncio.Task[CallOutcome]] = {}
             try:
                 async for part in self.turns.run_turn(
-                    self._turn_request(req, budget, turn_number, tools, choice, held)
+                    self._turn_request(req, context, budget, turn_number, tools, choice)
                 ):
                     turn.feed(part)
                     self._start(turn.take_complete(), running, req, plan, budget)
@@ -179,17 +180,17 @@ class AgentLoop:
                 for event in stream.take():
                     yield event
                 assert turn.end is not None
-                held = turn.end.held
                 stream.usage.add(turn.end.usage)
                 budget.tokens_used += turn.end.usage.output_tokens
-                req.conversation.messages.append(turn.assistant_message())
-                skipped = await self._finish_calls(turn, running, req, stream)
+                # the next prompt continues what the engine holds after this turn
+                context.append_turn(turn.assistant_message(), turn.end.held)
+                skipped = await self._finish_calls(turn, running, context, stream)
             finally:
                 for task in running.values():
                     task.cancel()
             for event in stream.take():
                 yield event
-            finish = _after_turn(turn, skipped, req, budget)
+            finish = _after_turn(turn, skipped, req, context, budget)
             if finish is not None:
                 stream.finish(finish.incomplete_reason)
                 return
@@ -198,16 +199,16 @@ class AgentLoop:
 
     def _turn_request(
         self,
-        req: LoopRequest,
+        req: ResponsesRequest,
+        context: ParsableContext,
         budget: _Budget,
         turn_number: int,
         tools: list[dict[str, Any]],
         choice: str | dict[str, Any],
-        held: HeldTokens | None = None,
     ) -> TurnRequest:
         return TurnRequest(
-            request_id=f"{req.template.id}-{turn_number}",
-            messages=req.model_messages(),
+            request_id=f"{req.id}-{turn_number}",
+            messages=context.model_messages(),
             tools=tools,
             tool_choice=choice,
             max_tokens=None if req.max_output_tokens is None else req.max_output_tokens - budget.tokens_used,
@@ -215,7 +216,7 @@ class AgentLoop:
             top_p=req.top_p,
             parallel_tool_calls=req.parallel_tool_calls,
             response_format=req.response_format,
-            held=held,
+            held=context.held,
         )
 
     # -- calls ----------------------------------------------------------------------------
@@ -224,7 +225,7 @@ class AgentLoop:
         self,
         calls: list[PendingCall],
         running: dict[str, asyncio.Task[CallOutcome]],
-        req: LoopRequest,
+        req: ResponsesRequest,
         plan: Plan,
         budget: _Budget,
     ) -> None:
@@ -245,7 +246,7 @@ class AgentLoop:
         self,
         turn: TurnBuilder,
         running: dict[str, asyncio.Task[CallOutcome]],
-        req: LoopRequest,
+        context: ParsableContext,
         stream: ResponseStream,
     ) -> bool:
         """Close the turn's call items in order; the conversation gets their results. Returns
@@ -269,28 +270,32 @@ class AgentLoop:
                 skipped = True
                 stream.close_mcp_call_skipped(call.output_index)
                 waiting.append(WaitingCall(call.call_id, NOT_RUN_LIMIT))
-        req.conversation.wait_for(waiting)
+        context.wait_for(waiting)
         return skipped
 
     async def _run_answers(
-        self, req: LoopRequest, plan: Plan, stream: ResponseStream, budget: _Budget
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
     ) -> None:
         """The user's answers to earlier approval requests: approved calls run now, exactly as
         the model asked for them; denied ones tell the model so."""
-        conversation = req.conversation
-        pending = conversation.pending()
+        pending = context.pending()
         approved: list[tuple[PendingApproval, int]] = []
-        for answer in conversation.answers:
+        for answer in context.answers:
             approval = pending[answer.approval_id]
-            conversation.answered.add(answer.approval_id)
+            context.answered.add(answer.approval_id)
             if not answer.approve:
-                conversation.give_result(approval.call_id, denial_text(answer.reason))
+                context.give_result(approval.call_id, denial_text(answer.reason))
                 continue
             index = stream.open_mcp_call(approval.server_label, approval.name, approval.approval_id)
             stream.mcp_arguments_delta(index, approval.arguments)
             stream.mcp_arguments_done(index, approval.arguments)
             approved.append((approval, index))
-        conversation.answers = []
+        context.answers = []
         budget.calls_made += len(approved)
         outcomes = await asyncio.gather(
             *(
@@ -300,10 +305,10 @@ class AgentLoop:
         )
         for (approval, index), outcome in zip(approved, outcomes, strict=True):
             stream.close_mcp_call(index, outcome.output, outcome.error)
-            conversation.give_result(approval.call_id, outcome.model_text)
+            context.give_result(approval.call_id, outcome.model_text)
 
     async def _call(
-        self, req: LoopRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
+        self, req: ResponsesRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
     ) -> CallOutcome:
         if tool is None:
             return unknown_tool(name, toolset)
@@ -324,13 +329,15 @@ class Finish:
     incomplete_reason: str | None = None
 
 
-def _after_turn(turn: TurnBuilder, skipped: bool, req: LoopRequest, budget: _Budget) -> Finish | None:
+def _after_turn(
+    turn: TurnBuilder, skipped: bool, req: ResponsesRequest, context: ParsableContext, budget: _Budget
+) -> Finish | None:
     """What follows a model turn: the response finishes, or (None) the model runs again with the
     tool results."""
     assert turn.end is not None
     if skipped:
         return Finish("max_tool_calls")
-    if req.conversation.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
+    if context.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
         # An answer, a client function call, or calls waiting for approval: back to the client.
         return Finish("max_output_tokens" if turn.end.finish_reason == "length" else None)
     if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
@@ -338,7 +345,7 @@ def _after_turn(turn: TurnBuilder, skipped: bool, req: LoopRequest, budget: _Bud
     return None
 
 
-def _approval_check(req: LoopRequest) -> Callable[[ExposedTool], bool]:
+def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:
     policies = {use.label: use.approval for use in req.servers}
 
     def needs_approval(tool: ExposedTool) -> bool:

@@ -25,7 +25,7 @@ class StoredResponse:
     response: dict[str, Any]  # the response object as last sent (wire JSON)
     request: dict[str, Any]
     input_items: list[dict[str, Any]]
-    conversation: dict[str, Any] | None  # `Conversation.to_json()`; None until it ends
+    conversation: dict[str, Any] | None  # `ParsableContext.to_json()`; None until it ends
     previous_response_id: str | None = None
     background: bool = False
     updated_at: float = field(default=0.0)

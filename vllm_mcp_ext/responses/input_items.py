@@ -19,24 +19,17 @@ _ID_PREFIX = {
 }
 
 
-def input_items(raw: Any) -> list[dict[str, Any]]:
-    """Every input item with an id and its content in part form, as OpenAI lists them."""
-    if isinstance(raw, str):
-        raw = [{"type": "message", "role": "user", "content": raw}]
-    items = []
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict):
-            continue
-        item = copy.deepcopy(item)
-        kind = item.setdefault("type", "message")
-        if kind == "message":
-            part = "output_text" if item.get("role") == "assistant" else "input_text"
-            if isinstance(item.get("content"), str):
-                item["content"] = [{"type": part, "text": item["content"]}]
-            item.setdefault("status", "completed")
-        item.setdefault("id", new_id(_ID_PREFIX.get(kind, "item")))
-        items.append(item)
-    return items
+def input_item(item: dict[str, Any]) -> dict[str, Any]:
+    """One input item with an id and its content in part form, as OpenAI lists them."""
+    item = copy.deepcopy(item)
+    kind = item.setdefault("type", "message")
+    if kind == "message":
+        part = "output_text" if item.get("role") == "assistant" else "input_text"
+        if isinstance(item.get("content"), str):
+            item["content"] = [{"type": part, "text": item["content"]}]
+        item.setdefault("status", "completed")
+    item.setdefault("id", new_id(_ID_PREFIX.get(kind, "item")))
+    return item
 
 
 def without_secrets(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,24 +1,89 @@
-"""Validate a ``POST /v1/responses`` body into a `LoopRequest`, or raise `InvalidRequest`."""
+"""A ``POST /v1/responses`` body, validated once into a `ResponsesRequest`, or a 400.
+
+Everything a client can get wrong is found here, before the response starts: unknown or
+malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` items, which are read
+(once) into the response's `ParsableContext`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from openai.types.responses.tool import Mcp
+from openai.types.responses.tool import Mcp, McpAllowedTools
 from pydantic import TypeAdapter, ValidationError
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
-from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.events.ids import new_id
-from vllm_mcp_ext.loop.approvals import ApprovalPolicy
-from vllm_mcp_ext.loop.conversation import Conversation
-from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse, ToolChoice
+from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
+from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.remote import RemoteMcp, RemoteSource
+from vllm_mcp_ext.responses.input_items import input_item, without_secrets
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)
 _UNSUPPORTED_FIELDS = ("conversation", "prompt")
+
+
+@dataclass(frozen=True)
+class McpServerUse:
+    """One ``{"type": "mcp"}`` tool of the request, and the server it resolved to."""
+
+    label: str
+    source: ToolSource
+    allowed: McpAllowedTools | None = None
+    approval: ApprovalPolicy = NEVER
+
+
+@dataclass(frozen=True)
+class ForcedTool:
+    """``tool_choice`` naming one tool (MCP or function) or, with no name, one MCP server."""
+
+    kind: Literal["mcp", "function"]
+    name: str | None
+    server_label: str | None = None
+
+
+ToolChoice = Literal["auto", "none", "required"] | ForcedTool
+
+
+@dataclass(frozen=True)
+class ResponsesRequest:
+    """One validated request: what the loop runs with and what every response snapshot shows.
+
+    Built once per request by `parse_request`; nothing copies its fields elsewhere (the response
+    stream and the loop read them here).
+    """
+
+    id: str
+    model: str
+    # -- what the loop runs with
+    servers: list[McpServerUse] = field(default_factory=list)
+    function_tools: list[dict[str, Any]] = field(default_factory=list)  # chat-completions form
+    tool_choice: ToolChoice = "auto"
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
+    # -- what the response shows as given (tools without secrets, server_url without its path)
+    tools: list[Any] = field(default_factory=list)
+    shown_tool_choice: Any = "auto"
+    instructions: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
+    previous_response_id: str | None = None
+    user: str | None = None
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    # -- how it is delivered and kept
+    store: bool = True
+    background: bool = False
+    stream: bool = False
+    stored_body: dict[str, Any] = field(default_factory=dict)  # the body without secrets
+    input_items: list[dict[str, Any]] = field(default_factory=list)  # `input`, listed with ids
 
 
 def has_mcp_tools(body: dict[str, Any]) -> bool:
@@ -30,45 +95,44 @@ def parse_request(
     body: dict[str, Any],
     registry: ToolServerRegistry,
     model: str,
-    previous: Conversation | None = None,
+    context: ParsableContext | None = None,
     *,
     remote: RemoteMcp | None = None,
-) -> LoopRequest:
-    """``previous`` is the stored conversation of ``previous_response_id``, loaded by the caller."""
+    store_available: bool = True,
+) -> ResponsesRequest:
+    """Validate ``body``; its ``input`` and ``instructions`` go into ``context`` (the stored
+    conversation of ``previous_response_id``, loaded by the caller, or a new one)."""
+    context = context if context is not None else ParsableContext()
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
     servers, functions, echo = _tools(body.get("tools") or [], registry, remote)
-    template = ResponseTemplate(
+    store = body.get("store", True) is not False and store_available
+    # Fields are checked in this order (the first error is the one reported).
+    return ResponsesRequest(
         id=new_id("resp"),
         model=_string(body, "model") or model,
         tools=echo,
-        tool_choice=body.get("tool_choice", "auto"),
-        instructions=_string(body, "instructions"),
+        shown_tool_choice=body.get("tool_choice", "auto"),
+        instructions=(instructions := _string(body, "instructions")),
         metadata=body.get("metadata") or {},
         temperature=_number(body, "temperature"),
         top_p=_number(body, "top_p"),
         max_output_tokens=_count(body, "max_output_tokens"),
         max_tool_calls=_count(body, "max_tool_calls"),
         parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
-        store=body.get("store", True) is not False,
+        store=store,
         background=body.get("background") is True,
         previous_response_id=_string(body, "previous_response_id"),
         user=_string(body, "user"),
-        text=_text_config(body.get("text")),
-    )
-    return LoopRequest(
-        template=template,
-        conversation=_conversation(previous or Conversation(), body.get("input")),
+        text=(text := _text_config(body.get("text"))),
+        input_items=_read_input(context, instructions, body.get("input"), keep=store),
         servers=servers,
         function_tools=functions,
         tool_choice=_tool_choice(body.get("tool_choice", "auto"), servers),
-        max_output_tokens=template.max_output_tokens,
-        max_tool_calls=template.max_tool_calls,
-        temperature=template.temperature,
-        top_p=template.top_p,
-        parallel_tool_calls=template.parallel_tool_calls,
-        response_format=_response_format(template.text, has_tools=bool(servers or functions)),
+        response_format=_response_format(text, has_tools=bool(servers or functions)),
+        stream=body.get("stream") is True,
+        stored_body=without_secrets(body) if store else {},
     )
 
 
@@ -114,12 +178,12 @@ def _mcp_tool(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
-    for field in ("connector_id", "tunnel_id"):
-        if getattr(tool, field, None):
+    for name in ("connector_id", "tunnel_id"):
+        if getattr(tool, name, None):
             raise Unsupported(
-                f"{field!r} is OpenAI-hosted only: use server_url, or name a server configured "
+                f"{name!r} is OpenAI-hosted only: use server_url, or name a server configured "
                 "with --tool-server by its server_label",
-                param=f"{param}.{field}",
+                param=f"{param}.{name}",
             )
     if tool.server_url:
         if remote is None:
@@ -210,16 +274,22 @@ def _response_format(text: dict[str, Any], has_tools: bool) -> dict[str, Any] | 
     return {"type": "json_schema", "json_schema": schema}
 
 
-def _conversation(conversation: Conversation, raw: Any) -> Conversation:
+def _read_input(
+    context: ParsableContext, instructions: str | None, raw: Any, *, keep: bool
+) -> list[dict[str, Any]]:
+    """The instructions and each ``input`` item into the context; and, when the response is
+    kept, the items as ``GET /v1/responses/{id}/input_items`` lists them (ids given once)."""
+    context.instructions = instructions
     if isinstance(raw, str):
-        conversation.add_item({"type": "message", "role": "user", "content": raw}, "input")
-        return conversation
+        item = {"type": "message", "role": "user", "content": raw}
+        context.add_item(item, "input")
+        return [input_item(item)] if keep else []
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a string or a non-empty array of items", param="input")
     for i, item in enumerate(raw):
-        conversation.add_item(item, f"input[{i}]")
-    conversation.close_input()
-    return conversation
+        context.add_item(item, f"input[{i}]")
+    context.close_input()
+    return [input_item(item) for item in raw] if keep else []
 
 
 def _string(body: dict[str, Any], key: str) -> str | None:

@@ -1,9 +1,10 @@
-"""The conversation as the model sees it, and what it still waits for.
+"""`ParsableContext`: the conversation the loop renders, parses and extends, turn by turn.
 
 A response continues a conversation either from the stored state of ``previous_response_id`` or
 from earlier output items the client sends back as ``input`` (stateless replay). Both end in the
-same `Conversation`: chat messages for the template, the tool lists already shown (so they are
-not fetched again), and the calls of the last turn still waiting for an approval.
+same context: chat messages for the template, the tool lists already shown (so they are not
+fetched again), the calls of the last turn still waiting for an approval, this request's
+instructions and the tokens the engine holds after the last turn.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from mcp import types
 from openai.types.responses.response_output_item import McpListToolsTool
 
+from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
@@ -42,14 +44,43 @@ class WaitingCall:
 
 
 @dataclass
-class Conversation:
+class ParsableContext:
+    """The conversation of one response: what the model saw so far and what it still waits for.
+
+    It corresponds to ``ParsableContext`` in vLLM's own Responses code
+    (``vllm/entrypoints/openai/responses/context.py``), the context of a chat-template model
+    there: the input items, appended to with each turn's parsed output (``append_output``) and
+    tool results (``append_tool_output``), rendered again for the next turn
+    (``render_for_completion``). Here the same roles are `append_turn`, `give_result` and
+    `model_messages`; the turn's output is parsed by a `ResponsesParser` on the way, and the
+    next prompt continues the engine's `held` tokens where the chat template allows.
+
+    Stored between responses with `to_json` (the instructions and held tokens are not: they
+    belong to one request, as on OpenAI).
+    """
+
     messages: list[dict[str, Any]] = field(default_factory=list)  # without the instructions
     listed: dict[str, ListedServer] = field(default_factory=dict)
     waiting: list[WaitingCall] = field(default_factory=list)
     answered: set[str] = field(default_factory=set)
     # approvals answered by this request's input, to run now
     answers: list[ApprovalAnswer] = field(default_factory=list)
+    instructions: str | None = None  # this request's, rendered first; never carried over
+    held: HeldTokens | None = None  # what the engine holds after the last turn of this response
     _reasoning: str | None = None
+
+    # -- rendering and extending ----------------------------------------------------------
+
+    def model_messages(self) -> list[dict[str, Any]]:
+        """The conversation for the chat template: this request's instructions first (those of
+        earlier responses are not carried over, as on OpenAI)."""
+        system = [{"role": "system", "content": self.instructions}] if self.instructions else []
+        return system + self.messages
+
+    def append_turn(self, message: dict[str, Any], held: HeldTokens | None) -> None:
+        """The model's turn, as the next turn's prompt shows it, and the tokens it leaves held."""
+        self.messages.append(message)
+        self.held = held
 
     # -- what waits -----------------------------------------------------------------------
 
@@ -254,7 +285,7 @@ class Conversation:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Conversation:
+    def from_json(cls, data: dict[str, Any]) -> ParsableContext:
         return cls(
             messages=list(data.get("messages", [])),
             listed={

@@ -1,0 +1,92 @@
+"""`ResponsesParser`: a model's output, delta by delta, as typed parts.
+
+The parts (``engine/parts.py``) become Responses items and events in the loop's
+`TurnBuilder` (``loop/turn.py``) on the response's one `ResponseStream` (``events/stream.py``):
+
+    engine output deltas --ResponsesParser--> parts --TurnBuilder--> items and events
+
+Only the first arrow depends on the model family; this module holds it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+
+
+class ResponsesParser(ABC):
+    """Turns one model turn's output deltas into reasoning, text and tool-call parts.
+
+    One parser per model turn, per model family. In vLLM's own Responses code the same job is
+    the ``response_parser`` (a ``vllm.parser.Parser``) that ``ParsableContext.append_output``
+    (``vllm/entrypoints/openai/responses/context.py``) calls on a whole turn's text, plus the
+    streaming-event builders of ``responses/streaming_events.py``. Here it is streamed: each
+    engine delta is parsed as it arrives, so tool calls can start before the turn ends.
+    """
+
+    @abstractmethod
+    def feed(self, text: str, token_ids: Sequence[int], prompt_token_ids: Any, finished: bool) -> list[Part]:
+        """The parts one engine delta adds (the delta's text and token ids)."""
+
+    def close(self) -> list[Part]:
+        """Parts held back until the turn ended."""
+        return []
+
+    def reasoning_tokens(self, output_ids: list[int]) -> int:
+        """How many of the turn's output tokens were reasoning."""
+        return 0
+
+
+class ChatTemplateParser(ResponsesParser):
+    """Chat-template models: vLLM's configured tool and reasoning `Parser`, delta by delta (or,
+    with no parser, everything is text)."""
+
+    def __init__(self, parser: Any | None, request: Any):
+        self._parser = parser  # a vllm.parser.Parser, or None
+        self._request = request  # the ChatCompletionRequest it parses for
+        self._raw: list[str] = []  # what the model wrote, for a turn the parser made nothing of
+        self._parsed_any = False
+
+    def feed(self, text: str, token_ids: Sequence[int], prompt_token_ids: Any, finished: bool) -> list[Part]:
+        self._raw.append(text)
+        if self._parser is None:
+            return [TextDelta(text)] if text else []
+        delta = self._parser.parse_delta(
+            delta_text=text,
+            delta_token_ids=token_ids,
+            request=self._request,
+            prompt_token_ids=prompt_token_ids,
+            finished=finished,
+        )
+        if delta is None:
+            return []
+        parts: list[Part] = []
+        if delta.reasoning:
+            parts.append(ReasoningDelta(delta.reasoning))
+        if delta.content:
+            parts.append(TextDelta(delta.content))
+        for call in delta.tool_calls:
+            function = call.function
+            parts.append(
+                ToolCallDelta(
+                    index=call.index,
+                    name=function.name if function else None,
+                    arguments=(function.arguments or "") if function else "",
+                )
+            )
+        self._parsed_any = self._parsed_any or bool(parts)
+        return parts
+
+    def close(self) -> list[Part]:
+        raw = "".join(self._raw)
+        if self._parser is not None and not self._parsed_any and raw.strip():
+            # e.g. a `<tool_call>` without valid JSON: the tool parser keeps it back, but nothing
+            # the model wrote is dropped (vLLM's non-streaming chat returns it as content too).
+            return [TextDelta(raw)]
+        return []
+
+    def reasoning_tokens(self, output_ids: list[int]) -> int:
+        return self._parser.count_reasoning_tokens(output_ids) if self._parser is not None else 0

@@ -1,0 +1,43 @@
+"""What an engine path provides to the loop: one model turn, as typed parts.
+
+Two engine paths fit here, one per model family:
+
+* `ChatTemplateTurns` (``engine/chat_template.py``): models vLLM renders with their chat
+  template, parsed by the configured tool and reasoning parsers (today's only path);
+* harmony (gpt-oss, next issue): ``engine/harmony.py`` renders with ``openai_harmony`` and parses
+  its channels, with its own `ResponsesParser`. `model_turns` is where it is chosen.
+
+Both yield the same parts (``engine/parts.py``), so the loop, the events and the service do not
+know which family runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Protocol
+
+from vllm_mcp_ext.engine.parts import Part, TurnRequest
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext._compat import VllmChat
+
+
+class ModelTurns(Protocol):
+    """One model family's turns: render the conversation, generate, parse the output."""
+
+    model_name: str
+
+    def check_model(self, name: str | None) -> None:
+        """Raise `NotFound` for a ``model`` this engine does not serve."""
+        ...
+
+    def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
+        """The turn's parts in generation order, ending with one `TurnEnd`."""
+        ...
+
+
+def model_turns(chat: VllmChat) -> ModelTurns:
+    """The engine path for the server's model. (gpt-oss: a harmony path goes here.)"""
+    from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+
+    return ChatTemplateTurns(chat)

@@ -1,0 +1,47 @@
+"""`Run`: one response, from its validated request to its last event; its one owner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from openai.types.responses import Response
+
+from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.runner import Plan
+from vllm_mcp_ext.remote import release_sources
+from vllm_mcp_ext.responses.request import ResponsesRequest
+from vllm_mcp_ext.trace import ResponseTrace
+
+
+@dataclass
+class Run:
+    """The request (parsed once), the plan (tools listed, ``tool_choice`` resolved: nothing can
+    fail it with a 4xx any more), the conversation the loop extends and the response state.
+
+    `stream` holds the response's items and events; every response object handed out or stored
+    is one of its snapshots.
+    """
+
+    request: ResponsesRequest
+    context: ParsableContext
+    plan: Plan
+    trace: ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
+    stream: ResponseStream = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stream = ResponseStream(self.request)
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+    def snapshot(self) -> Response:
+        """The response as it stands: queued, in progress, or final."""
+        if self.stream.final is not None:
+            return self.stream.final
+        return self.stream.snapshot("in_progress" if self.stream.started else "queued")
+
+    def release(self) -> None:
+        """Give back the remote MCP sessions the request borrowed (idempotent)."""
+        release_sources(self.request)

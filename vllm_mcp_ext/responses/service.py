@@ -1,0 +1,190 @@
+"""Create responses: foreground, streamed or background, and store their snapshots.
+
+The entry surface every front door uses (the HTTP routes, the in-process Python API)::
+
+    service = ResponsesService(registry, turns, settings, store, remote)
+    run = await service.prepare(body)          # 4xx errors (`McpExtError`) raised here, only here
+    async for event in service.stream(run): ...  # typed `ResponseStreamEvent`s; stored at the end
+    response = await service.complete(run)     # the drained stream: a typed `Response`
+    queued = await service.start_background(run)  # stored as queued, runs detached
+    service.stored                              # GET, DELETE, cancel, input_items (`stored.py`)
+
+Each ``run`` is consumed by exactly one of `stream`, `complete` or `start_background`; each
+releases the run's remote MCP sessions however it ends. Streaming, non-streaming and background
+take the one path of `AgentLoop.events`; conversion to wire JSON happens at the HTTP boundary
+and where events are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from openai.types.responses import Response, ResponseStreamEvent
+
+from vllm_mcp_ext import trace
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.engine.turns import ModelTurns
+from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.events.wire import to_wire
+from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.remote import RemoteMcp, release_sources
+from vllm_mcp_ext.responses.request import parse_request
+from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
+from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.store import ResponseStore, StoredResponse
+
+logger = logging.getLogger(__name__)
+
+# A background response stores its events in batches, and its snapshot, after each of these.
+_FLUSH_AFTER = (".done", ".completed", ".failed", ".in_progress", ".created")
+
+
+class ResponsesService:
+    """Responses from request to storage, with no HTTP in sight.
+
+    ``turns`` is the engine path (`ModelTurns`: vLLM's chat-template turns in the server, a
+    scripted engine in tests); ``store`` None keeps nothing (``store`` is then false on every
+    response); ``remote`` None refuses ``server_url`` tools.
+    """
+
+    def __init__(
+        self,
+        registry: ToolServerRegistry,
+        turns: ModelTurns,
+        settings: Settings,
+        store: ResponseStore | None,
+        remote: RemoteMcp | None = None,
+    ):
+        self.registry = registry
+        self.turns = turns
+        self.settings = settings
+        self.store = store
+        self.remote = remote
+        self.loop = AgentLoop(turns, settings)
+        self.stored = StoredResponses(store, settings)
+
+    # -- create ---------------------------------------------------------------------------
+
+    async def prepare(self, body: dict[str, Any]) -> Run:
+        """Validate ``body``, load its ``previous_response_id`` and list its tools."""
+        self.turns.check_model(body.get("model"))
+        context = await self.stored.context(body.get("previous_response_id"))
+        request = parse_request(
+            body,
+            self.registry,
+            self.turns.model_name,
+            context,
+            remote=self.remote,
+            store_available=self.store is not None,
+        )
+        try:
+            if request.background and not request.store:
+                why = (
+                    "store is false"
+                    if self.store is not None
+                    else "the response store is off (VLLM_MCP_STORE)"
+                )
+                raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
+            recording = trace.begin(request.id)  # before listing tools: they are part of it
+            plan = await self.loop.prepare(request, context)
+            return Run(request, context, plan, recording)
+        except BaseException:
+            release_sources(request)
+            raise
+
+    async def stream(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+        """The response's events; it is stored once it ends (when ``store`` is on)."""
+        async for event in self._events(run):
+            yield event
+        if run.request.store:
+            await self._save(run, to_wire(run.snapshot()))
+
+    async def complete(self, run: Run) -> Response:
+        """The drained stream: the final response."""
+        async for _ in self.stream(run):
+            pass
+        assert run.stream.final is not None
+        return run.stream.final
+
+    async def start_background(self, run: Run) -> Response:
+        """Store the response as queued, run it detached, and answer at once."""
+        queued = run.snapshot()
+        try:
+            await self._save(run, to_wire(queued))
+        except BaseException:
+            run.release()
+            raise
+        task = asyncio.create_task(self._run_background(run), name=f"response:{run.id}")
+        self.stored.running[run.id] = task
+        task.add_done_callback(lambda _: self.stored.running.pop(run.id, None))
+        return queued
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _events(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+        """The loop's events: the one path of foreground, streamed and background responses.
+        Remote sessions go back however it ends."""
+        try:
+            async for event in self.loop.events(run):
+                yield event
+            trace.end(run.trace)
+        finally:
+            run.release()  # pooled remote sessions go back
+
+    async def _run_background(self, run: Run) -> None:
+        assert self.store is not None
+        watcher = asyncio.create_task(self._watch_cancel(run.id, asyncio.current_task()))
+        batch: list[tuple[int, dict[str, Any]]] = []
+        try:
+            async for event in self._events(run):
+                batch.append((event.sequence_number, to_wire(event)))
+                if event.type.endswith(_FLUSH_AFTER):
+                    await self._flush(run, batch)
+            await self._flush(run, batch)
+            await self._save(run, to_wire(run.snapshot()))
+        except asyncio.CancelledError:
+            await self.store.add_events(run.id, batch)
+            await self._save(run, to_wire(run.stream.cancelled() if run.stream.started else run.snapshot()))
+            logger.info("background response %s cancelled", run.id)
+        except Exception:
+            logger.exception("background response %s failed", run.id)
+        finally:
+            watcher.cancel()
+            run.release()  # also when cancelled before its first event
+
+    async def _flush(self, run: Run, batch: list[Any]) -> None:
+        assert self.store is not None
+        await self.store.add_events(run.id, batch)
+        batch.clear()
+        if not run.stream.done:
+            await self._save(run, to_wire(run.snapshot()), final=False)
+
+    async def _watch_cancel(self, response_id: str, task: asyncio.Task[Any] | None) -> None:
+        assert self.store is not None and task is not None
+        while not await self.store.cancel_requested(response_id):
+            await asyncio.sleep(CANCEL_POLL_S)
+        task.cancel()
+
+    async def _save(self, run: Run, response: dict[str, Any], final: bool = True) -> None:
+        assert self.store is not None
+        request = run.request
+        started = time.perf_counter()
+        await self.store.put(
+            StoredResponse(
+                id=request.id,
+                created_at=request.created_at,
+                status=response["status"],
+                response=response,
+                request=request.stored_body,
+                input_items=request.input_items,
+                conversation=run.context.to_json() if final else None,
+                previous_response_id=request.previous_response_id,
+                background=request.background,
+            )
+        )
+        logger.debug("stored %s in %.1f ms", request.id, (time.perf_counter() - started) * 1000)
