@@ -17,8 +17,8 @@ from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.remote import RemoteMcp
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import open_store
 
 logger = logging.getLogger("vllm_mcp_ext")

@@ -13,8 +13,8 @@ from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalPolicy
 from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse, ToolChoice
-from vllm_mcp_ext.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)

@@ -27,8 +27,8 @@ from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.conversation import Conversation
 from vllm_mcp_ext.loop.request import LoopRequest
 from vllm_mcp_ext.loop.runner import AgentLoop, Plan
-from vllm_mcp_ext.remote import RemoteMcp, release_sources
-from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Prepared:
     body: dict[str, Any]
     request: LoopRequest
     plan: Plan
+    sources: RequestSources  # closed once the response is over, however it ends
     trace: trace.ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
     stored_request: dict[str, Any] = field(default_factory=dict)  # the body without secrets
     stored_items: list[dict[str, Any]] = field(default_factory=list)  # input items, with ids
@@ -70,6 +71,7 @@ class ResponsesService:
         self.seam.check_model(body.get("model"))
         previous = await self._previous(body.get("previous_response_id"))
         request = parse_request(body, self.registry, self.seam.model_name, previous, remote=self.remote)
+        sources = RequestSources(use.source for use in request.servers)
         try:
             template = request.template
             template.store = template.store and self.store is not None
@@ -86,13 +88,14 @@ class ResponsesService:
                 body,
                 request,
                 plan,
+                sources,
                 recording,
                 stored_request=without_secrets(body) if template.store else {},
                 # ids are given once: every save of this response lists the same items
                 stored_items=input_items(body.get("input")) if template.store else [],
             )
         except BaseException:
-            release_sources(request)
+            sources.close()
             raise
 
     async def events(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
@@ -106,14 +109,12 @@ class ResponsesService:
     async def _wire(self, prepared: Prepared, tracker: SnapshotTracker) -> AsyncIterator[dict[str, Any]]:
         """The loop's events as wire JSON, fed to ``tracker``: the one path of foreground,
         streamed and background responses. Remote sessions go back however it ends."""
-        try:
+        with prepared.sources:  # pooled remote sessions go back
             async for event in self.loop.events(prepared.request, prepared.plan):
                 wire = to_wire(event)
                 tracker.feed(wire)
                 yield wire
             trace.end(prepared.trace)
-        finally:
-            release_sources(prepared.request)  # pooled remote sessions go back
 
     async def complete(self, prepared: Prepared) -> dict[str, Any]:
         final: dict[str, Any] = {}
@@ -128,7 +129,7 @@ class ResponsesService:
         try:
             await self._save(prepared, queued)
         except BaseException:
-            release_sources(prepared.request)
+            prepared.sources.close()
             raise
         task = asyncio.create_task(self._run_background(prepared), name=f"response:{prepared.id}")
         self.running[prepared.id] = task
@@ -157,7 +158,7 @@ class ResponsesService:
             logger.exception("background response %s failed", prepared.id)
         finally:
             watcher.cancel()
-            release_sources(prepared.request)  # also when cancelled before its first event
+            prepared.sources.close()  # also when cancelled before its first event
 
     async def _flush(self, prepared: Prepared, tracker: SnapshotTracker, batch: list[Any]) -> None:
         assert self.store is not None

@@ -27,7 +27,7 @@ from vllm_mcp_ext.loop.conversation import ListedServer, WaitingCall, allowed_ke
 from vllm_mcp_ext.loop.request import ForcedTool, LoopRequest, McpServerUse
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
-from vllm_mcp_ext.servers.connection import ServerUnavailable
+from vllm_mcp_ext.servers.source import ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
