@@ -15,7 +15,7 @@ from benchmarks.common import percentile, table
 from benchmarks.context import Context
 from vllm_mcp_ext.config import HttpServerSpec, StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.servers.connection import ServerConnection
+from vllm_mcp_ext.servers import ServerConnection
 
 ARGS = {"a": 1, "b": 2}
 

@@ -9,10 +9,10 @@ import pytest
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest
-from vllm_mcp_ext.remote import PolicyRejected, RemoteMcp, RemoteSource, Rule
-from vllm_mcp_ext.remote.service import request_headers
 from vllm_mcp_ext.responses.request import parse_request
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import PolicyRejected, RemoteMcp, RemoteSource, Rule
+from vllm_mcp_ext.servers.remote.service import request_headers
 
 
 def body(*tools: dict[str, Any]) -> dict[str, Any]:

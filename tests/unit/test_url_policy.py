@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_mcp_ext.remote.policy import PolicyRejected, Rule, Unresolvable, UrlPolicy
+from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Rule, Unresolvable, UrlPolicy
 
 DNS = {
     "mcp.example.com": ["93.184.216.34"],

@@ -15,9 +15,9 @@ from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import model_turns
-from vllm_mcp_ext.remote import RemoteMcp
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import open_store
 
 logger = logging.getLogger("vllm_mcp_ext")

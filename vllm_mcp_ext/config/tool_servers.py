@@ -24,11 +24,12 @@ from urllib.parse import urlparse
 
 from vllm_mcp_ext.errors import ConfigError
 
-Transport = Literal["stdio", "streamable_http", "sse"]
+TransportKind = Literal["stdio", "streamable_http", "sse"]
 
 _LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.-]+:\d+$")
-_TRANSPORT_ALIASES: dict[str, Transport] = {
+# The one map of the names a user may give a transport (mcp.json, or a request's mcp tool).
+TRANSPORT_ALIASES: dict[str, TransportKind] = {
     "sse": "sse",
     "http": "streamable_http",
     "streamable_http": "streamable_http",
@@ -44,7 +45,7 @@ class StdioServerSpec:
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
-    transport: Transport = "stdio"
+    transport: TransportKind = "stdio"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class HttpServerSpec:
     """A server reached over HTTP. ``label`` is None when the server's own name is to be used."""
 
     url: str
-    transport: Transport
+    transport: TransportKind
     label: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -113,7 +114,7 @@ def _url_entry(entry: str) -> HttpServerSpec:
     return HttpServerSpec(url=url, transport=_transport_from_url(url), label=label)
 
 
-def _transport_from_url(url: str) -> Transport:
+def _transport_from_url(url: str) -> TransportKind:
     return "sse" if urlparse(url).path.rstrip("/").endswith("/sse") else "streamable_http"
 
 
@@ -183,10 +184,10 @@ def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec
     hint = entry.get("transport", entry.get("type"))
     if hint is None:
         transport = _transport_from_url(url)
-    elif hint in _TRANSPORT_ALIASES:
-        transport = _TRANSPORT_ALIASES[hint]
+    elif hint in TRANSPORT_ALIASES:
+        transport = TRANSPORT_ALIASES[hint]
     else:
-        raise ConfigError(f"{where}: field 'transport' must be one of {sorted(set(_TRANSPORT_ALIASES))}")
+        raise ConfigError(f"{where}: field 'transport' must be one of {sorted(set(TRANSPORT_ALIASES))}")
     return HttpServerSpec(
         url=url, transport=transport, label=label, headers=_string_map(entry, "headers", where)
     )

@@ -1,52 +1,28 @@
-"""Running one MCP tool call. Every failure is a value: a failed `mcp_call` item whose error the
-model also sees as the tool result, so the loop can go on."""
+"""Running one MCP tool call. Every failure is a value (`servers.source.CallOutcome`): a failed
+`mcp_call` item whose error the model also sees as the tool result, so the loop can go on."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 from mcp import types
-from openai.types.responses.mcp_tool_call_error import HTTPError, McpProtocolError, McpToolExecutionError
+from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
 from vllm_mcp_ext import trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
-from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
-from vllm_mcp_ext.servers.source import ToolSource
+from vllm_mcp_ext.servers.source import (
+    CallFailed,
+    CallOutcome,
+    Code,
+    ServerUnavailable,
+    ToolSource,
+    protocol_error,
+)
 
-INVALID_PARAMS = -32602
-METHOD_NOT_FOUND = -32601
-SERVER_UNAVAILABLE = -32000
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    output: str | None  # the item's `output`
-    error: McpProtocolError | McpToolExecutionError | HTTPError | None
-    model_text: str  # what the model is shown as the tool result
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-
-def protocol_error(code: int, message: str) -> CallOutcome:
-    return CallOutcome(
-        output=None,
-        error=McpProtocolError(type="mcp_protocol_error", code=code, message=message),
-        model_text=f"Error: {message}",
-    )
-
-
-def http_error(status: int, message: str) -> CallOutcome:
-    return CallOutcome(
-        output=None,
-        error=HTTPError(type="http_error", code=status, message=message),
-        model_text=f"Error: {message}",
-    )
+__all__ = ["CallOutcome", "outcome_of", "parse_arguments", "protocol_error", "run_call", "unknown_tool"]
 
 
 def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallOutcome:
@@ -54,13 +30,13 @@ def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallO
     try:
         value = json.loads(arguments) if arguments.strip() else {}
     except json.JSONDecodeError as exc:
-        return protocol_error(INVALID_PARAMS, f"Arguments for tool {tool.name!r} are not JSON: {exc}")
+        return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are not JSON: {exc}")
     if not isinstance(value, dict):
-        return protocol_error(INVALID_PARAMS, f"Arguments for tool {tool.name!r} must be an object")
+        return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} must be an object")
     try:
         jsonschema.validate(value, tool.tool.input_schema)
     except jsonschema.ValidationError as exc:
-        return protocol_error(INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {exc.message}")
+        return protocol_error(Code.INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {exc.message}")
     except jsonschema.SchemaError:
         pass  # a server's broken schema is its own business: let the server judge
     return value
@@ -68,7 +44,7 @@ def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallO
 
 def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
     available = ", ".join(t.exposed_name for t in toolset.tools) or "none"
-    return protocol_error(METHOD_NOT_FOUND, f"Unknown tool {name!r}. Available tools: {available}")
+    return protocol_error(Code.METHOD_NOT_FOUND, f"Unknown tool {name!r}. Available tools: {available}")
 
 
 async def run_call(
@@ -77,12 +53,8 @@ async def run_call(
     start = time.perf_counter()
     try:
         result = await source.call_tool(tool.name, arguments)
-    except ServerUnavailable as exc:
-        return protocol_error(SERVER_UNAVAILABLE, exc.message)
-    except CallFailed as exc:
-        if exc.http_status is not None:
-            return http_error(exc.http_status, exc.message)
-        return protocol_error(exc.code, exc.message)
+    except (ServerUnavailable, CallFailed) as exc:
+        return exc.outcome()
     finally:
         trace.record_call(tool.server_label, tool.name, start)
     return outcome_of(result, max_output=max_output)

@@ -26,7 +26,7 @@ from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.responses.request import ForcedTool, McpServerUse, ResponsesRequest
-from vllm_mcp_ext.servers.connection import ServerUnavailable
+from vllm_mcp_ext.servers.source import ServerUnavailable
 
 if TYPE_CHECKING:
     from vllm_mcp_ext.responses.run import Run

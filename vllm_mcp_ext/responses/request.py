@@ -18,9 +18,9 @@ from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.responses.input_items import input_item, without_secrets
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)

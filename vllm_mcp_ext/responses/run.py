@@ -9,8 +9,8 @@ from openai.types.responses import Response
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import Plan
-from vllm_mcp_ext.remote import release_sources
 from vllm_mcp_ext.responses.request import ResponsesRequest
+from vllm_mcp_ext.servers import RequestSources
 from vllm_mcp_ext.trace import ResponseTrace
 
 
@@ -26,11 +26,16 @@ class Run:
     request: ResponsesRequest
     context: ParsableContext
     plan: Plan
+    # What the request's tool sources borrow (remote sessions), given back by `release`; made
+    # from the request's servers unless the caller already holds the scope.
+    sources: RequestSources | None = None
     trace: ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
     stream: ResponseStream = field(init=False)
 
     def __post_init__(self) -> None:
         self.stream = ResponseStream(self.request)
+        if self.sources is None:
+            self.sources = RequestSources(use.source for use in self.request.servers)
 
     @property
     def id(self) -> str:
@@ -44,4 +49,5 @@ class Run:
 
     def release(self) -> None:
         """Give back the remote MCP sessions the request borrowed (idempotent)."""
-        release_sources(self.request)
+        assert self.sources is not None
+        self.sources.close()

@@ -31,11 +31,11 @@ from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.remote import RemoteMcp, release_sources
 from vllm_mcp_ext.responses.request import parse_request
 from vllm_mcp_ext.responses.run import Run
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
-from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class ResponsesService:
             remote=self.remote,
             store_available=self.store is not None,
         )
+        sources = RequestSources(use.source for use in request.servers)
         try:
             if request.background and not request.store:
                 why = (
@@ -92,9 +93,9 @@ class ResponsesService:
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
             recording = trace.begin(request.id)  # before listing tools: they are part of it
             plan = await self.loop.prepare(request, context)
-            return Run(request, context, plan, recording)
+            return Run(request, context, plan, sources, recording)
         except BaseException:
-            release_sources(request)
+            sources.close()
             raise
 
     async def stream(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:

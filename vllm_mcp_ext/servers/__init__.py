@@ -1,6 +1,21 @@
-"""Long-lived MCP sessions to the configured tool servers."""
+"""Tool servers: what a tool source is (`source`), the one MCP session (`session`) over the
+transports (`transports`), configured servers kept open (`connection`, `registry`), remote
+servers a request names (`remote`), and a request's sources (`scope`)."""
 
 from vllm_mcp_ext.servers.connection import ServerConnection, ServerStatus
 from vllm_mcp_ext.servers.registry import ToolServerRegistry
+from vllm_mcp_ext.servers.scope import RequestSources
+from vllm_mcp_ext.servers.session import McpSession
+from vllm_mcp_ext.servers.source import CallFailed, CallOutcome, ServerUnavailable, ToolSource
 
-__all__ = ["ServerConnection", "ServerStatus", "ToolServerRegistry"]
+__all__ = [
+    "CallFailed",
+    "CallOutcome",
+    "McpSession",
+    "RequestSources",
+    "ServerConnection",
+    "ServerStatus",
+    "ServerUnavailable",
+    "ToolServerRegistry",
+    "ToolSource",
+]

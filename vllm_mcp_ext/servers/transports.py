@@ -1,42 +1,91 @@
-"""Open the read/write streams of one server over its transport, with the `mcp` SDK's clients."""
+"""How each transport opens its read/write streams, with the `mcp` SDK's clients; nothing else.
+
+A `Transport` is a kind, a way to open the streams, and (for HTTP transports whose client records
+them) the HTTP statuses its exchanges got: the session reports those as ``http_error`` and uses
+them to fall back from streamable HTTP to SSE. Which names a user may write for a transport is
+`config.tool_servers.TRANSPORT_ALIASES`, the one alias map.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx2
 from mcp import StdioServerParameters
 from mcp.client._transport import TransportStreams
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared._httpx_utils import McpHttpClientFactory, create_mcp_http_client
 
-from vllm_mcp_ext.config import HttpServerSpec, ServerSpec, StdioServerSpec
+from vllm_mcp_ext.config import ServerSpec, StdioServerSpec
+from vllm_mcp_ext.config.tool_servers import TransportKind
+
+Opener = Callable[[], AbstractAsyncContextManager[TransportStreams]]
 
 
-@asynccontextmanager
-async def open_streams(spec: ServerSpec) -> AsyncIterator[TransportStreams]:
+@dataclass
+class HttpTrace:
+    """What one transport's HTTP exchanges went wrong with, by JSON-RPC method."""
+
+    error_status: dict[str, int] = field(default_factory=dict)  # method -> last status >= 300
+    redirects: dict[str, str] = field(default_factory=dict)  # method -> Location not followed
+    too_large: int | None = None  # the byte limit a response went past
+
+    def status(self, method: str) -> int | None:
+        return self.error_status.get(method)
+
+
+@dataclass(frozen=True)
+class Transport:
+    kind: TransportKind
+    open: Opener
+    trace: HttpTrace | None = None
+
+
+def stdio(spec: StdioServerSpec) -> Transport:
+    params = StdioServerParameters(
+        command=spec.command, args=list(spec.args), env=spec.env or None, cwd=spec.cwd
+    )
+    return Transport("stdio", lambda: stdio_client(params, errlog=sys.stderr))
+
+
+def sse(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    client: McpHttpClientFactory = create_mcp_http_client,
+    trace: HttpTrace | None = None,
+) -> Transport:
+    return Transport("sse", lambda: sse_client(url, headers=headers, httpx_client_factory=client), trace)
+
+
+def streamable_http(
+    url: str,
+    client: Callable[[], httpx2.AsyncClient],
+    *,
+    max_event_size: int | None = None,
+    trace: HttpTrace | None = None,
+) -> Transport:
+    options: dict[str, Any] = {} if max_event_size is None else {"max_sse_event_size": max_event_size}
+
+    @asynccontextmanager
+    async def open_streams() -> AsyncIterator[TransportStreams]:
+        async with client() as http, streamable_http_client(url, http_client=http, **options) as streams:
+            yield streams
+
+    return Transport("streamable_http", open_streams, trace)
+
+
+def configured(spec: ServerSpec) -> Transport:
+    """The transport of a ``--tool-server`` entry."""
     if isinstance(spec, StdioServerSpec):
-        params = StdioServerParameters(
-            command=spec.command, args=list(spec.args), env=spec.env or None, cwd=spec.cwd
-        )
-        async with stdio_client(params, errlog=sys.stderr) as streams:
-            yield streams
-    elif spec.transport == "sse":
-        async with sse_client(spec.url, headers=spec.headers or None) as streams:
-            yield streams
-    else:
-        yield_from = _streamable_http(spec)
-        async with yield_from as streams:
-            yield streams
-
-
-@asynccontextmanager
-async def _streamable_http(spec: HttpServerSpec) -> AsyncIterator[TransportStreams]:
-    async with (
-        create_mcp_http_client(headers=spec.headers or None) as http_client,
-        streamable_http_client(spec.url, http_client=http_client) as streams,
-    ):
-        yield streams
+        return stdio(spec)
+    headers = spec.headers or None
+    if spec.transport == "sse":
+        return sse(spec.url, headers=headers)
+    return streamable_http(spec.url, lambda: create_mcp_http_client(headers=headers))

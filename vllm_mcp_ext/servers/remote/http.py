@@ -1,6 +1,6 @@
 """The HTTP client a remote MCP session uses: it can only reach the addresses the URL policy
 checked, bounds what a server may send, and remembers the HTTP statuses it saw so failures can be
-reported as ``http_error``.
+reported as ``http_error``. `remote_transports` gives a session the transports to try over it.
 
 * `PinnedBackend` replaces DNS: ``connect_tcp(host)`` goes to the addresses admitted for that
   host, and refuses any other host. TLS still verifies the certificate against the host name and
@@ -12,29 +12,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore2
 import httpx2
 
-from vllm_mcp_ext.remote.policy import Target
+from vllm_mcp_ext.config.remote import RemoteSettings
+from vllm_mcp_ext.config.tool_servers import TransportKind
+from vllm_mcp_ext.servers import transports
+from vllm_mcp_ext.servers.remote.policy import Target
+from vllm_mcp_ext.servers.transports import HttpTrace, Transport
 
 
 class ResponseTooLarge(httpx2.StreamError):
     """A response body went past the operator's limit; the SDK resolves the call with an error."""
-
-
-@dataclass
-class HttpTrace:
-    """What one session's HTTP exchanges went wrong with, by JSON-RPC method."""
-
-    error_status: dict[str, int] = field(default_factory=dict)  # method -> last status >= 300
-    redirects: dict[str, str] = field(default_factory=dict)  # method -> Location not followed
-    too_large: bool = False
-
-    def status(self, method: str) -> int | None:
-        return self.error_status.get(method)
 
 
 class PinnedBackend(httpcore2.AsyncNetworkBackend):
@@ -84,7 +75,7 @@ class _CappedStream(httpx2.AsyncByteStream):
         async for chunk in self._inner:
             seen += len(chunk)
             if seen > self._limit:
-                self._trace.too_large = True
+                self._trace.too_large = self._limit
                 raise ResponseTooLarge(f"the MCP server's response is larger than {self._limit} bytes")
             yield chunk
 
@@ -135,6 +126,38 @@ def http_client(
         transport=GuardedTransport(target, max_response_bytes, trace),
         follow_redirects=False,
         trust_env=False,
+    )
+
+
+def remote_transports(
+    target: Target, headers: Mapping[str, str], hint: TransportKind | None, settings: RemoteSettings
+) -> list[Transport]:
+    """What a remote session tries, in order: the hinted transport, else streamable HTTP, then
+    SSE. Each has its own trace (a fallback starts clean) and its own pinned, guarded client."""
+    kinds: list[TransportKind] = [hint] if hint is not None else ["streamable_http", "sse"]
+    return [_transport(kind, target, headers, settings) for kind in kinds]
+
+
+def _transport(
+    kind: TransportKind, target: Target, sent: Mapping[str, str], settings: RemoteSettings
+) -> Transport:
+    trace = HttpTrace()
+
+    def client(
+        headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: Any = None
+    ) -> httpx2.AsyncClient:  # the SDK's arguments are ignored: ours are fixed per request
+        return http_client(
+            target,
+            sent,
+            connect_timeout=settings.connect_timeout,
+            max_response_bytes=settings.max_response_bytes,
+            trace=trace,
+        )
+
+    if kind == "sse":
+        return transports.sse(target.url, client=client, trace=trace)
+    return transports.streamable_http(
+        target.url, client, max_event_size=settings.max_response_bytes, trace=trace
     )
 
 

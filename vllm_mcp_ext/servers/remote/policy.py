@@ -2,7 +2,7 @@
 
 Checked in two steps: `UrlPolicy.check` on the URL alone (scheme, userinfo, host names, IP
 literals, allow/deny lists), then `UrlPolicy.admit` on every address the host resolves to. The
-addresses that passed are the only ones the HTTP client may connect to (`remote.http`), so a
+addresses that passed are the only ones the HTTP client may connect to (`servers.remote.http`), so a
 second DNS answer cannot rebind the host to a place the policy would reject.
 """
 
@@ -19,6 +19,7 @@ from enum import StrEnum
 import httpx2
 
 from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.servers.source import ServerUnavailable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses it resolves to
@@ -63,7 +64,7 @@ class PolicyRejected(InvalidRequest):
         return PolicyRejected(self.rule, self.detail, param=param)
 
 
-class Unresolvable(Exception):
+class Unresolvable(ServerUnavailable):
     """The host has no address (or DNS did not answer in time)."""
 
 

@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vllm_mcp_ext.config.remote import RemoteSettings
-from vllm_mcp_ext.remote import redact
-from vllm_mcp_ext.remote.policy import Target
-from vllm_mcp_ext.remote.redact import Redactor
-from vllm_mcp_ext.remote.session import RemoteSession, TransportKind
+from vllm_mcp_ext.config.tool_servers import TransportKind
+from vllm_mcp_ext.servers.remote import redact
+from vllm_mcp_ext.servers.remote.http import remote_transports
+from vllm_mcp_ext.servers.remote.policy import Target
+from vllm_mcp_ext.servers.remote.redact import Redactor
+from vllm_mcp_ext.servers.session import McpSession, Timeouts
 
 logger = logging.getLogger(__name__)
 _SALT = os.urandom(16)
@@ -44,14 +46,14 @@ def pool_key(target: Target, transport: TransportKind | None, headers: Mapping[s
 class Lease:
     """A borrowed session; give it back with `SessionPool.release`."""
 
-    session: RemoteSession
+    session: McpSession
     key: PoolKey
     released: bool = False
 
 
 @dataclass(eq=False)
 class _Entry:
-    session: RemoteSession
+    session: McpSession
     secrets: tuple[str, ...]
     borrowers: int = 0
     expiry: asyncio.TimerHandle | None = None
@@ -79,11 +81,10 @@ class SessionPool:
             if entry is not None:
                 self._forget(key, entry)
             self._make_room()
-            session = RemoteSession(target, headers, transport, self.settings, redactor)
+            session = open_session(target, headers, transport, self.settings, redactor)
             entry = _Entry(session, redactor.secrets)
             redact.register(entry.secrets)
             self._entries[key] = entry
-            session.start()
         entry.borrowers += 1
         if entry.expiry is not None:
             entry.expiry.cancel()
@@ -150,7 +151,7 @@ class SessionPool:
         """Drop it from the pool; close it once nobody borrows it."""
         if self._entries.get(key) is entry:
             del self._entries[key]
-        entry.session.retired = True
+        entry.session.retire()
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None
@@ -184,3 +185,23 @@ class SessionPool:
                 self._forget(key, entry)
             if len(self._entries) < self.settings.max_pooled_sessions:
                 return
+
+
+def open_session(
+    target: Target,
+    headers: Mapping[str, str],
+    transport: TransportKind | None,
+    settings: RemoteSettings,
+    redactor: Redactor,
+) -> McpSession:
+    """A started session to a remote server: over the pinned client, with its errors redacted."""
+    timeouts = Timeouts(
+        open=settings.connect_timeout + settings.list_timeout,
+        initialize=settings.connect_timeout,
+        list=settings.list_timeout,
+        call=settings.call_timeout,
+    )
+    transports = remote_transports(target, headers, transport, settings)
+    session = McpSession(target.origin, transports, timeouts, redact=redactor.text)
+    session.start(f"mcp-remote:{target.origin}")
+    return session

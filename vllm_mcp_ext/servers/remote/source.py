@@ -11,23 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext.remote import redact
-from vllm_mcp_ext.remote.policy import PolicyRejected, Target, Unresolvable
-from vllm_mcp_ext.remote.pool import Lease
-from vllm_mcp_ext.remote.redact import Redactor
-from vllm_mcp_ext.remote.session import OpenFailed, TransportKind
-from vllm_mcp_ext.servers.connection import CallFailed, ServerUnavailable
-
-if TYPE_CHECKING:
-    from vllm_mcp_ext.remote.service import RemoteMcp
+from vllm_mcp_ext.config.tool_servers import TransportKind
+from vllm_mcp_ext.servers.remote import redact
+from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Target, Unresolvable, UrlPolicy
+from vllm_mcp_ext.servers.remote.pool import Lease, SessionPool
+from vllm_mcp_ext.servers.remote.redact import Redactor
+from vllm_mcp_ext.servers.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
-INVALID_REQUEST = -32600
-TOO_BUSY = -32000
 
 
 class RemoteSource:
@@ -38,14 +33,16 @@ class RemoteSource:
         headers: Mapping[str, str],
         transport: TransportKind | None,
         param: str,
-        remote: RemoteMcp,
+        policy: UrlPolicy,
+        pool: SessionPool,
     ):
         self._label = label
         self._target = target  # statically checked; admitted (resolved) on first use
         self._headers = dict(headers)
         self._transport = transport
         self._param = param
-        self._remote = remote
+        self._policy = policy
+        self._pool = pool
         self.redactor = Redactor(redact.secrets_of(self._headers))
         self._opening: asyncio.Task[Lease] | None = None
         self._released = False
@@ -63,9 +60,9 @@ class RemoteSource:
         try:
             lease = await self._lease()
         except PolicyRejected as exc:
-            raise CallFailed(INVALID_REQUEST, exc.message) from None
-        settings = self._remote.settings
-        slot = self._remote.pool.slot(self._target.url)
+            raise CallFailed(Code.INVALID_REQUEST, exc.message) from None
+        settings = self._pool.settings
+        slot = self._pool.slot(self._target.url)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.call_timeout  # waiting for a slot counts
         try:
@@ -73,11 +70,14 @@ class RemoteSource:
                 await slot.acquire()
         except TimeoutError:
             raise CallFailed(
-                TOO_BUSY,
+                Code.CONNECTION_CLOSED,
                 f"too many calls in flight to this MCP server (limit {settings.max_concurrent_calls})",
             ) from None
         try:
             result = await lease.session.call_tool(name, arguments, timeout=deadline - loop.time())
+        except CallFailed:
+            lease.session.retire()  # a session that failed once gets no new borrowers
+            raise
         finally:
             slot.release()
         return self.redactor.model(result)
@@ -113,20 +113,20 @@ class RemoteSource:
     async def _open(self) -> Lease:
         origin = self._target.origin
         try:
-            target = await self._remote.policy.admit(self._target.url)
+            target = await self._policy.admit(self._target.url)
         except PolicyRejected as exc:
             raise exc.at(self._param) from None
         except Unresolvable as exc:
             raise ServerUnavailable(f"MCP server {origin} is unavailable: {exc}") from None
         try:
-            return await self._remote.pool.acquire(target, self._transport, self._headers, self.redactor)
+            return await self._pool.acquire(target, self._transport, self._headers, self.redactor)
         except OpenFailed as exc:
             if exc.redirect is not None:
-                rejected = self._remote.policy.check_redirect(exc.redirect)
+                rejected = self._policy.check_redirect(exc.redirect)
                 if rejected is not None:
                     raise rejected.at(self._param) from None
             raise ServerUnavailable(f"MCP server {origin} is unavailable: {exc.message}") from None
 
     def _settle(self, task: asyncio.Task[Lease]) -> None:
         if not task.cancelled() and task.exception() is None:
-            self._remote.pool.release(task.result())
+            self._pool.release(task.result())

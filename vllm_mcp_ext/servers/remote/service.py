@@ -1,8 +1,8 @@
 """`RemoteMcp`: what the request parser and the route use of remote mode.
 
 * `RemoteMcp.source` turns an ``mcp`` tool with ``server_url`` into a `RemoteSource` (URL checks
-  that need no DNS fail here, as a 400 from the parser);
-* `release_sources` gives a finished request's sessions back to the pool;
+  that need no DNS fail here, as a 400 from the parser); the request's `servers.RequestSources`
+  gives its sessions back to the pool when the response is over;
 * `RemoteMcp.close` closes the pool at shutdown.
 """
 
@@ -13,19 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from vllm_mcp_ext.config.remote import RemoteSettings
+from vllm_mcp_ext.config.tool_servers import TRANSPORT_ALIASES, TransportKind
 from vllm_mcp_ext.errors import InvalidRequest
-from vllm_mcp_ext.loop.request import LoopRequest
-from vllm_mcp_ext.remote.policy import PolicyRejected, Resolver, UrlPolicy, system_resolver
-from vllm_mcp_ext.remote.pool import SessionPool
-from vllm_mcp_ext.remote.session import TransportKind
-from vllm_mcp_ext.remote.source import RemoteSource
+from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Resolver, UrlPolicy, system_resolver
+from vllm_mcp_ext.servers.remote.pool import SessionPool
+from vllm_mcp_ext.servers.remote.source import RemoteSource
 
-_TRANSPORTS: dict[str, TransportKind] = {
-    "sse": "sse",
-    "http": "streamable_http",
-    "streamable_http": "streamable_http",
-    "streamable-http": "streamable_http",
-}
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Set by the HTTP client and the MCP transport; a request may not override them.
 _RESERVED_HEADERS = {
@@ -76,7 +69,8 @@ class RemoteMcp:
             request_headers(headers, authorization, param),
             _transport(transport, server_url, param),
             f"{param}.server_url",
-            self,
+            self.policy,
+            self.pool,
         )
 
     def echo_url(self, server_url: str) -> str:
@@ -97,14 +91,6 @@ class RemoteMcp:
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-def release_sources(request: LoopRequest) -> None:
-    """Give back the remote sessions a request borrowed. Cheap, synchronous, idempotent: call it
-    in a ``finally`` once the response is over (streamed or not, failed or cancelled)."""
-    for use in request.servers:
-        if isinstance(use.source, RemoteSource):
-            use.source.release()
 
 
 def request_headers(
@@ -134,6 +120,8 @@ def _transport(hint: Any, url: str, param: str) -> TransportKind | None:
     if hint is None:
         path = url.split("?", 1)[0].rstrip("/")
         return "sse" if path.endswith("/sse") else None
-    if not isinstance(hint, str) or hint not in _TRANSPORTS:
-        raise InvalidRequest(f"transport must be one of {sorted(_TRANSPORTS)}", param=f"{param}.transport")
-    return _TRANSPORTS[hint]
+    kind = TRANSPORT_ALIASES.get(hint) if isinstance(hint, str) else None
+    if kind is None:
+        names = sorted(TRANSPORT_ALIASES)
+        raise InvalidRequest(f"transport must be one of {names}", param=f"{param}.transport")
+    return kind

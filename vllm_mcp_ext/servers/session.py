@@ -1,0 +1,328 @@
+"""One MCP client session: the one implementation behind configured and remote servers.
+
+The session lives in one owner task from open to close: anyio context managers (the transport's
+streams, the SDK's `ClientSession`) are entered and left in the same task. Borrowers read its
+tools and call through it. Each tools/call runs in a task of its own that the caller's
+cancellation cancels plainly, so the SDK sends ``notifications/cancelled`` to the server: a
+cancellation that arrives through an anyio cancel scope (Starlette's disconnect handling) carries
+that scope's message, and the SDK's courtesy cancel would then never reach the wire.
+
+Opening tries the given transports in order: a server that answers streamable HTTP's
+``initialize`` with 400, 404 or 405 is an older HTTP+SSE server (the MCP backwards-compatibility
+rule). A transport error, or a call that finds the connection closed, breaks the session: it
+ends, and its owner (`ServerConnection`, the remote pool) decides what comes next.
+
+Foreign errors (``MCPError``, anyio stream errors, httpx2 errors, timeouts) become
+`OpenFailed`/`CallFailed` here and nowhere else (`_open_failure`, `_call_failure`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import ClientSession, types
+from mcp.shared.exceptions import MCPError
+
+from vllm_mcp_ext.servers.source import LOST, CallFailed, Code, OpenFailed
+from vllm_mcp_ext.servers.transports import Transport
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_STATUSES = (400, 404, 405)
+CLOSE_GRACE = 5.0  # seconds a closing session may take (DELETE, stream shutdown)
+CANCEL_GRACE = 2.0  # seconds a cancelled call may take to tell the server
+_SDK_CLOSED = "Connection closed"  # the SDK's text for CONNECTION_CLOSED, which says nothing more
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    open: float  # everything before the session is usable: streams, initialize, tools/list
+    initialize: float
+    list: float
+    call: float
+
+
+class McpSession:
+    def __init__(
+        self,
+        name: str,
+        transports: Sequence[Transport],
+        timeouts: Timeouts,
+        *,
+        redact: Callable[[str], str] = str,
+    ):
+        self.name = name  # for logs and the owner task's name
+        self.timeouts = timeouts
+        self.redact = redact
+        self.tools: tuple[types.Tool, ...] = ()
+        self.server_name: str | None = None
+        self.transport: str | None = None  # the kind that opened
+        self.last_error: str | None = None
+        self._transports = tuple(transports)
+        self._trace = self._transports[0].trace
+        self._retired = False
+        self._session: ClientSession | None = None
+        self._opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._opened.add_done_callback(_retrieve)  # nobody may be waiting when it fails
+        self._stop = asyncio.Event()
+        self._broken = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._refresh: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self, task_name: str) -> None:
+        self._task = asyncio.create_task(self._run(), name=task_name)
+
+    async def wait_open(self) -> None:
+        """Wait until initialized and listed; raises `OpenFailed`."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._opened), self.timeouts.open + 1)
+        except TimeoutError:
+            raise OpenFailed(f"no answer within {self.timeouts.open:g}s") from None
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None and not self._broken.is_set()
+
+    @property
+    def retired(self) -> bool:
+        """No new borrowers: it broke, it is closing, or its owner retired it."""
+        return self._retired or self._broken.is_set()
+
+    def retire(self) -> None:
+        self._retired = True
+
+    async def close(self) -> None:
+        self._retired = True
+        self._stop.set()
+        task = self._task
+        if task is not None and not task.done():
+            if not self._opened.done():  # still opening: nothing to shut down politely
+                task.cancel()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), CLOSE_GRACE)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._refresh is not None:
+            self._refresh.cancel()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], timeout: float | None = None
+    ) -> types.CallToolResult:
+        """One tools/call within ``timeout`` (default: the call timeout), failing fast when the
+        transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server."""
+        session = self._session
+        if session is None or self._broken.is_set():
+            raise CallFailed(Code.CONNECTION_CLOSED, LOST)
+        call = asyncio.create_task(self._call(session, name, arguments, timeout))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.wait({call}, timeout=CANCEL_GRACE)
+            raise
+
+    async def _call(
+        self, session: ClientSession, name: str, arguments: dict[str, Any], timeout: float | None
+    ) -> types.CallToolResult:
+        limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
+        result: Any = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
+                with anyio.fail_after(limit):
+                    result = await session.call_tool(name, arguments, progress_callback=self._progress)
+                tg.cancel_scope.cancel()
+        except BaseException as exc:
+            failure = self._call_failure(innermost(exc))
+            if failure is None:
+                raise
+            raise failure from None
+        if result is None:  # the session broke under the call
+            raise CallFailed(Code.CONNECTION_CLOSED, LOST)
+        if not isinstance(result, types.CallToolResult):
+            raise CallFailed(Code.INTERNAL_ERROR, f"unexpected result type {type(result).__name__}")
+        return result
+
+    async def _cancel_when_broken(self, scope: anyio.CancelScope) -> None:
+        await self._broken.wait()
+        scope.cancel()
+
+    async def _progress(self, progress: float, total: float | None, message: str | None) -> None:
+        logger.debug("MCP progress from %s: %s/%s", self.name, progress, total)
+
+    # -- the owner task -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            for i, transport in enumerate(self._transports):
+                self._trace = transport.trace
+                try:
+                    await self._serve(transport)
+                    return
+                except Exception:  # task groups wrap it in an ExceptionGroup
+                    last = i + 1 == len(self._transports)
+                    if last or self._opened.done() or not self._refused(transport):
+                        raise
+                    logger.info(
+                        "MCP server %s refused %s; trying the next transport", self.name, transport.kind
+                    )
+        except BaseException as exc:
+            if not self._opened.done():
+                self._opened.set_exception(self._open_failure(innermost(exc)))
+            elif not isinstance(exc, asyncio.CancelledError):
+                self.last_error = self.redact(describe(exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._broken.set()
+            self._session = None
+            if not self._opened.done():
+                self._opened.set_exception(OpenFailed("the session closed"))
+            self._closed.set()
+
+    async def _serve(self, transport: Transport) -> None:
+        timeouts = self.timeouts
+        with anyio.CancelScope(deadline=anyio.current_time() + timeouts.open) as opening:
+            async with (
+                transport.open() as (read, write),
+                ClientSession(read, write, message_handler=self._on_message) as session,
+            ):
+                with anyio.fail_after(timeouts.initialize):
+                    init = await session.initialize()
+                with anyio.fail_after(timeouts.list):
+                    self.tools = tuple((await session.list_tools()).tools)
+                opening.deadline = math.inf
+                self.server_name = init.server_info.name
+                self.transport = transport.kind
+                self._session = session
+                self._opened.set_result(None)
+                await self._until_stopped_or_broken()
+        if opening.cancelled_caught:
+            raise TimeoutError(f"no answer within {timeouts.open:g}s")
+
+    async def _until_stopped_or_broken(self) -> None:
+        stop = asyncio.ensure_future(self._stop.wait())
+        broken = asyncio.ensure_future(self._broken.wait())
+        try:
+            await asyncio.wait([stop, broken], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            broken.cancel()
+
+    def _refused(self, transport: Transport) -> bool:
+        """Streamable HTTP's ``initialize`` got 400/404/405: the server may speak HTTP+SSE."""
+        trace = transport.trace
+        return trace is not None and trace.status("initialize") in FALLBACK_STATUSES
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            logger.info("MCP server %s: transport error: %s", self.name, describe(message))
+            self._mark_broken(describe(message))
+        elif isinstance(message, types.ToolListChangedNotification):
+            self._refresh = asyncio.create_task(self._refresh_tools())
+
+    async def _refresh_tools(self) -> None:
+        session = self._session
+        if session is None:
+            return
+        try:
+            with anyio.fail_after(self.timeouts.list):
+                self.tools = tuple((await session.list_tools()).tools)
+            logger.info("MCP server %s tools changed: %d tools", self.name, len(self.tools))
+        except Exception as exc:
+            self._mark_broken(describe(exc))
+
+    def _mark_broken(self, reason: str) -> None:
+        self.last_error = self.redact(reason)
+        self._broken.set()
+
+    # -- foreign errors -> ours -----------------------------------------------------------
+
+    def _open_failure(self, exc: BaseException) -> OpenFailed:
+        trace = self._trace
+        status = redirect = None
+        if trace is not None:
+            status = trace.status("initialize") or trace.status("tools/list") or trace.status("GET")
+            redirect = next(iter(trace.redirects.values()), None)
+        if isinstance(exc, TimeoutError):
+            message = f"no answer within {self.timeouts.initialize:g}s"
+        elif trace is not None and trace.too_large is not None:
+            message = f"a response exceeded the {trace.too_large}-byte limit"
+        elif redirect is not None:
+            message = "the server answered with a redirect, which is not followed"
+        elif status is not None and status >= 400:
+            message = f"HTTP {status}"
+        elif isinstance(exc, MCPError):
+            message = exc.error.message
+        else:
+            message = describe(exc)
+        return OpenFailed(self.redact(message), status=status, redirect=redirect)
+
+    def _call_failure(self, exc: BaseException) -> CallFailed | None:
+        """A call's error as `CallFailed` (redacted, with the HTTP status when there was one);
+        None for cancellation, which must propagate."""
+        trace = self._trace
+        if isinstance(exc, TimeoutError):
+            return CallFailed(Code.REQUEST_TIMEOUT, f"tool call timed out after {self.timeouts.call:g}s")
+        if trace is not None and trace.too_large is not None:
+            limit = trace.too_large
+            return CallFailed(
+                Code.INTERNAL_ERROR, f"the MCP server's response exceeded the {limit}-byte limit"
+            )
+        status = trace.status("tools/call") if trace is not None else None
+        if isinstance(exc, MCPError):
+            if status is not None and status >= 400:
+                return CallFailed(status, f"the MCP server answered HTTP {status}", http_status=status)
+            code, message = exc.error.code, exc.error.message
+            if code == Code.PARSE_ERROR:  # the SDK's text quotes the body at length
+                return CallFailed(code, "the MCP server's answer is not valid JSON-RPC")
+            if code == Code.CONNECTION_CLOSED:
+                self._mark_broken(message)
+                return CallFailed(code, LOST if message == _SDK_CLOSED else self.redact(f"{LOST}: {message}"))
+            return CallFailed(code, self.redact(message))
+        if isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream):
+            self._mark_broken(describe(exc))
+            return CallFailed(Code.CONNECTION_CLOSED, LOST)
+        if isinstance(exc, httpx2.HTTPError):
+            return CallFailed(Code.CONNECTION_CLOSED, self.redact(f"{LOST}: {type(exc).__name__}"))
+        if isinstance(exc, Exception):
+            text = f"invalid answer from the MCP server: {describe(exc)}"
+            return CallFailed(Code.INTERNAL_ERROR, self.redact(text))
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    """One line for logs and status: the innermost cause, without tracebacks."""
+    exc = innermost(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The first leaf of nested exception groups (what anyio task groups raise)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
