@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] && .venv/bin/python -c "import vllm, vllm_mcp_ext" 2>/dev/null || bash scripts/install.sh .venv
 PY=.venv/bin/python
-MODEL=${MODEL:-$($PY -m vllm_mcp_ext.testing.tiny_model)}
+MODEL=${MODEL:-$($PY -m tests.support.tiny_model)}
 PORT=${PORT:-8000}
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT

@@ -4,7 +4,7 @@ For every generation step of every script: the prompt ids from vLLM's ``/tokeniz
 the ids the model was trained on, and ``/v1/chat/completions`` at temperature 0, streamed and not,
 must return the scripted tool calls (parsed by the hermes parser) or the scripted text.
 
-    python -m vllm_mcp_ext.testing.verify_tiny_model [--model DIR] [--port 8765] [--url URL]
+    python -m tests.support.verify_tiny_model [--model DIR] [--port 8765] [--url URL]
 
 Without ``--url`` it starts (and afterwards stops) a vLLM server on ``--port``.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from vllm_mcp_ext.testing import processes
-from vllm_mcp_ext.testing.scripts import SCRIPTS, Sample, all_samples
-from vllm_mcp_ext.testing.tiny_model import build_tiny_model, encode_prompt
+from tests.support import processes
+from tests.support.scripts import SCRIPTS, Sample, all_samples
+from tests.support.tiny_model import build_tiny_model, encode_prompt
 
 SERVER_FLAGS = [
     *("--dtype", "float32", "--enforce-eager", "--gpu-memory-utilization", "0.15"),
