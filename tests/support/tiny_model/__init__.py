@@ -1,6 +1,6 @@
 """The tiny tool-calling model that the tests, the benchmarks and the demo serve.
 
-A trained copy ships in ``tests/support/tiny_model/model/`` (about 4 MB), stamped in its
+A trained copy ships in ``tests/support/tiny_model/model/`` (1.8 MB), stamped in its
 ``build_info.json`` with the hash of what it was trained from: the scripts (with the tools and
 tool results the plugin renders for them), the chat template and the trainer (``train.py``).
 :func:`build_tiny_model` returns that copy when its stamp matches the current inputs and this
