@@ -106,7 +106,7 @@ async def _run_all(mode: Any, stack: Any, out: Path, chosen: list[str]) -> dict[
 
 
 def _default_model(mode: str, out: Path) -> Path:
-    from vllm_mcp_ext.testing.tiny_model import build_tiny_model
+    from tests.support.tiny_model import build_tiny_model
 
     tiny = build_tiny_model()
     return qwen3_shaped(tiny, out / "models") if mode == "full" else tiny

@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vllm_mcp_ext.testing.processes import free_port, start, stop, wait_http, wait_port
+from tests.support.processes import free_port, start, stop, wait_http, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS_SERVER = REPO / "benchmarks" / "servers" / "bench_tools.py"

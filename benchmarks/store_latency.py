@@ -19,8 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from tests.support.postgres import postgres_server
 from vllm_mcp_ext.store import StoredResponse, open_store
-from vllm_mcp_ext.testing.postgres import postgres_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

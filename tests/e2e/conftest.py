@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 from tests.e2e.wire import Captured, CapturingTransport, OpenResponses
-from vllm_mcp_ext.testing import processes
-from vllm_mcp_ext.testing.processes import free_port, stop, wait_http, wait_port
-from vllm_mcp_ext.testing.tiny_model import build_tiny_model
+from tests.support import processes
+from tests.support.processes import free_port, stop, wait_http, wait_port
+from tests.support.tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = REPO / "examples" / "servers"

@@ -7,8 +7,8 @@ import openai
 import pytest
 from transformers import AutoTokenizer
 
-from vllm_mcp_ext.testing import scripts
-from vllm_mcp_ext.testing.tiny_model import encode_completion, encode_prompt
+from tests.support import scripts
+from tests.support.tiny_model import encode_completion, encode_prompt
 
 pytestmark = pytest.mark.e2e
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
-from vllm_mcp_ext.testing import scripts
-from vllm_mcp_ext.testing.scripts import Sample
-from vllm_mcp_ext.testing.tiny_model import (
+from tests.support import scripts
+from tests.support.scripts import Sample
+from tests.support.tiny_model import (
     TEMPLATE_PATH,
     build_tiny_model,
     encode_completion,
     encode_prompt,
     render_prompt,
 )
+from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
 
 
 @pytest.fixture(scope="module")

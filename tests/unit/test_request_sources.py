@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.servers import remote_mcp
+from tests.support.processes import free_port
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import RequestSources, ServerConnection, ServerUnavailable
 from vllm_mcp_ext.servers.remote import RemoteMcp
-from vllm_mcp_ext.testing.processes import free_port
 
 
 @pytest.fixture(scope="module")

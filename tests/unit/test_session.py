@@ -18,6 +18,7 @@ from mcp.client._transport import TransportStreams
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.memory import create_client_server_memory_streams
 
+from tests.support.processes import free_port
 from tests.unit.servers import scenario
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
@@ -25,7 +26,6 @@ from vllm_mcp_ext.servers import ServerConnection, transports
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 from vllm_mcp_ext.servers.source import LOST, CallFailed, Code
 from vllm_mcp_ext.servers.transports import Transport
-from vllm_mcp_ext.testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUTS = Timeouts(open=20, initialize=20, list=10, call=30)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import binaries, postgres_server
 from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.store import ResponseStore, StoredResponse, open_store
 from vllm_mcp_ext.store.sqlite import SqliteStore
-from vllm_mcp_ext.testing.postgres import binaries, postgres_server
 
 
 @pytest.fixture(scope="module")

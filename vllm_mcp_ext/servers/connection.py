@@ -20,14 +20,11 @@ from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
-from vllm_mcp_ext.servers.source import LOST, Code, OpenFailed, ServerUnavailable
+from vllm_mcp_ext.servers.source import OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
-# For vllm_mcp_ext/testing/scripts.py only, whose bytes key the cached test model: editing its
-# imports would retrain it. Drop these when the test helpers move out of the package.
-CONNECTION_CLOSED = Code.CONNECTION_CLOSED
-__all__ = ["CONNECTION_CLOSED", "LOST", "ServerConnection", "ServerSnapshot", "ServerStatus"]
+__all__ = ["ServerConnection", "ServerSnapshot", "ServerStatus"]
 
 
 class ServerStatus(StrEnum):

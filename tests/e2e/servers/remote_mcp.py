@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from vllm_mcp_ext.testing.scripts import load_example_server
+from tests.support.scripts import load_example_server
 
 NO_HOST_CHECK = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 MCP_MODES = (

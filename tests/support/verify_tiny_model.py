@@ -4,7 +4,7 @@ For every generation step of every script: the prompt ids from vLLM's ``/tokeniz
 the ids the model was trained on, and ``/v1/chat/completions`` at temperature 0, streamed and not,
 must return the scripted tool calls (parsed by the hermes parser) or the scripted text.
 
-    python -m vllm_mcp_ext.testing.verify_tiny_model [--model DIR] [--port 8765] [--url URL]
+    python -m tests.support.verify_tiny_model [--model DIR] [--port 8765] [--url URL]
 
 Without ``--url`` it starts (and afterwards stops) a vLLM server on ``--port``.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from vllm_mcp_ext.testing import processes
-from vllm_mcp_ext.testing.scripts import SCRIPTS, Sample, all_samples
-from vllm_mcp_ext.testing.tiny_model import build_tiny_model, encode_prompt
+from tests.support import processes
+from tests.support.scripts import SCRIPTS, Sample, all_samples
+from tests.support.tiny_model import build_tiny_model, encode_prompt
 
 SERVER_FLAGS = [
     *("--dtype", "float32", "--enforce-eager", "--gpu-memory-utilization", "0.15"),
@@ -84,15 +84,19 @@ def check_chat(client: httpx.Client, model: Path, samples: Sequence[Sample], str
         if s.tool_choice is not None:
             body["tool_choice"] = {"type": "function", "function": {"name": s.tool_choice}}
         content, calls, finish = _stream_chat(client, body) if stream else _chat(client, body)
-        turn = SCRIPTS[s.script].turns[s.turn]
+        script = SCRIPTS[s.script]
+        turn = script.turns[s.turn]
+        # This server has no reasoning parser: a script's <think> block stays in the content.
+        thought = f"<think>\n{script.reasoning[s.turn]}\n</think>\n\n" if script.reasoning else ""
         if isinstance(turn, str):
-            ok = content == turn and not calls and finish == "stop"
-            want = repr(turn)
+            ok = content == thought + turn and not calls and finish == "stop"
+            want = repr(thought + turn)
         else:
             expected = [(c.name, c.arguments_json) for c in turn]
             # vLLM (like OpenAI) finishes a call forced by a named tool_choice with "stop".
-            ok = calls == expected and not content and finish == ("stop" if s.tool_choice else "tool_calls")
-            want = json.dumps(expected)
+            finished = finish == ("stop" if s.tool_choice else "tool_calls")
+            ok = calls == expected and (content or "") == thought and finished
+            want = json.dumps({"content": thought, "tool_calls": expected})
         got = json.dumps({"content": content, "tool_calls": calls, "finish": finish})
         label = ("stream" if stream else "chat").ljust(9)
         forced = " (forced)" if s.tool_choice else ""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vllm_mcp_ext.testing.processes import free_port
+from tests.support.processes import free_port
 
 
 def binaries() -> Path | None:

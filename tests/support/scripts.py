@@ -27,9 +27,9 @@ from typing import Any
 from mcp import types
 from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
 
-from vllm_mcp_ext.loop.calls import CallOutcome, outcome_of, parse_arguments, protocol_error, unknown_tool
+from vllm_mcp_ext.loop.calls import CallOutcome, outcome_of, parse_arguments, unknown_tool
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
-from vllm_mcp_ext.servers.connection import CONNECTION_CLOSED, LOST
+from vllm_mcp_ext.servers.source import LOST, Code, protocol_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"
@@ -38,7 +38,7 @@ SERVER_MODULES: dict[str, str] = {"calc": "calculator", "notes": "notes", "facts
 
 # Tool results the plugin feeds back for failures (the model is trained on exactly these).
 # The one result the servers cannot give in memory: the plugin's text for a server that died.
-ERROR_CONNECTION_LOST = protocol_error(CONNECTION_CLOSED, LOST).model_text
+ERROR_CONNECTION_LOST = protocol_error(Code.CONNECTION_CLOSED, LOST).model_text
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
