@@ -150,9 +150,10 @@ async def test_a_bad_request_raises_the_error_the_server_would_answer(engine: Mc
         "unknown_server_label",
         "tools[0].server_label",
     )
+    stream = engine.responses.stream(model="tiny", input=ASK, tools=[mcp("nowhere")])  # nothing runs yet
     with pytest.raises(InvalidRequest):
-        engine.responses.stream(model="tiny", input=ASK, tools=[mcp("nowhere")])  # nothing runs yet
-        await engine.responses.stream(model="tiny", input=ASK, tools=[mcp("nowhere")]).start()
+        async with stream:
+            pass
 
 
 def test_the_readme_example_runs_as_a_script_without_a_server(tiny_model: Path) -> None:
