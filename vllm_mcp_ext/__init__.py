@@ -1,11 +1,14 @@
 """Server-side MCP tool calling for vLLM's OpenAI-compatible server.
 
-Enable with ``VLLM_PLUGINS=vllm_mcp_ext vllm serve MODEL --tool-server mcp.json ...``.
+Enable with ``VLLM_PLUGINS=vllm_mcp_ext vllm serve MODEL --tool-server mcp.json ...``, or run the
+same loop in your own program with `McpEngine` (docs/python-api.md).
 How a request flows, folder by folder::
 
     config/     --tool-server value -> typed server specs
     servers/    one long-lived MCP session per configured server (stdio, HTTP, SSE)
     api/        the HTTP door: routes, the one error boundary, wire JSON and SSE
+    python_api  the in-process door: McpEngine, the openai SDK's call shape, no HTTP
+    runtime     what both doors start beside the engine: tool servers, store, service
     responses/  the Responses core: body -> request (parsed once) -> one Run per response;
                 create (foreground, streamed, background) and stored-response queries
     loop/       the agent loop: tool set, MCP calls, turn after turn, on a ParsableContext
@@ -13,24 +16,28 @@ How a request flows, folder by folder::
     events/     ResponseStream: the response's items and typed events (openai SDK types)
     _compat.py  thin wrappers around vLLM's private API, nothing else
 
-Public names: `ResponsesParser` (model output deltas -> parts -> Responses items and events) and
-`ParsableContext` (the conversation the loop renders, parses and extends turn by turn), named
-after their counterparts in vLLM's own Responses code. Importing them does not import vLLM.
+Public names: `McpEngine` (the loop in process), `ResponsesParser` (model output deltas ->
+parts -> Responses items and events) and `ParsableContext` (the conversation the loop renders,
+parses and extends turn by turn), the last two named after their counterparts in vLLM's own
+Responses code. Importing any of them does not import vLLM; `McpEngine` imports it when built.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ParsableContext", "ResponsesParser"]
+__all__ = ["McpEngine", "ParsableContext", "ResponsesParser"]
 
 if TYPE_CHECKING:
     from vllm_mcp_ext.engine.parser import ResponsesParser
     from vllm_mcp_ext.loop.context import ParsableContext
+    from vllm_mcp_ext.python_api import McpEngine
 
 _LAZY = {
+    "McpEngine": "vllm_mcp_ext.python_api",
     "ResponsesParser": "vllm_mcp_ext.engine.parser",
     "ParsableContext": "vllm_mcp_ext.loop.context",
 }
@@ -39,7 +46,5 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # Loaded on first use: `import vllm_mcp_ext` (done by vLLM's plugin loader) stays cheap.
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vllm_mcp_ext' has no attribute {name!r}")

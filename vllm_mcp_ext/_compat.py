@@ -256,3 +256,50 @@ async def stock_route(name: str, *args: Any) -> Any:
     from vllm.entrypoints.openai.responses import api_router
 
     return await getattr(api_router, name)(*args)
+
+
+# -- the in-process Python API: vLLM's server state without the server --------------------------
+
+
+def serve_args(model: str | None, options: dict[str, Any]) -> Any:
+    """``vllm serve MODEL --flag value ...`` as the namespace vLLM's CLI parser makes, with
+    ``options`` given by their argument names (``tool_call_parser="hermes"``)."""
+    from difflib import get_close_matches
+
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    args = make_arg_parser(FlexibleArgumentParser()).parse_args([])
+    known = vars(args)
+    for name, value in options.items():
+        if name not in known or name in ("model_tag", "subparser"):
+            near = get_close_matches(name, list(known), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TypeError(f"unknown vLLM argument {name!r}{hint}")
+        setattr(args, name, value)
+    if model is not None:
+        args.model = model
+    args.subparser = "serve"
+    validate_parsed_serve_args(args)
+    return args
+
+
+def start_engine(args: Any) -> Any:
+    """An async context manager yielding an `AsyncLLM` for ``args``, shut down on exit."""
+    from vllm.entrypoints.launchers.api_server.entry import build_async_engine_client
+
+    return build_async_engine_client(args)
+
+
+async def serving_state(engine_client: Any, args: Any) -> Any:
+    """The state vLLM's API server builds for its routes (chat rendering, parsers, models),
+    for ``engine_client``, without an HTTP app. vLLM's own ``--tool-server`` handling is off."""
+    from argparse import Namespace
+
+    from starlette.datastructures import State
+    from vllm.entrypoints.launchers.api_server.app_state import init_app_state
+
+    state = State()
+    native = Namespace(**{**vars(args), "tool_server": None})
+    await init_app_state(engine_client, state, native, await engine_client.get_supported_tasks())
+    return state

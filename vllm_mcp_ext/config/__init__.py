@@ -6,6 +6,7 @@ from vllm_mcp_ext.config.tool_servers import (
     StdioServerSpec,
     ToolServerConfig,
     parse_tool_server_arg,
+    tool_server_config,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "StdioServerSpec",
     "ToolServerConfig",
     "parse_tool_server_arg",
+    "tool_server_config",
 ]

@@ -16,7 +16,9 @@ gives itself). Added here:
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -118,21 +120,43 @@ def _transport_from_url(url: str) -> TransportKind:
     return "sse" if urlparse(url).path.rstrip("/").endswith("/sse") else "streamable_http"
 
 
+def tool_server_config(value: str | os.PathLike[str] | Mapping[str, Any] | None) -> ToolServerConfig:
+    """The Python API's ``tool_server``: the ``--tool-server`` string, an ``mcp.json`` path, or
+    the parsed ``mcp.json`` content as a dict (relative ``cwd`` values then resolve against the
+    current directory)."""
+    if value is None or isinstance(value, str):
+        return parse_tool_server_arg(value)
+    if isinstance(value, os.PathLike):
+        return parse_tool_server_arg(os.fspath(value))
+    if not isinstance(value, Mapping):
+        raise ConfigError("tool_server must be a --tool-server string, an mcp.json path or a dict")
+    where = Path("tool_server")
+    servers = _servers_of(value, where, Path.cwd())
+    _check_unique_labels(servers)
+    return ToolServerConfig(servers=tuple(servers), remote=_remote_of(value, where))
+
+
 def load_mcp_json(path: Path) -> list[ServerSpec]:
     """Read an ``mcp.json`` file. Relative ``cwd`` values are resolved against the file's folder."""
-    data = _read_json(path)
-    servers = data.get("mcpServers") if isinstance(data, dict) else None
-    if not isinstance(servers, dict):
-        raise ConfigError(f"{path}: field 'mcpServers' must be an object of label -> server")
-    return [_server_entry(path, label, entry) for label, entry in servers.items()]
+    return _servers_of(_read_json(path), path, path.parent)
+
+
+def _servers_of(data: Any, where: Path, base: Path) -> list[ServerSpec]:
+    servers = data.get("mcpServers") if isinstance(data, Mapping) else None
+    if not isinstance(servers, Mapping):
+        raise ConfigError(f"{where}: field 'mcpServers' must be an object of label -> server")
+    return [_server_entry(where, base, label, entry) for label, entry in servers.items()]
 
 
 def _remote_section(path: Path) -> dict[str, Any] | None:
+    return _remote_of(_read_json(path), path)
+
+
+def _remote_of(data: Any, where: Path) -> dict[str, Any] | None:
     """The optional ``remoteMcp`` section: policy and limits for ``server_url`` requests."""
-    data = _read_json(path)
-    section = data.get("remoteMcp") if isinstance(data, dict) else None
+    section = data.get("remoteMcp") if isinstance(data, Mapping) else None
     if section is not None and not isinstance(section, dict):
-        raise ConfigError(f"{path}: field 'remoteMcp' must be an object")
+        raise ConfigError(f"{where}: field 'remoteMcp' must be an object")
     return section
 
 
@@ -150,7 +174,7 @@ def _read_json(path: Path) -> Any:
     return data
 
 
-def _server_entry(path: Path, label: str, entry: Any) -> ServerSpec:
+def _server_entry(path: Path, base: Path, label: str, entry: Any) -> ServerSpec:
     where = f"{path}: server {label!r}"
     _check_label(label, where=str(path))
     if not isinstance(entry, dict):
@@ -159,11 +183,11 @@ def _server_entry(path: Path, label: str, entry: Any) -> ServerSpec:
     if has_command == has_url:
         raise ConfigError(f"{where}: needs exactly one of field 'command' (stdio) or 'url'")
     if has_command:
-        return _stdio_entry(path, label, entry, where)
+        return _stdio_entry(base, label, entry, where)
     return _http_entry(label, entry, where)
 
 
-def _stdio_entry(path: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
+def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
     _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport"}, where)
     command = _typed(entry, "command", str, where)
     args = entry.get("args", [])
@@ -172,7 +196,7 @@ def _stdio_entry(path: Path, label: str, entry: dict[str, Any], where: str) -> S
     env = _string_map(entry, "env", where)
     cwd = entry.get("cwd")
     if cwd is not None:
-        cwd = str((path.parent / _typed(entry, "cwd", str, where)).resolve())
+        cwd = str((base / _typed(entry, "cwd", str, where)).resolve())
     return StdioServerSpec(label=label, command=command, args=tuple(args), env=env, cwd=cwd)
 
 

@@ -1,0 +1,75 @@
+"""What runs beside the engine in one process: the configured tool servers, the response store,
+remote mode and the responses service, started together and stopped together.
+
+Both front doors build it the same way: the vLLM endpoint plugin (`api.plugin`) from the API
+server's state, and the in-process Python API (`python_api.McpEngine`) from the state it builds
+itself. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from vllm_mcp_ext import _compat
+from vllm_mcp_ext.config import ToolServerConfig
+from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.engine.turns import model_turns
+from vllm_mcp_ext.responses.service import ResponsesService
+from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
+from vllm_mcp_ext.store import ResponseStore, open_store
+
+logger = logging.getLogger("vllm_mcp_ext")
+
+
+@dataclass
+class Runtime:
+    registry: ToolServerRegistry
+    service: ResponsesService
+    store: ResponseStore | None
+    remote: RemoteMcp
+    harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
+    _purge: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(
+        cls, state: Any, config: ToolServerConfig, settings: Settings | None = None
+    ) -> Runtime | None:
+        """Start everything for the engine behind ``state`` (vLLM's serving state); None when
+        this process has no generating engine."""
+        settings = settings or Settings.from_env()
+        remote_settings = RemoteSettings.load(config.remote)
+        chat = _compat.VllmChat.from_state(state)
+        if chat is None:
+            return None
+        store = open_store(settings.store)
+        if store is not None:
+            await store.open()
+            logger.info("vllm_mcp_ext: responses are stored in the %r", store)
+        registry = ToolServerRegistry(config.servers, settings)
+        await registry.start()
+        remote = RemoteMcp(remote_settings)
+        logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
+        service = ResponsesService(registry, model_turns(chat), settings, store, remote)
+        runtime = cls(registry, service, store, remote, chat.uses_harmony)
+        if store is not None:
+            runtime._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")
+        return runtime
+
+    async def aclose(self) -> None:
+        """Stop background responses, the clean-up task, the tool servers, pooled remote
+        sessions and the store, in that order."""
+        for task in [*self.service.stored.running.values(), self._purge]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.registry.stop()
+        await self.remote.close()
+        if self.store is not None:
+            await self.store.close()
