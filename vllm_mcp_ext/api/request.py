@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from openai.types.responses.tool import Mcp
+from openai.types.shared.reasoning import Reasoning
 from pydantic import TypeAdapter, ValidationError
 
+from vllm_mcp_ext.api.builtin_ref import configured_label, without_reference
+from vllm_mcp_ext.api.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events import ResponseTemplate
 from vllm_mcp_ext.events.ids import new_id
@@ -38,7 +41,8 @@ def parse_request(
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
-    servers, functions, echo = _tools(body.get("tools") or [], registry, remote)
+    other = OtherTools()
+    servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other)
     template = ResponseTemplate(
         id=new_id("resp"),
         model=_string(body, "model") or model,
@@ -56,13 +60,16 @@ def parse_request(
         previous_response_id=_string(body, "previous_response_id"),
         user=_string(body, "user"),
         text=_text_config(body.get("text")),
+        namespaced=other.namespaced,
+        reasoning=_reasoning(body.get("reasoning")),
+        prompt_cache_key=_string(body, "prompt_cache_key"),
     )
     return LoopRequest(
         template=template,
         conversation=_conversation(previous or Conversation(), body.get("input")),
         servers=servers,
         function_tools=functions,
-        tool_choice=_tool_choice(body.get("tool_choice", "auto"), servers),
+        tool_choice=_namespaced_choice(_tool_choice(body.get("tool_choice", "auto"), servers), other),
         max_output_tokens=template.max_output_tokens,
         max_tool_calls=template.max_tool_calls,
         temperature=template.temperature,
@@ -73,7 +80,7 @@ def parse_request(
 
 
 def _tools(
-    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None
+    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None, other: OtherTools | None = None
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
@@ -92,14 +99,17 @@ def _tools(
             approval = ApprovalPolicy(tool.require_approval)
             servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval))
             shown = tool.model_dump(exclude_none=True, exclude={"headers", "authorization"})
-            if remote is not None and tool.server_url:
+            if remote is not None and tool.server_url and isinstance(source, RemoteSource):
                 shown["server_url"] = remote.echo_url(tool.server_url)  # like OpenAI: no path
             echo.append(shown)
         elif kind == "function":
             functions.append(_function_tool(raw, param))
             echo.append(raw)
+        elif isinstance(raw, dict) and other is not None:
+            functions.extend(other.add(raw, param))
+            echo.append(raw)
         else:
-            raise Unsupported(f"tool type {kind!r} is not supported with MCP tools", param=f"{param}.type")
+            raise InvalidRequest("each tool must be an object with a 'type'", param=param)
     if remote is not None:
         remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
@@ -108,12 +118,18 @@ def _tools(
 def _mcp_tool(
     raw: dict[str, Any], param: str, registry: ToolServerRegistry, remote: RemoteMcp | None = None
 ) -> tuple[Mcp, ToolSource]:
+    named = configured_label(raw, param, registry.labels)
     try:
-        tool = _MCP.validate_python(raw)
+        tool = _MCP.validate_python(raw if named is None else without_reference(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
+    if named is not None:
+        source = registry.get(named)
+        assert source is not None  # configured_label checked it
+        # echoed as sent; model_copy keeps a connector_id outside OpenAI's fixed names
+        return tool.model_copy(update={k: raw[k] for k in ("server_url", "connector_id") if k in raw}), source
     for field in ("connector_id", "tunnel_id"):
         if getattr(tool, field, None):
             raise Unsupported(
@@ -155,6 +171,8 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         return raw
     if isinstance(raw, dict) and raw.get("type") == "mcp":
         label = raw.get("server_label")
+        if label is None and len(servers) == 1:
+            label = servers[0].label  # the request's one mcp tool (Vercel AI SDK sends no label)
         if not isinstance(label, str):
             raise InvalidRequest(
                 'tool_choice {"type": "mcp"} needs the "server_label" of one of the request\'s mcp tools',
@@ -176,6 +194,26 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         param="tool_choice",
         code="invalid_tool_choice",
     )
+
+
+def _namespaced_choice(choice: ToolChoice, other: OtherTools) -> ToolChoice:
+    if isinstance(choice, ForcedTool) and choice.kind == "function" and choice.name:
+        return ForcedTool("function", resolve_function_choice(choice.name, other.namespaced))
+    return choice
+
+
+def _reasoning(raw: Any) -> dict[str, Any] | None:
+    """Echoed as sent; the loop renders no reasoning options (``summary`` and the ``include`` of
+    encrypted reasoning have no meaning for a chat-template model, as on stock vLLM)."""
+    if raw is None:
+        return None
+    try:
+        Reasoning.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(["reasoning", *(str(p) for p in err["loc"])])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where) from None
+    return dict(raw)
 
 
 def _text_config(raw: Any) -> dict[str, Any]:
@@ -217,7 +255,7 @@ def _conversation(conversation: Conversation, raw: Any) -> Conversation:
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a string or a non-empty array of items", param="input")
     for i, item in enumerate(raw):
-        conversation.add_item(item, f"input[{i}]")
+        conversation.add_item(flat_call_name(item) if isinstance(item, dict) else item, f"input[{i}]")
     conversation.close_input()
     return conversation
 
