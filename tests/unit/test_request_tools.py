@@ -136,7 +136,12 @@ def test_a_configured_server_can_be_named_by_connector_or_url(registry, referenc
     request = parse(registry, tools=[{"type": "mcp", "server_label": "math", **reference}])
     [use] = request.servers
     assert use.label == "math" and use.source is registry.get("calc")
-    assert request.template.tools[0] == {"type": "mcp", "server_label": "math", **reference}
+    shown = {
+        k: v for k, v in reference.items() if k == "server_url"
+    }  # OpenAI's connector_id type is a fixed list
+    assert request.template.tools[0] == {"type": "mcp", "server_label": "math", **shown}
+    snapshot = ResponseStream(request.template).snapshot("in_progress")  # the echo validates
+    assert snapshot.tools[0].type == "mcp"
 
 
 @pytest.mark.parametrize(

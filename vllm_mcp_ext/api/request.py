@@ -128,8 +128,8 @@ def _mcp_tool(
     if named is not None:
         source = registry.get(named)
         assert source is not None  # configured_label checked it
-        # echoed as sent; model_copy keeps a connector_id outside OpenAI's fixed names
-        return tool.model_copy(update={k: raw[k] for k in ("server_url", "connector_id") if k in raw}), source
+        # a tool-server:// URL is echoed; a connector_id is not (OpenAI's type allows only its own names)
+        return tool.model_copy(update={k: raw[k] for k in ("server_url",) if k in raw}), source
     for field in ("connector_id", "tunnel_id"):
         if getattr(tool, field, None):
             raise Unsupported(
