@@ -1,0 +1,45 @@
+"""Calls the loop reports as function calls: namespace tools, and unknown names without MCP servers."""
+
+from __future__ import annotations
+
+from tests.unit.test_loop_events import ScriptedTurns
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.engine.parts import TextDelta, ToolCallDelta
+from vllm_mcp_ext.events import ResponseTemplate
+from vllm_mcp_ext.loop.conversation import Conversation
+from vllm_mcp_ext.loop.request import LoopRequest
+from vllm_mcp_ext.loop.runner import AgentLoop
+
+SPAWN = {"type": "function", "function": {"name": "agents__spawn", "description": "", "parameters": {}}}
+
+
+async def respond(turns, **template):
+    req = LoopRequest(
+        template=ResponseTemplate(id="resp_1", model="scripted", tools=[], tool_choice="auto", **template),
+        conversation=Conversation(messages=[{"role": "user", "content": "go"}]),
+        servers=[],
+        function_tools=[SPAWN],
+    )
+    loop = AgentLoop(ScriptedTurns(turns), Settings(max_turns=3))
+    events = [e async for e in loop.events(req, await loop.prepare(req))]
+    return events[-1].response
+
+
+async def test_a_namespace_tool_call_is_reported_by_its_name_and_namespace() -> None:
+    turns = [[ToolCallDelta(0, "agents__spawn"), ToolCallDelta(0, arguments="{}")]]
+    final = await respond(turns, namespaced={"agents__spawn": ("agents", "spawn")})
+    [call] = final.output
+    assert (call.type, call.name, call.namespace, call.arguments) == (
+        "function_call",
+        "spawn",
+        "agents",
+        "{}",
+    )
+    assert final.status == "completed"
+
+
+async def test_without_mcp_servers_an_unknown_tool_name_goes_back_to_the_client() -> None:
+    turns = [[TextDelta("Let me."), ToolCallDelta(0, "add"), ToolCallDelta(0, arguments='{"a": 1}')]]
+    final = await respond(turns)
+    assert [i.type for i in final.output] == ["message", "function_call"]
+    assert (final.output[1].name, final.output[1].namespace) == ("add", None)
