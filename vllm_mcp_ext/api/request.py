@@ -105,8 +105,8 @@ def _tools(
         elif kind == "function":
             functions.append(_function_tool(raw, param))
             echo.append(raw)
-        elif isinstance(raw, dict) and other is not None:
-            functions.extend(other.add(raw, param))
+        elif isinstance(raw, dict):
+            functions.extend((other if other is not None else OtherTools()).add(raw, param))
             echo.append(raw)
         else:
             raise InvalidRequest("each tool must be an object with a 'type'", param=param)
