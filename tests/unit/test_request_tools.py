@@ -122,6 +122,8 @@ def test_codex_request_with_an_mcp_tool_parses_and_echoes_codex_fields(registry)
 def test_mcp_tool_choice_without_label_means_the_one_mcp_tool(registry) -> None:
     request = parse(registry, tools=[MCP], tool_choice={"type": "mcp"})
     assert request.tool_choice == ForcedTool("mcp", None, "calc")
+    assert request.template.tool_choice == {"type": "mcp", "server_label": "calc"}
+    assert ResponseStream(request.template).snapshot("in_progress").tool_choice.type == "mcp"  # validates
     remote = {"type": "mcp", "server_label": "other", "connector_id": "calc"}
     with pytest.raises(InvalidRequest) as info:
         parse(registry, tools=[MCP, remote], tool_choice={"type": "mcp"})

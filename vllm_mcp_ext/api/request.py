@@ -43,11 +43,12 @@ def parse_request(
             raise Unsupported(f"{name!r} is not supported", param=name)
     other = OtherTools()
     servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other)
+    choice = _namespaced_choice(_tool_choice(body.get("tool_choice", "auto"), servers), other)
     template = ResponseTemplate(
         id=new_id("resp"),
         model=_string(body, "model") or model,
         tools=echo,
-        tool_choice=body.get("tool_choice", "auto"),
+        tool_choice=_echoed_choice(body.get("tool_choice", "auto"), choice),
         instructions=_string(body, "instructions"),
         metadata=body.get("metadata") or {},
         temperature=_number(body, "temperature"),
@@ -69,7 +70,7 @@ def parse_request(
         conversation=_conversation(previous or Conversation(), body.get("input")),
         servers=servers,
         function_tools=functions,
-        tool_choice=_namespaced_choice(_tool_choice(body.get("tool_choice", "auto"), servers), other),
+        tool_choice=choice,
         max_output_tokens=template.max_output_tokens,
         max_tool_calls=template.max_tool_calls,
         temperature=template.temperature,
@@ -200,6 +201,14 @@ def _namespaced_choice(choice: ToolChoice, other: OtherTools) -> ToolChoice:
     if isinstance(choice, ForcedTool) and choice.kind == "function" and choice.name:
         return ForcedTool("function", resolve_function_choice(choice.name, other.namespaced))
     return choice
+
+
+def _echoed_choice(raw: Any, choice: ToolChoice) -> Any:
+    """``tool_choice`` as sent, with the label an ``{"type": "mcp"}`` left out filled in (OpenAI's
+    ``ToolChoiceMcp`` requires it)."""
+    if isinstance(choice, ForcedTool) and choice.kind == "mcp" and isinstance(raw, dict):
+        return {**raw, "server_label": choice.server_label}
+    return raw
 
 
 def _reasoning(raw: Any) -> dict[str, Any] | None:
