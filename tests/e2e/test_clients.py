@@ -250,8 +250,9 @@ def test_vercel_forced_mcp_tool_choice_has_no_label_and_is_accepted(
     out = vercel(
         node_modules, vllm_server, "generate", {"serverLabel": "math", "connectorId": "calc"}, force=True
     )
+    assert out["sentToolChoice"] == {"type": "mcp"}
     assert [c["toolName"] for c in out["calls"]] == ["mcp.add"]
-    assert out["results"][0]["output"] == CALL_OUTPUT
+    assert out["results"][0]["output"] == CALL_OUTPUT and out["text"] == ANSWER
 
 
 # -- LangChain ---------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ const options = {
   temperature: 0,
   maxRetries: 0,
   tools: { mcp: openai.tools.mcp(JSON.parse(toolArgs)) },
-  ...(force ? { toolChoice: { type: 'tool', toolName: 'mcp' } } : {}),
 };
 
 function summary(content, text, finishReason, warnings) {
@@ -23,8 +22,29 @@ function summary(content, text, finishReason, warnings) {
   return { text, finishReason, calls, results, errors, warnings: (warnings ?? []).map((w) => w.type) };
 }
 
+// A forced provider tool goes through the provider model itself: it sends tool_choice
+// {"type": "mcp"} (no server_label) and parses the answer, but the `ai` core's own check then
+// compares the call's tool name (`mcp.add`) with `mcp` and throws ToolChoiceViolationError for
+// any MCP call, OpenAI's included.
+async function forced() {
+  const tool = openai.tools.mcp(JSON.parse(toolArgs));
+  const result = await openai.responses('tiny').doGenerate({
+    prompt: [{ role: 'user', content: [{ type: 'text', text: prompt }] }],
+    tools: [{ type: 'provider', name: 'mcp', id: tool.id, args: tool.args }],
+    toolChoice: { type: 'tool', toolName: 'mcp' },
+    temperature: 0,
+  });
+  const text = result.content.filter((p) => p.type === 'text').map((p) => p.text).join('');
+  const out = summary(result.content, text, result.finishReason?.unified ?? result.finishReason, result.warnings);
+  const body = typeof result.request?.body === 'string' ? JSON.parse(result.request.body) : result.request?.body;
+  out.sentToolChoice = body?.tool_choice;
+  return out;
+}
+
 try {
-  if (mode === 'stream') {
+  if (force) {
+    console.log(JSON.stringify(await forced()));
+  } else if (mode === 'stream') {
     const streamErrors = [];
     const result = streamText({ ...options, onError: ({ error }) => streamErrors.push(String(error?.stack ?? error)) });
     const parts = [];
