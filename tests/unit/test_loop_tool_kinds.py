@@ -43,3 +43,23 @@ async def test_without_mcp_servers_an_unknown_tool_name_goes_back_to_the_client(
     final = await respond(turns)
     assert [i.type for i in final.output] == ["message", "function_call"]
     assert (final.output[1].name, final.output[1].namespace) == ("add", None)
+
+
+async def test_each_turn_carries_the_reasoning_effort() -> None:
+    seen = []
+
+    class Recording(ScriptedTurns):
+        async def run_turn(self, turn):
+            seen.append(turn.reasoning_effort)
+            async for part in super().run_turn(turn):
+                yield part
+
+    req = LoopRequest(
+        template=ResponseTemplate(id="resp_1", model="scripted", tools=[], tool_choice="auto"),
+        conversation=Conversation(messages=[{"role": "user", "content": "go"}]),
+        servers=[],
+        reasoning_effort="high",
+    )
+    loop = AgentLoop(Recording([[TextDelta("Done.")]]), Settings(max_turns=3))
+    [_ async for _ in loop.events(req, await loop.prepare(req))]
+    assert seen == ["high"]

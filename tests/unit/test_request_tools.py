@@ -166,3 +166,11 @@ def test_openai_connectors_stay_openai_hosted_only(registry) -> None:
     with pytest.raises(Unsupported) as info:
         parse(registry, tools=[{"type": "mcp", "server_label": "d", "connector_id": "connector_dropbox"}])
     assert info.value.param == "tools[0].connector_id"
+
+
+def test_reasoning_effort_reaches_the_chat_template_as_vllm_passes_it(registry) -> None:
+    request = parse(registry, tools=[MCP], reasoning={"effort": "low", "summary": "auto"})
+    assert request.reasoning_effort == "low"
+    with pytest.raises(InvalidRequest) as info:
+        parse(registry, tools=[MCP], reasoning={"effort": "enormous"})
+    assert info.value.param == "reasoning.effort"

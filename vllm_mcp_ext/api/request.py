@@ -77,6 +77,7 @@ def parse_request(
         top_p=template.top_p,
         parallel_tool_calls=template.parallel_tool_calls,
         response_format=_response_format(template.text, has_tools=bool(servers or functions)),
+        reasoning_effort=(template.reasoning or {}).get("effort"),
     )
 
 
@@ -212,8 +213,8 @@ def _echoed_choice(raw: Any, choice: ToolChoice) -> Any:
 
 
 def _reasoning(raw: Any) -> dict[str, Any] | None:
-    """Echoed as sent; the loop renders no reasoning options (``summary`` and the ``include`` of
-    encrypted reasoning have no meaning for a chat-template model, as on stock vLLM)."""
+    """Echoed as sent; ``effort`` goes to the chat template. ``summary`` and the ``include`` of
+    encrypted reasoning have no meaning for a chat-template model, as on stock vLLM."""
     if raw is None:
         return None
     try:

@@ -48,6 +48,7 @@ class LoopRequest:
     top_p: float | None = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None
+    reasoning_effort: str | None = None  # `reasoning.effort`: a chat-template kwarg, as vLLM passes it
 
     def model_messages(self) -> list[dict[str, Any]]:
         """The conversation for the chat template: this request's instructions first (those of
