@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
+from vllm_mcp_ext.api.routing import choose_route
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
 from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
-from vllm_mcp_ext.responses.request import has_mcp_tools
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 
@@ -67,7 +67,11 @@ async def create_response(raw_request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     plugin = _plugin(raw_request)
-    if plugin.harmony and not has_mcp_tools(body) and not body.get("previous_response_id"):
+    previous = body.get("previous_response_id")
+    ours = isinstance(previous, str) and not await _not_ours(plugin, previous)
+    route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours)
+    if route.handler == "stock":
+        logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
         return await _compat.stock_create_responses(body, raw_request)
     service = plugin.service
     run = await service.prepare(body)

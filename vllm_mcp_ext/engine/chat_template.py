@@ -185,6 +185,7 @@ def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
             top_p=turn.top_p,
             parallel_tool_calls=turn.parallel_tool_calls,
             response_format=turn.response_format,  # type: ignore[arg-type]
+            reasoning_effort=turn.reasoning_effort,  # type: ignore[arg-type]
             stream=True,
             seed=None,
         )

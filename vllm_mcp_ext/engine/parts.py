@@ -59,6 +59,7 @@ class TurnRequest:
     top_p: float | None = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
+    reasoning_effort: str | None = None
     # The previous turn's tokens (its `TurnEnd.held`): the new prompt continues them when the
     # chat template allows, so the engine's prefix cache serves all of them.
     held: HeldTokens | None = None

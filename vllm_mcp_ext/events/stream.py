@@ -55,6 +55,7 @@ from openai.types.responses.response_output_item import (
 )
 from openai.types.responses.response_reasoning_item import Content as ReasoningContent
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+from openai.types.shared.reasoning import Reasoning
 
 from vllm_mcp_ext.engine.parts import TurnUsage
 from vllm_mcp_ext.events.ids import new_id
@@ -176,11 +177,11 @@ class ResponseStream:
             truncation="disabled",
             service_tier="default",
             text=ResponseTextConfig.model_validate({"verbosity": "medium", **t.text}),
-            reasoning=None,
+            reasoning=Reasoning.model_validate(t.reasoning) if t.reasoning is not None else None,
             top_logprobs=0,
             user=t.user,
             safety_identifier=None,
-            prompt_cache_key=None,
+            prompt_cache_key=t.prompt_cache_key,
             **extras,
         )
 
@@ -378,11 +379,15 @@ class ResponseStream:
     # -- client function calls ------------------------------------------------------------
 
     def open_function_call(self, name: str) -> int:
+        """``name`` as the model saw it; a namespace tool's call is reported by its own name and
+        namespace, as vLLM reports it."""
+        namespace, name = self.request.namespaced.get(name, (None, name))
         item = ResponseFunctionToolCall(
             id=new_id("fc"),
             type="function_call",
             call_id=new_id("call"),
             name=name,
+            namespace=namespace,
             arguments="",
             status="in_progress",
         )

@@ -216,6 +216,7 @@ class AgentLoop:
             top_p=req.top_p,
             parallel_tool_calls=req.parallel_tool_calls,
             response_format=req.response_format,
+            reasoning_effort=req.reasoning_effort,
             held=context.held,
         )
 

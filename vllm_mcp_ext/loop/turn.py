@@ -161,7 +161,8 @@ class TurnBuilder:
         if tool is not None:
             index = self.stream.open_mcp_call(tool.server_label, tool.name)
             return PendingCall("mcp", name, index, tool, call_id=self.stream.call_id(index))
-        if name in self.function_names:
+        if name in self.function_names or not self.fallback_label:
+            # no MCP server in the request: an unknown name goes back to the client, as on stock vLLM
             index = self.stream.open_function_call(name)
             return PendingCall("function", name, index, call_id=self.stream.call_id(index))
         index = self.stream.open_mcp_call(self.fallback_label, name)

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from openai.types.responses.tool import Mcp, McpAllowedTools
+from openai.types.shared.reasoning import Reasoning
 from pydantic import TypeAdapter, ValidationError
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
 from vllm_mcp_ext.responses.input_items import input_item, without_secrets
+from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers.source import ToolSource
@@ -69,12 +72,16 @@ class ResponsesRequest:
     top_p: float | None = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
+    reasoning_effort: str | None = None  # `reasoning.effort`: a chat-template kwarg, as vLLM passes it
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
     # -- what the response shows as given (tools without secrets, server_url without its path)
     tools: list[Any] = field(default_factory=list)
     shown_tool_choice: Any = "auto"
     instructions: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
+    reasoning: dict[str, Any] | None = None  # echoed as sent
+    prompt_cache_key: str | None = None  # echoed as sent
     previous_response_id: str | None = None
     user: str | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
@@ -106,14 +113,15 @@ def parse_request(
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
-    servers, functions, echo = _tools(body.get("tools") or [], registry, remote)
+    other = OtherTools()
+    servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other)
     store = body.get("store", True) is not False and store_available
+    raw_choice = body.get("tool_choice", "auto")
     # Fields are checked in this order (the first error is the one reported).
     return ResponsesRequest(
         id=new_id("resp"),
         model=_string(body, "model") or model,
         tools=echo,
-        shown_tool_choice=body.get("tool_choice", "auto"),
         instructions=(instructions := _string(body, "instructions")),
         metadata=body.get("metadata") or {},
         temperature=_number(body, "temperature"),
@@ -126,18 +134,23 @@ def parse_request(
         previous_response_id=_string(body, "previous_response_id"),
         user=_string(body, "user"),
         text=(text := _text_config(body.get("text"))),
+        reasoning=(reasoning := _reasoning(body.get("reasoning"))),
+        prompt_cache_key=_string(body, "prompt_cache_key"),
         input_items=_read_input(context, instructions, body.get("input"), keep=store),
         servers=servers,
         function_tools=functions,
-        tool_choice=_tool_choice(body.get("tool_choice", "auto"), servers),
+        tool_choice=(choice := _namespaced_choice(_tool_choice(raw_choice, servers), other)),
+        shown_tool_choice=_echoed_choice(raw_choice, choice),
+        namespaced=other.namespaced,
         response_format=_response_format(text, has_tools=bool(servers or functions)),
+        reasoning_effort=(reasoning or {}).get("effort"),
         stream=body.get("stream") is True,
         stored_body=without_secrets(body) if store else {},
     )
 
 
 def _tools(
-    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None
+    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None, other: OtherTools | None = None
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
@@ -156,14 +169,17 @@ def _tools(
             approval = ApprovalPolicy(tool.require_approval)
             servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval))
             shown = tool.model_dump(exclude_none=True, exclude={"headers", "authorization"})
-            if remote is not None and tool.server_url:
+            if remote is not None and tool.server_url and isinstance(source, RemoteSource):
                 shown["server_url"] = remote.echo_url(tool.server_url)  # like OpenAI: no path
             echo.append(shown)
         elif kind == "function":
             functions.append(_function_tool(raw, param))
             echo.append(raw)
+        elif isinstance(raw, dict):
+            functions.extend((other if other is not None else OtherTools()).add(raw, param))
+            echo.append(raw)
         else:
-            raise Unsupported(f"tool type {kind!r} is not supported with MCP tools", param=f"{param}.type")
+            raise InvalidRequest("each tool must be an object with a 'type'", param=param)
     if remote is not None:
         remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
@@ -172,12 +188,18 @@ def _tools(
 def _mcp_tool(
     raw: dict[str, Any], param: str, registry: ToolServerRegistry, remote: RemoteMcp | None = None
 ) -> tuple[Mcp, ToolSource]:
+    named = configured_label(raw, param, registry.labels)
     try:
-        tool = _MCP.validate_python(raw)
+        tool = _MCP.validate_python(raw if named is None else without_reference(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
+    if named is not None:
+        source = registry.get(named)
+        assert source is not None  # configured_label checked it
+        # a tool-server:// URL is echoed; a connector_id is not (OpenAI's type allows only its own names)
+        return tool.model_copy(update={k: raw[k] for k in ("server_url",) if k in raw}), source
     for name in ("connector_id", "tunnel_id"):
         if getattr(tool, name, None):
             raise Unsupported(
@@ -219,6 +241,8 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         return raw
     if isinstance(raw, dict) and raw.get("type") == "mcp":
         label = raw.get("server_label")
+        if label is None and len(servers) == 1:
+            label = servers[0].label  # the request's one mcp tool (Vercel AI SDK sends no label)
         if not isinstance(label, str):
             raise InvalidRequest(
                 'tool_choice {"type": "mcp"} needs the "server_label" of one of the request\'s mcp tools',
@@ -240,6 +264,34 @@ def _tool_choice(raw: Any, servers: list[McpServerUse]) -> ToolChoice:
         param="tool_choice",
         code="invalid_tool_choice",
     )
+
+
+def _namespaced_choice(choice: ToolChoice, other: OtherTools) -> ToolChoice:
+    if isinstance(choice, ForcedTool) and choice.kind == "function" and choice.name:
+        return ForcedTool("function", resolve_function_choice(choice.name, other.namespaced))
+    return choice
+
+
+def _echoed_choice(raw: Any, choice: ToolChoice) -> Any:
+    """``tool_choice`` as sent, with the label an ``{"type": "mcp"}`` left out filled in (OpenAI's
+    ``ToolChoiceMcp`` requires it)."""
+    if isinstance(choice, ForcedTool) and choice.kind == "mcp" and isinstance(raw, dict):
+        return {**raw, "server_label": choice.server_label}
+    return raw
+
+
+def _reasoning(raw: Any) -> dict[str, Any] | None:
+    """Echoed as sent; ``effort`` goes to the chat template. ``summary`` and the ``include`` of
+    encrypted reasoning have no meaning for a chat-template model, as on stock vLLM."""
+    if raw is None:
+        return None
+    try:
+        Reasoning.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(["reasoning", *(str(p) for p in err["loc"])])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where) from None
+    return dict(raw)
 
 
 def _text_config(raw: Any) -> dict[str, Any]:
@@ -287,7 +339,7 @@ def _read_input(
     if not isinstance(raw, list) or not raw:
         raise InvalidRequest("'input' must be a string or a non-empty array of items", param="input")
     for i, item in enumerate(raw):
-        context.add_item(item, f"input[{i}]")
+        context.add_item(flat_call_name(item) if isinstance(item, dict) else item, f"input[{i}]")
     context.close_input()
     return [input_item(item) for item in raw] if keep else []
 

@@ -1,0 +1,125 @@
+"""Which handler answers a ``POST /v1/responses``: the plugin's loop or vLLM's own.
+
+The rule: installing the plugin never breaks a request stock vLLM answers. Requests with ``mcp``
+tools, and continuations of the plugin's own stored responses, are the plugin's. Any other request
+the loop serves only when it understands every field, tool and input item in it as well as stock
+does (plain text, function tools, background, stored responses); everything else (namespace,
+custom and hosted tools, images, ``reasoning``, logprobs, ``prompt``...) goes to vLLM unchanged.
+gpt-oss (harmony) models render with harmony, which only vLLM's handler does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from vllm_mcp_ext.responses.request import has_mcp_tools
+
+# Request fields the loop honours, whatever their value.
+_SERVED_FIELDS = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "metadata",
+        "temperature",
+        "top_p",
+        "max_output_tokens",
+        "max_tool_calls",
+        "parallel_tool_calls",
+        "store",
+        "background",
+        "previous_response_id",
+        "user",
+        "text",
+        "stream",
+    }
+)
+# Fields the loop serves only at values that change nothing (stock's defaults, or empty).
+_NEUTRAL_VALUES: dict[str, tuple[Any, ...]] = {
+    "include": ([],),
+    "truncation": ("disabled",),
+    "service_tier": ("auto", "default"),
+    "top_logprobs": (0,),
+    "include_reasoning": (True,),
+}
+_INPUT_ITEMS = frozenset(
+    {
+        "message",
+        "function_call",
+        "function_call_output",
+        "reasoning",
+        "mcp_list_tools",
+        "mcp_call",
+        "mcp_approval_request",
+        "mcp_approval_response",
+    }
+)
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Literal["plugin", "stock"]
+    reason: str
+
+
+def choose_route(body: dict[str, Any], *, harmony: bool, previous_is_ours: bool) -> Route:
+    """``previous_is_ours``: the request's ``previous_response_id`` names a response the plugin
+    stored (the caller looks it up; False without one)."""
+    if has_mcp_tools(body):
+        return Route("plugin", "mcp tools")
+    if previous_is_ours:
+        return Route("plugin", "continues a response of the plugin")
+    if body.get("previous_response_id") is not None:
+        return Route("stock", "previous_response_id names no response of the plugin")
+    if harmony:
+        return Route("stock", "gpt-oss renders with harmony")
+    reason = _not_served(body)
+    return Route("stock", reason) if reason else Route("plugin", "served as well as stock")
+
+
+def _not_served(body: dict[str, Any]) -> str | None:
+    """Why the loop would serve this request worse than stock (or refuse it); None if it would not."""
+    for name, value in body.items():
+        if value is None or name in _SERVED_FIELDS:
+            continue
+        if value not in _NEUTRAL_VALUES.get(name, ()):
+            return f"field {name!r}"
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else []:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind != "function":
+            return f"tool type {kind!r}"
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") != "function":
+        return f"tool_choice type {choice.get('type')!r}"
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if tools and isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        return "text.format with tools"
+    if isinstance(text, dict) and any(k != "format" for k in text):
+        return "text options other than format"
+    raw = body.get("input")
+    for item in raw if isinstance(raw, list) else []:
+        reason = _item_not_served(item)
+        if reason:
+            return reason
+    return None
+
+
+def _item_not_served(item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None  # the loop's 400 names it; stock would refuse it too
+    kind = item.get("type", "message")
+    if kind not in _INPUT_ITEMS:
+        return f"input item type {kind!r}"
+    if kind == "function_call" and item.get("namespace"):
+        return "namespaced function_call"
+    if kind == "message" and isinstance(item.get("content"), list):
+        for part in item["content"]:
+            if isinstance(part, dict) and part.get("type") not in _TEXT_PARTS:
+                return f"content part type {part.get('type')!r}"
+    return None
