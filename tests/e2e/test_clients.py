@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
-from vllm_mcp_ext.testing.processes import free_port, stop, wait_http
 
 from tests.e2e.conftest import REPO, STARTUP_TIMEOUT, serve, start
+from tests.support.processes import free_port, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,53 @@
+"""The plugin's HTTP door in process, for API-level tests where a real engine is not the point.
+
+`plugin_client` mounts the plugin's real routes (its one error boundary, the SSE encoding, the
+responses service, a real SQLite store, real configured MCP servers) on a bare FastAPI app whose
+engine is a `ScriptedTurns`, and hands back an ``httpx.AsyncClient`` over ``httpx.ASGITransport``:
+no port, no vLLM process, milliseconds per request. Give it to the ``openai`` SDK as
+``AsyncOpenAI(base_url="http://plugin/v1", http_client=client)``. Requests that the plugin sends
+on to vLLM's own handler (see ``api/routing.py``) need a real server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from tests.support.scripted import ScriptedTurns
+from vllm_mcp_ext.api.routes import PluginState, router
+from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.responses.service import ResponsesService
+from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.store import open_store
+
+BASE_URL = "http://plugin"
+
+
+@asynccontextmanager
+async def plugin_client(
+    engine: ScriptedTurns, servers: tuple[ServerSpec, ...] = (), store: Path | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The plugin's routes over ``engine``, with ``servers`` configured (as ``--tool-server``
+    would) and responses kept in the SQLite file ``store`` (none kept without it)."""
+    settings = Settings(connect_timeout=20, call_timeout=20)
+    kept = open_store(str(store)) if store is not None else None
+    if kept is not None:
+        await kept.open()
+    registry = ToolServerRegistry(servers, settings)
+    await registry.start()
+    app = FastAPI()
+    app.include_router(router)
+    service = ResponsesService(registry, engine, settings, kept)
+    app.state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+            yield client
+    finally:
+        await registry.stop()
+        if kept is not None:
+            await kept.close()
