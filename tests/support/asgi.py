@@ -18,11 +18,14 @@ import httpx
 from fastapi import FastAPI
 
 from tests.support.scripted import ScriptedTurns
-from vllm_mcp_ext.api.routes import PluginState, router
+from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.responses.service import ResponsesService
+from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import open_store
 
 BASE_URL = "http://plugin"
@@ -42,12 +45,12 @@ async def plugin_client(
     await registry.start()
     app = FastAPI()
     app.include_router(router)
-    service = ResponsesService(registry, engine, settings, kept)
-    app.state.vllm_mcp_ext = PluginState(registry=registry, service=service, harmony=False)
+    remote = RemoteMcp(RemoteSettings.load(None))
+    service = ResponsesService(registry, engine, settings, kept, remote)
+    runtime = Runtime(registry, service, kept, remote, harmony=False)
+    app.state.vllm_mcp_ext = runtime
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
             yield client
     finally:
-        await registry.stop()
-        if kept is not None:
-            await kept.close()
+        await runtime.aclose()

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from vllm_mcp_ext import _compat
-from vllm_mcp_ext.api.routes import PluginState, router
+from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.runtime import Runtime
 
@@ -34,7 +34,4 @@ class McpEndpointPlugin:
         if runtime is None:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
-        self.runtime = runtime  # the endpoint-plugin interface has no shutdown hook
-        state.vllm_mcp_ext = PluginState(
-            registry=runtime.registry, service=runtime.service, harmony=runtime.harmony
-        )
+        state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -20,22 +19,14 @@ from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
 from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
-from vllm_mcp_ext.responses.service import ResponsesService
-from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 T = TypeVar("T")
 
 
-@dataclass
-class PluginState:
-    registry: ToolServerRegistry
-    service: ResponsesService
-    harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
-
-
-def _plugin(request: Request) -> PluginState:
+def _plugin(request: Request) -> Runtime:
     state = getattr(request.app.state, "vllm_mcp_ext", None)
     if state is None:
         raise McpExtError("the vllm_mcp_ext plugin is not initialised")
@@ -68,7 +59,7 @@ async def create_response(raw_request: Request) -> Response:
         raise InvalidRequest("the request body must be a JSON object")
     plugin = _plugin(raw_request)
     previous = body.get("previous_response_id")
-    ours = isinstance(previous, str) and not await _not_ours(plugin, previous)
+    ours = isinstance(previous, str) and await plugin.service.stored.holds(previous)
     route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours)
     if route.handler == "stock":
         logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
@@ -134,7 +125,7 @@ async def list_input_items(
     return JSONResponse(await stored.input_items(response_id, after=after, limit=limit, order=order))
 
 
-async def _not_ours(plugin: PluginState, response_id: str) -> bool:
+async def _not_ours(plugin: Runtime, response_id: str) -> bool:
     return not await plugin.service.stored.holds(response_id)
 
 
