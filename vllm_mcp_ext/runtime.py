@@ -29,12 +29,24 @@ logger = logging.getLogger("vllm_mcp_ext")
 
 @dataclass
 class Runtime:
-    registry: ToolServerRegistry
+    """The service and what it was built from; the registry, store and remote mode are the
+    service's own, named here for the routes and for closing."""
+
     service: ResponsesService
-    store: ResponseStore | None
-    remote: RemoteMcp
     harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
     _purge: asyncio.Task[None] | None = None
+
+    @property
+    def registry(self) -> ToolServerRegistry:
+        return self.service.registry
+
+    @property
+    def store(self) -> ResponseStore | None:
+        return self.service.store
+
+    @property
+    def remote(self) -> RemoteMcp | None:
+        return self.service.remote
 
     @classmethod
     async def start(
@@ -56,7 +68,7 @@ class Runtime:
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
         service = ResponsesService(registry, model_turns(chat), settings, store, remote)
-        runtime = cls(registry, service, store, remote, chat.uses_harmony)
+        runtime = cls(service, chat.uses_harmony)
         if store is not None:
             runtime._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")
         return runtime
@@ -70,6 +82,7 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.registry.stop()
-        await self.remote.close()
+        if self.remote is not None:
+            await self.remote.close()
         if self.store is not None:
             await self.store.close()

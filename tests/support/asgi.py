@@ -47,7 +47,7 @@ async def plugin_client(
     app.include_router(router)
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote)
-    runtime = Runtime(registry, service, kept, remote, harmony=False)
+    runtime = Runtime(service, harmony=False)
     app.state.vllm_mcp_ext = runtime
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
