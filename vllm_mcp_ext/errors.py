@@ -8,6 +8,8 @@ below this module's own live with the tool-source vocabulary or the URL policy (
     ├── InvalidRequest           400: what a client can get wrong
     │   ├── Unsupported          400: a valid OpenAI feature this server does not support
     │   └── PolicyRejected       400: a server_url the URL policy rejects (servers/remote/policy.py)
+    ├── Unauthorized             401: no valid API key (vLLM's middleware answers first on /v1)
+    ├── Forbidden                403: the caller's API key may not use it (access/permissions.py)
     ├── NotFound                 404
     ├── ConfigError              --tool-server or VLLM_MCP_* is unusable: start-up stops
     └── ToolError                a tool source failed. Never an HTTP error on a response: the
@@ -68,6 +70,20 @@ class Unsupported(InvalidRequest):
 
     def __init__(self, message: str, *, param: str | None = None):
         super().__init__(message, param=param, code="unsupported_parameter")
+
+
+class Unauthorized(McpExtError):
+    status = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class Forbidden(McpExtError):
+    """The caller's API key may not use what it named (a server label)."""
+
+    status = 403
+    type = "invalid_request_error"
+    default_code = "permission_denied"
 
 
 class NotFound(McpExtError):

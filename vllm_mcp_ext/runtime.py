@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vllm_mcp_ext import _compat
+from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.config import ToolServerConfig
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
@@ -34,6 +35,7 @@ class Runtime:
 
     service: ResponsesService
     harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
+    keys: ApiKeys = field(default_factory=ApiKeys)  # vLLM's --api-key: callers are told apart by them
     _purge: asyncio.Task[None] | None = None
 
     @property
@@ -56,6 +58,7 @@ class Runtime:
         this process has no generating engine."""
         settings = settings or Settings.from_env()
         remote_settings = RemoteSettings.load(config.remote)
+        permissions = Permissions.load(config.permissions)
         chat = _compat.VllmChat.from_state(state)
         if chat is None:
             return None
@@ -67,7 +70,7 @@ class Runtime:
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
-        service = ResponsesService(registry, model_turns(chat), settings, store, remote)
+        service = ResponsesService(registry, model_turns(chat), settings, store, remote, permissions)
         runtime = cls(service, chat.uses_harmony)
         if store is not None:
             runtime._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")

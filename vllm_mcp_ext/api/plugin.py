@@ -7,10 +7,13 @@ from argparse import Namespace
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from vllm_mcp_ext import _compat
+from vllm_mcp_ext.access import ApiKeys
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
+from vllm_mcp_ext.gateway.server import GatewayApp
 from vllm_mcp_ext.runtime import Runtime
 
 logger = logging.getLogger("vllm_mcp_ext")
@@ -27,6 +30,7 @@ class McpEndpointPlugin:
 
     def attach_router(self, app: FastAPI) -> None:
         app.include_router(router)
+        app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))
@@ -34,4 +38,6 @@ class McpEndpointPlugin:
         if runtime is None:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
+        runtime.keys = ApiKeys.from_args(args)
+        runtime.service.own_port = getattr(args, "port", None)
         state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

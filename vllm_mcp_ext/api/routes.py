@@ -13,9 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
+from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.api.routing import choose_route
-from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound
+from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound, Unauthorized
 from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.toolset import listed_tool
@@ -31,6 +32,14 @@ def _plugin(request: Request) -> Runtime:
     if state is None:
         raise McpExtError("the vllm_mcp_ext plugin is not initialised")
     return state
+
+
+def _caller(raw_request: Request, plugin: Runtime) -> Caller:
+    """Who sends the request: the key of its ``Authorization`` header, with ``--api-key`` set."""
+    caller = plugin.keys.caller(raw_request.headers.get("authorization"))
+    if caller is None:
+        raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
+    return caller
 
 
 def error_boundary(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
@@ -58,14 +67,15 @@ async def create_response(raw_request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     plugin = _plugin(raw_request)
+    caller = _caller(raw_request, plugin)
     previous = body.get("previous_response_id")
-    ours = isinstance(previous, str) and await plugin.service.stored.holds(previous)
+    ours = isinstance(previous, str) and await plugin.service.stored.holds(previous, caller)
     route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours)
     if route.handler == "stock":
         logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
         return await _compat.stock_create_responses(body, raw_request)
     service = plugin.service
-    run = await service.prepare(body)
+    run = await service.prepare(body, caller)
     if run.request.background:
         queued = await service.start_background(run)
         if run.request.stream:
@@ -85,11 +95,12 @@ async def retrieve_response(
     response_id: str, raw_request: Request, stream: bool = False, starting_after: int | None = None
 ) -> Response:
     plugin = _plugin(raw_request)
-    if plugin.harmony and await _not_ours(plugin, response_id):
+    caller = _caller(raw_request, plugin)
+    if plugin.harmony and await _not_ours(plugin, response_id, caller):
         return await _compat.stock_route(
             "retrieve_responses", response_id, raw_request, starting_after, stream
         )
-    record = await plugin.service.stored.get(response_id)
+    record = await plugin.service.stored.get(response_id, caller)
     if stream:
         if not record.background:
             raise InvalidRequest("only background responses can be streamed again", param="stream")
@@ -100,16 +111,18 @@ async def retrieve_response(
 @router.delete("/v1/responses/{response_id}")
 @error_boundary
 async def delete_response(response_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _plugin(raw_request).service.stored.delete(response_id))
+    plugin = _plugin(raw_request)
+    return JSONResponse(await plugin.service.stored.delete(response_id, _caller(raw_request, plugin)))
 
 
 @router.post("/v1/responses/{response_id}/cancel")
 @error_boundary
 async def cancel_response(response_id: str, raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
-    if plugin.harmony and await _not_ours(plugin, response_id):
+    caller = _caller(raw_request, plugin)
+    if plugin.harmony and await _not_ours(plugin, response_id, caller):
         return await _compat.stock_route("cancel_responses", response_id, raw_request)
-    return JSONResponse(await plugin.service.stored.cancel(response_id))
+    return JSONResponse(await plugin.service.stored.cancel(response_id, caller))
 
 
 @router.get("/v1/responses/{response_id}/input_items")
@@ -121,12 +134,15 @@ async def list_input_items(
     limit: int = 20,
     order: str = "desc",
 ) -> Response:
-    stored = _plugin(raw_request).service.stored
-    return JSONResponse(await stored.input_items(response_id, after=after, limit=limit, order=order))
+    plugin = _plugin(raw_request)
+    caller = _caller(raw_request, plugin)
+    stored = plugin.service.stored
+    page = await stored.input_items(response_id, after=after, limit=limit, order=order, caller=caller)
+    return JSONResponse(page)
 
 
-async def _not_ours(plugin: Runtime, response_id: str) -> bool:
-    return not await plugin.service.stored.holds(response_id)
+async def _not_ours(plugin: Runtime, response_id: str, caller: Caller) -> bool:
+    return not await plugin.service.stored.holds(response_id, caller)
 
 
 def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> StreamingResponse:
@@ -145,6 +161,7 @@ async def _encoded(events: AsyncIterator[T], encoder: Callable[[T], str]) -> Asy
 @error_boundary
 async def list_servers(raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
+    grant = plugin.service.permissions.grant(_caller(raw_request, plugin))
     data = [
         {
             "label": s.label,
@@ -154,6 +171,7 @@ async def list_servers(raw_request: Request) -> Response:
             "last_error": s.last_error,
         }
         for s in plugin.registry.snapshots()
+        if grant.allows_server(s.label)
     ]
     return JSONResponse({"object": "list", "data": data})
 
@@ -162,11 +180,13 @@ async def list_servers(raw_request: Request) -> Response:
 @error_boundary
 async def list_server_tools(label: str, raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
+    grant = plugin.service.permissions.grant(_caller(raw_request, plugin))
     conn = plugin.registry.get(label)
     if conn is None:
         configured = ", ".join(plugin.registry.labels) or "none"
         raise NotFound(f"no MCP server {label!r}; configured: {configured}", param="label")
-    tools = await conn.current_tools()
+    grant.check_server(label, param="label")
+    tools = [t for t in await conn.current_tools() if grant.allows_tool(label, t.name)]
     data = [listed_tool(t).model_dump(mode="json") for t in tools]
     return JSONResponse({"object": "list", "server_label": label, "data": data})
 

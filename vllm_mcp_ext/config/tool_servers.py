@@ -75,6 +75,7 @@ class ToolServerConfig:
     servers: tuple[ServerSpec, ...] = ()
     vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
     remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
+    permissions: dict[str, Any] | None = None  # the mcp.json "permissions" section, see access
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -84,6 +85,7 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
     servers: list[ServerSpec] = []
     native: list[str] = []
     remote: dict[str, Any] | None = None
+    permissions: dict[str, Any] | None = None
     for raw in value.split(","):
         entry = raw.strip()
         if not entry:
@@ -98,8 +100,14 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
         else:
             servers.extend(load_mcp_json(Path(entry)))
             remote = _remote_section(Path(entry)) or remote
+            permissions = _permissions_of(_read_json(Path(entry)), Path(entry)) or permissions
     _check_unique_labels(servers)
-    return ToolServerConfig(servers=tuple(servers), vllm_native=",".join(native) or None, remote=remote)
+    return ToolServerConfig(
+        servers=tuple(servers),
+        vllm_native=",".join(native) or None,
+        remote=remote,
+        permissions=permissions,
+    )
 
 
 def _looks_like_url(entry: str) -> bool:
@@ -133,7 +141,9 @@ def tool_server_config(value: str | os.PathLike[str] | Mapping[str, Any] | None)
     where = Path("tool_server")
     servers = _servers_of(value, where, Path.cwd())
     _check_unique_labels(servers)
-    return ToolServerConfig(servers=tuple(servers), remote=_remote_of(value, where))
+    return ToolServerConfig(
+        servers=tuple(servers), remote=_remote_of(value, where), permissions=_permissions_of(value, where)
+    )
 
 
 def load_mcp_json(path: Path) -> list[ServerSpec]:
@@ -157,6 +167,14 @@ def _remote_of(data: Any, where: Path) -> dict[str, Any] | None:
     section = data.get("remoteMcp") if isinstance(data, Mapping) else None
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"{where}: field 'remoteMcp' must be an object")
+    return section
+
+
+def _permissions_of(data: Any, where: Path) -> dict[str, Any] | None:
+    """The optional ``permissions`` section: API key -> servers and tools (see access.permissions)."""
+    section = data.get("permissions") if isinstance(data, Mapping) else None
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{where}: field 'permissions' must be an object")
     return section
 
 

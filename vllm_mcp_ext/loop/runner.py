@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai.types.responses import ResponseStreamEvent
 
+from vllm_mcp_ext import metrics, spans
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.engine.turns import ModelTurns
@@ -26,6 +27,7 @@ from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.responses.request import ForcedTool, McpServerUse, ResponsesRequest
+from vllm_mcp_ext.servers.remote import RemoteSource
 from vllm_mcp_ext.servers.source import ServerUnavailable
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class Plan:
 class _Budget:
     calls_made: int = 0
     tokens_used: int = 0
+    turns: int = 0
 
     def room(self, req: ResponsesRequest) -> int | None:
         return None if req.max_tool_calls is None else max(req.max_tool_calls - self.calls_made, 0)
@@ -150,6 +153,20 @@ class AgentLoop:
         self, req: ResponsesRequest, context: ParsableContext, plan: Plan, stream: ResponseStream
     ) -> AsyncIterator[ResponseStreamEvent]:
         budget = _Budget()
+        try:
+            async for event in self._turns(req, context, plan, stream, budget):
+                yield event
+        finally:
+            metrics.loop_turns(budget.turns)
+
+    async def _turns(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
+    ) -> AsyncIterator[ResponseStreamEvent]:
         resumed = bool(context.answers)
         await self._run_answers(req, context, plan, stream, budget)
         for event in stream.take():
@@ -167,14 +184,16 @@ class AgentLoop:
                 _approval_check(req),
             )
             running: dict[str, asyncio.Task[CallOutcome]] = {}
+            budget.turns += 1
             try:
-                async for part in self.turns.run_turn(
-                    self._turn_request(req, context, budget, turn_number, tools, choice)
-                ):
-                    turn.feed(part)
-                    self._start(turn.take_complete(), running, req, plan, budget)
-                    for event in stream.take():
-                        yield event
+                with spans.span("mcp.turn", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
+                    async for part in self.turns.run_turn(
+                        self._turn_request(req, context, budget, turn_number, tools, choice)
+                    ):
+                        turn.feed(part)
+                        self._start(turn.take_complete(), running, req, plan, budget)
+                        for event in stream.take():
+                            yield event
                 turn.close()
                 self._start(turn.take_complete(), running, req, plan, budget)
                 for event in stream.take():
@@ -185,6 +204,9 @@ class AgentLoop:
                 # the next prompt continues what the engine holds after this turn
                 context.append_turn(turn.assistant_message(), turn.end.held)
                 skipped = await self._finish_calls(turn, running, context, stream)
+                for call in turn.calls:
+                    if call.kind == "approval" and call.tool is not None:
+                        metrics.approval(_metrics_label(req, call.tool.server_label), "requested")
             finally:
                 for task in running.values():
                     task.cancel()
@@ -289,6 +311,8 @@ class AgentLoop:
         for answer in context.answers:
             approval = pending[answer.approval_id]
             context.answered.add(answer.approval_id)
+            decision = "approved" if answer.approve else "denied"
+            metrics.approval(_metrics_label(req, approval.server_label), decision)
             if not answer.approve:
                 context.give_result(approval.call_id, denial_text(answer.reason))
                 continue
@@ -344,6 +368,12 @@ def _after_turn(
     if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
         return Finish("max_output_tokens")
     return None
+
+
+def _metrics_label(req: ResponsesRequest, label: str) -> str:
+    """A server as metrics name it: remote servers all as one (a request names them freely)."""
+    use = next((u for u in req.servers if u.label == label), None)
+    return metrics.REMOTE if use is None or isinstance(use.source, RemoteSource) else use.source.label
 
 
 def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:

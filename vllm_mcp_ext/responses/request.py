@@ -8,6 +8,7 @@ malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` item
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.servers.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)
+# The ``/mcp`` gateway as a request's tool source: given the raw tool, its source when its
+# ``server_url`` names this server's own ``/mcp`` (else None). See gateway/.
+GatewayResolver = Callable[[dict[str, Any]], ToolSource | None]
 _UNSUPPORTED_FIELDS = ("conversation", "prompt")
 
 
@@ -106,6 +110,7 @@ def parse_request(
     *,
     remote: RemoteMcp | None = None,
     store_available: bool = True,
+    gateway: GatewayResolver | None = None,
 ) -> ResponsesRequest:
     """Validate ``body``; its ``input`` and ``instructions`` go into ``context`` (the stored
     conversation of ``previous_response_id``, loaded by the caller, or a new one)."""
@@ -114,7 +119,7 @@ def parse_request(
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
     other = OtherTools()
-    servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other)
+    servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other, gateway)
     store = body.get("store", True) is not False and store_available
     raw_choice = body.get("tool_choice", "auto")
     # Fields are checked in this order (the first error is the one reported).
@@ -150,7 +155,11 @@ def parse_request(
 
 
 def _tools(
-    tools: Any, registry: ToolServerRegistry, remote: RemoteMcp | None = None, other: OtherTools | None = None
+    tools: Any,
+    registry: ToolServerRegistry,
+    remote: RemoteMcp | None = None,
+    other: OtherTools | None = None,
+    gateway: GatewayResolver | None = None,
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
@@ -161,7 +170,7 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool, source = _mcp_tool(raw, param, registry, remote)
+            tool, source = _mcp_tool(raw, param, registry, remote, gateway)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
@@ -186,15 +195,22 @@ def _tools(
 
 
 def _mcp_tool(
-    raw: dict[str, Any], param: str, registry: ToolServerRegistry, remote: RemoteMcp | None = None
+    raw: dict[str, Any],
+    param: str,
+    registry: ToolServerRegistry,
+    remote: RemoteMcp | None = None,
+    gateway: GatewayResolver | None = None,
 ) -> tuple[Mcp, ToolSource]:
-    named = configured_label(raw, param, registry.labels)
+    own = gateway(raw) if gateway is not None else None
+    named = configured_label(raw, param, registry.labels) if own is None else None
     try:
-        tool = _MCP.validate_python(raw if named is None else without_reference(raw))
+        tool = _MCP.validate_python(raw if named is None and own is None else without_reference(raw))
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
+    if own is not None:  # this server's own /mcp: every configured server, in process
+        return tool.model_copy(update={"server_url": raw["server_url"]}), own
     if named is not None:
         source = registry.get(named)
         assert source is not None  # configured_label checked it

@@ -30,6 +30,7 @@ class Run:
     # from the request's servers unless the caller already holds the scope.
     sources: RequestSources | None = None
     trace: ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
+    owner: str | None = None  # the key hash of the caller that created it (`access.Caller`)
     stream: ResponseStream = field(init=False)
 
     def __post_init__(self) -> None:

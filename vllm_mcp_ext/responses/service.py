@@ -3,7 +3,7 @@
 The entry surface every front door uses (the HTTP routes, the in-process Python API)::
 
     service = ResponsesService(registry, turns, settings, store, remote)
-    run = await service.prepare(body)          # 4xx errors (`McpExtError`) raised here, only here
+    run = await service.prepare(body, caller)  # 4xx errors (`McpExtError`) raised here, only here
     async for event in service.stream(run): ...  # typed `ResponseStreamEvent`s; stored at the end
     response = await service.complete(run)     # the drained stream: a typed `Response`
     queued = await service.start_background(run)  # stored as queued, runs detached
@@ -26,15 +26,19 @@ from typing import Any
 from openai.types.responses import Response, ResponseStreamEvent
 
 from vllm_mcp_ext import trace
+from vllm_mcp_ext.access import ANONYMOUS, Caller, Grant, Permissions
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
+from vllm_mcp_ext.gateway import Catalog, GatewaySource, names_gateway
+from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.responses.request import parse_request
+from vllm_mcp_ext.responses.permitted import permitted
+from vllm_mcp_ext.responses.request import ResponsesRequest, parse_request
 from vllm_mcp_ext.responses.run import Run
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
-from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
+from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry, ToolSource
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 
@@ -49,7 +53,8 @@ class ResponsesService:
 
     ``turns`` is the engine path (`ModelTurns`: vLLM's chat-template turns in the server, a
     scripted engine in tests); ``store`` None keeps nothing (``store`` is then false on every
-    response); ``remote`` None refuses ``server_url`` tools.
+    response); ``remote`` None refuses ``server_url`` tools; ``permissions`` (the tool-server
+    file's map) limit what each `Caller` may use, checked in `prepare`.
     """
 
     def __init__(
@@ -59,8 +64,11 @@ class ResponsesService:
         settings: Settings,
         store: ResponseStore | None,
         remote: RemoteMcp | None = None,
+        permissions: Permissions | None = None,
     ):
         self.registry = registry
+        self.permissions = permissions or Permissions()
+        self.own_port: int | None = None  # the API server's port: "http://localhost:<it>/mcp" is ours
         self.turns = turns
         self.settings = settings
         self.store = store
@@ -70,10 +78,19 @@ class ResponsesService:
 
     # -- create ---------------------------------------------------------------------------
 
-    async def prepare(self, body: dict[str, Any]) -> Run:
-        """Validate ``body``, load its ``previous_response_id`` and list its tools."""
+    async def prepare(self, body: dict[str, Any], caller: Caller = ANONYMOUS) -> Run:
+        """Validate ``body``, load its ``previous_response_id`` and list its tools, as ``caller``
+        may: its stored responses only, the servers and tools its grant allows (`Forbidden`)."""
         self.turns.check_model(body.get("model"))
-        context = await self.stored.context(body.get("previous_response_id"))
+        context = await self.stored.context(body.get("previous_response_id"), caller)
+        grant = self.permissions.grant(caller)
+
+        def gateway(raw: dict[str, Any]) -> ToolSource | None:
+            url = raw.get("server_url")
+            if not isinstance(url, str) or not names_gateway(url, self.own_port):
+                return None
+            return GatewaySource(str(raw.get("server_label")), Catalog(self.registry, grant))
+
         request = parse_request(
             body,
             self.registry,
@@ -81,9 +98,16 @@ class ResponsesService:
             context,
             remote=self.remote,
             store_available=self.store is not None,
+            gateway=gateway,
         )
+        run = await self._planned(request, context, grant)
+        run.owner = caller.key_hash
+        return run
+
+    async def _planned(self, request: ResponsesRequest, context: ParsableContext, grant: Grant) -> Run:
         sources = RequestSources(use.source for use in request.servers)
         try:
+            request = permitted(request, grant)
             if request.background and not request.store:
                 why = (
                     "store is false"
@@ -186,6 +210,7 @@ class ResponsesService:
                 conversation=run.context.to_json() if final else None,
                 previous_response_id=request.previous_response_id,
                 background=request.background,
+                owner=run.owner,
             )
         )
         logger.debug("stored %s in %.1f ms", request.id, (time.perf_counter() - started) * 1000)

@@ -2,6 +2,9 @@
 
 Everything here reads the `ResponseStore` (any process may have written it); background
 responses running in this process are in `running`, so DELETE and cancel can stop them.
+
+Each query is made as a `Caller`: a response another API key created is, to it, not there (the
+same 404, or ``previous_response_not_found``, as a response that never existed).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from vllm_mcp_ext.access import ANONYMOUS, Caller
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
 from vllm_mcp_ext.loop.context import ParsableContext
@@ -32,17 +36,21 @@ class StoredResponses:
         self.settings = settings
         self.running: dict[str, asyncio.Task[None]] = {}  # background responses of this process
 
-    async def get(self, response_id: str) -> StoredResponse:
-        record = None if self.store is None else await self.store.get(response_id)
+    async def get(self, response_id: str, caller: Caller = ANONYMOUS) -> StoredResponse:
+        record = await self._visible(response_id, caller)
         if record is None:
             raise NotFound(f"Response with id {response_id!r} not found.", param="response_id")
         return record
 
-    async def holds(self, response_id: str) -> bool:
-        """Whether the store has this response (else it may be one of vLLM's own)."""
-        return self.store is not None and await self.store.get(response_id) is not None
+    async def holds(self, response_id: str, caller: Caller = ANONYMOUS) -> bool:
+        """Whether the store has this response for ``caller`` (else it may be one of vLLM's own)."""
+        return await self._visible(response_id, caller) is not None
 
-    async def context(self, response_id: Any) -> ParsableContext:
+    async def _visible(self, response_id: str, caller: Caller) -> StoredResponse | None:
+        record = None if self.store is None else await self.store.get(response_id)
+        return record if record is not None and caller.may_see(record.owner) else None
+
+    async def context(self, response_id: Any, caller: Caller = ANONYMOUS) -> ParsableContext:
         """The conversation to continue: that of ``previous_response_id``, or a new one."""
         if response_id is None:
             return ParsableContext()
@@ -53,7 +61,7 @@ class StoredResponses:
                 "previous_response_id needs the response store, which is off (VLLM_MCP_STORE)",
                 param="previous_response_id",
             )
-        record = await self.store.get(response_id)
+        record = await self._visible(response_id, caller)
         if record is None:
             raise InvalidRequest(
                 f"Previous response with id {response_id!r} not found.",
@@ -82,15 +90,15 @@ class StoredResponses:
                 return
             await asyncio.sleep(FOLLOW_POLL_S)
 
-    async def delete(self, response_id: str) -> dict[str, Any]:
-        record = await self.get(response_id)
+    async def delete(self, response_id: str, caller: Caller = ANONYMOUS) -> dict[str, Any]:
+        record = await self.get(response_id, caller)
         await self._stop(response_id)
         assert self.store is not None
         await self.store.delete(record.id)
         return {"id": record.id, "object": "response", "deleted": True}
 
-    async def cancel(self, response_id: str) -> dict[str, Any]:
-        record = await self.get(response_id)
+    async def cancel(self, response_id: str, caller: Caller = ANONYMOUS) -> dict[str, Any]:
+        record = await self.get(response_id, caller)
         if not record.background:
             raise InvalidRequest("Only background responses can be cancelled.", param="response_id")
         if record.done:
@@ -101,8 +109,8 @@ class StoredResponses:
             deadline = time.monotonic() + 10
             while not record.done and time.monotonic() < deadline:
                 await asyncio.sleep(CANCEL_POLL_S)
-                record = await self.get(response_id)
-        return (await self.get(response_id)).response
+                record = await self.get(response_id, caller)
+        return (await self.get(response_id, caller)).response
 
     async def _stop(self, response_id: str) -> bool:
         """Cancel a background response running in this process and wait until it has stopped."""
@@ -115,9 +123,9 @@ class StoredResponses:
         return True
 
     async def input_items(
-        self, response_id: str, *, after: str | None, limit: int, order: str
+        self, response_id: str, *, after: str | None, limit: int, order: str, caller: Caller = ANONYMOUS
     ) -> dict[str, Any]:
-        record = await self.get(response_id)
+        record = await self.get(response_id, caller)
         return page(record.input_items, after=after, limit=limit, order=order)
 
     async def purge_forever(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,7 +20,7 @@ from mcp import types
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
-from vllm_mcp_ext.servers.session import McpSession, Timeouts
+from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
 from vllm_mcp_ext.servers.source import OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class ServerConnection:
         self._attempted = asyncio.Event()  # set after each connection attempt, won or lost
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # told when the tool list may have changed (list_changed, a new session): the /mcp gateway
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def label(self) -> str:
@@ -115,8 +118,14 @@ class ServerConnection:
         await self.session()
         return self.tools
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        return await (await self.session()).call_tool(name, arguments)
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], progress: Progress | None = None
+    ) -> types.CallToolResult:
+        return await (await self.session()).call_tool(name, arguments, progress=progress)
+
+    def _tools_changed(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     # -- the owner task ------------------------------------------------------------------
 
@@ -140,7 +149,12 @@ class ServerConnection:
 
     async def _one_session(self) -> bool:
         """Open a session and keep it until it ends; whether it opened."""
-        session = self._current = McpSession(self.label, [transports.configured(self.spec)], self._timeouts)
+        session = self._current = McpSession(
+            self.label,
+            [transports.configured(self.spec)],
+            self._timeouts,
+            on_tools_changed=self._tools_changed,
+        )
         session.start(f"mcp-session:{self.label}")
         try:
             await session.wait_open()
@@ -150,6 +164,8 @@ class ServerConnection:
             await session.close()
             return False
         self.server_name = session.server_name
+        if self._listed is not None:  # a session again: its tools may differ
+            self._tools_changed()
         self._listed = session
         self.status = ServerStatus.READY
         self.last_error = None

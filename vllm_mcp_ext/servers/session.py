@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,10 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import ClientSession, types
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
+from vllm_mcp_ext import metrics, spans
 from vllm_mcp_ext.servers.source import LOST, CallFailed, Code, OpenFailed
 from vllm_mcp_ext.servers.transports import Transport
 
@@ -40,6 +43,7 @@ FALLBACK_STATUSES = (400, 404, 405)
 CLOSE_GRACE = 5.0  # seconds a closing session may take (DELETE, stream shutdown)
 CANCEL_GRACE = 2.0  # seconds a cancelled call may take to tell the server
 _SDK_CLOSED = "Connection closed"  # the SDK's text for CONNECTION_CLOSED, which says nothing more
+Progress = ProgressFnT  # the SDK's progress callback: (progress, total, message) -> awaitable
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,12 @@ class McpSession:
         timeouts: Timeouts,
         *,
         redact: Callable[[str], str] = str,
+        kind: str = "configured",
+        on_tools_changed: Callable[[], None] | None = None,
     ):
         self.name = name  # for logs and the owner task's name
+        self.kind = kind  # "configured" or "remote": metrics label remote servers by kind only
+        self.on_tools_changed = on_tools_changed
         self.timeouts = timeouts
         self.redact = redact
         self.tools: tuple[types.Tool, ...] = ()
@@ -123,15 +131,40 @@ class McpSession:
 
     # -- calls ----------------------------------------------------------------------------
 
+    @property
+    def metrics_label(self) -> str:
+        return self.name if self.kind == "configured" else metrics.REMOTE
+
     async def call_tool(
-        self, name: str, arguments: dict[str, Any], timeout: float | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        timeout: float | None = None,
+        progress: Progress | None = None,
     ) -> types.CallToolResult:
         """One tools/call within ``timeout`` (default: the call timeout), failing fast when the
-        transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server."""
+        transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server.
+        ``progress`` gets the server's progress notifications for this call. Every call is
+        counted and timed here (`metrics`), the one place all tool calls pass."""
+        started, outcome = time.perf_counter(), "failed"
+        try:
+            with spans.span("mcp.tools/call", **{"mcp.server": self.metrics_label, "mcp.tool": name}):
+                result = await self._call_once(name, arguments, timeout, progress)
+            outcome = "error" if result.is_error else "ok"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.tool_call(self.metrics_label, name, outcome, time.perf_counter() - started)
+
+    async def _call_once(
+        self, name: str, arguments: dict[str, Any], timeout: float | None, progress: Progress | None
+    ) -> types.CallToolResult:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments, timeout))
+        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -140,7 +173,12 @@ class McpSession:
             raise
 
     async def _call(
-        self, session: ClientSession, name: str, arguments: dict[str, Any], timeout: float | None
+        self,
+        session: ClientSession,
+        name: str,
+        arguments: dict[str, Any],
+        timeout: float | None,
+        progress: Progress | None = None,
     ) -> types.CallToolResult:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
@@ -148,7 +186,9 @@ class McpSession:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
                 with anyio.fail_after(limit):
-                    result = await session.call_tool(name, arguments, progress_callback=self._progress)
+                    result = await session.call_tool(
+                        name, arguments, progress_callback=progress or self._progress
+                    )
                 tg.cancel_scope.cancel()
         except BaseException as exc:
             failure = self._call_failure(innermost(exc))
@@ -207,14 +247,17 @@ class McpSession:
             ):
                 with anyio.fail_after(timeouts.initialize):
                     init = await session.initialize()
-                with anyio.fail_after(timeouts.list):
-                    self.tools = tuple((await session.list_tools()).tools)
+                self.tools = await self._list(session)
                 opening.deadline = math.inf
                 self.server_name = init.server_info.name
                 self.transport = transport.kind
                 self._session = session
                 self._opened.set_result(None)
-                await self._until_stopped_or_broken()
+                metrics.session_opened(self.kind)
+                try:
+                    await self._until_stopped_or_broken()
+                finally:
+                    metrics.session_closed(self.kind)
         if opening.cancelled_caught:
             raise TimeoutError(f"no answer within {timeouts.open:g}s")
 
@@ -244,11 +287,23 @@ class McpSession:
         if session is None:
             return
         try:
-            with anyio.fail_after(self.timeouts.list):
-                self.tools = tuple((await session.list_tools()).tools)
+            self.tools = await self._list(session)
             logger.info("MCP server %s tools changed: %d tools", self.name, len(self.tools))
         except Exception as exc:
             self._mark_broken(describe(exc))
+            return
+        if self.on_tools_changed is not None:
+            self.on_tools_changed()
+
+    async def _list(self, session: ClientSession) -> tuple[types.Tool, ...]:
+        ok = False
+        try:
+            with anyio.fail_after(self.timeouts.list):
+                tools = tuple((await session.list_tools()).tools)
+            ok = True
+            return tools
+        finally:
+            metrics.tool_list(self.metrics_label, ok)
 
     def _mark_broken(self, reason: str) -> None:
         self.last_error = self.redact(reason)

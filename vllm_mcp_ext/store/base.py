@@ -29,6 +29,7 @@ class StoredResponse:
     previous_response_id: str | None = None
     background: bool = False
     updated_at: float = field(default=0.0)
+    owner: str | None = None  # the key hash of the caller that created it (never the key)
 
     @property
     def done(self) -> bool:

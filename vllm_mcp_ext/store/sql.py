@@ -1,4 +1,6 @@
-"""The SQL both backends run: one table of responses, one of background stream events.
+"""The SQL both backends run: one table of responses, one of background stream events, one of
+owners (the key hash of the caller that created a response; a table of its own so databases made
+before it need no migration: a response without a row there has no owner).
 
 JSON goes in TEXT columns, so the schema is the same on SQLite and PostgreSQL; queries use ``?``
 placeholders and the PostgreSQL backend rewrites them.
@@ -33,6 +35,10 @@ SCHEMA = (
         event TEXT NOT NULL,
         PRIMARY KEY (response_id, seq)
     )""",
+    """CREATE TABLE IF NOT EXISTS mcp_ext_owners (
+        response_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL
+    )""",
 )
 
 _COLUMNS = (
@@ -42,7 +48,15 @@ _COLUMNS = (
 PUT = f"""INSERT INTO mcp_ext_responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, status = excluded.status,
     response = excluded.response, conversation = excluded.conversation"""
-GET = f"SELECT {_COLUMNS} FROM mcp_ext_responses WHERE id = ?"
+GET = (
+    f"SELECT {_COLUMNS}, o.owner FROM mcp_ext_responses r "
+    "LEFT JOIN mcp_ext_owners o ON o.response_id = r.id WHERE r.id = ?"
+)
+PUT_OWNER = "INSERT INTO mcp_ext_owners (response_id, owner) VALUES (?, ?) ON CONFLICT DO NOTHING"
+DELETE_OWNER = "DELETE FROM mcp_ext_owners WHERE response_id = ?"
+PURGE_OWNERS = (
+    "DELETE FROM mcp_ext_owners WHERE response_id IN (SELECT id FROM mcp_ext_responses WHERE created_at < ?)"
+)
 DELETE = "DELETE FROM mcp_ext_responses WHERE id = ?"
 DELETE_EVENTS = "DELETE FROM mcp_ext_events WHERE response_id = ?"
 ADD_EVENT = "INSERT INTO mcp_ext_events (response_id, seq, event) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
@@ -96,15 +110,28 @@ class SqlStore:
             json.dumps(record.input_items),
             None if record.conversation is None else json.dumps(record.conversation),
         )
-        await self.db.run([(PUT, params)])
+        statements: list[tuple[str, tuple[Any, ...]]] = [(PUT, params)]
+        if record.owner is not None:
+            statements.append((PUT_OWNER, (record.id, record.owner)))
+        await self.db.run(statements)
 
     async def get(self, response_id: str) -> StoredResponse | None:
         rows = await self.db.rows(GET, (response_id,))
         if not rows:
             return None
-        (rid, created, updated, status, previous, background, request, response, items, conversation) = rows[
-            0
-        ]
+        (
+            rid,
+            created,
+            updated,
+            status,
+            previous,
+            background,
+            request,
+            response,
+            items,
+            conversation,
+            owner,
+        ) = rows[0]
         return StoredResponse(
             id=rid,
             created_at=created,
@@ -116,10 +143,16 @@ class SqlStore:
             response=json.loads(response),
             input_items=json.loads(items),
             conversation=None if conversation is None else json.loads(conversation),
+            owner=owner,
         )
 
     async def delete(self, response_id: str) -> bool:
-        return await self.db.run([(DELETE_EVENTS, (response_id,)), (DELETE, (response_id,))]) > 0
+        statements = [
+            (DELETE_EVENTS, (response_id,)),
+            (DELETE_OWNER, (response_id,)),
+            (DELETE, (response_id,)),
+        ]
+        return await self.db.run(statements) > 0
 
     async def add_events(self, response_id: str, events: list[tuple[int, dict[str, Any]]]) -> None:
         if events:
@@ -138,4 +171,6 @@ class SqlStore:
         return bool(rows and rows[0][0])
 
     async def purge(self, older_than: float) -> int:
-        return await self.db.run([(PURGE_EVENTS, (older_than,)), (PURGE, (older_than,))])
+        return await self.db.run(
+            [(PURGE_EVENTS, (older_than,)), (PURGE_OWNERS, (older_than,)), (PURGE, (older_than,))]
+        )

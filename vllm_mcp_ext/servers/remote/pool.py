@@ -202,6 +202,6 @@ def open_session(
         call=settings.call_timeout,
     )
     transports = remote_transports(target, headers, transport, settings)
-    session = McpSession(target.origin, transports, timeouts, redact=redactor.text)
+    session = McpSession(target.origin, transports, timeouts, redact=redactor.text, kind="remote")
     session.start(f"mcp-remote:{target.origin}")
     return session
