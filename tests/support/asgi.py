@@ -6,22 +6,33 @@ engine is a `ScriptedTurns`, and hands back an ``httpx.AsyncClient`` over ``http
 no port, no vLLM process, milliseconds per request. Give it to the ``openai`` SDK as
 ``AsyncOpenAI(base_url="http://plugin/v1", http_client=client)``. Requests that the plugin sends
 on to vLLM's own handler (see ``api/routing.py``) need a real server.
+
+`plugin_app` is the same app with ``/mcp`` mounted, API keys and permissions as ``--api-key`` and
+the tool-server file would set them; `loopback` serves any such app with uvicorn on a loopback
+port in the test's own event loop, for clients that need real HTTP streaming (the MCP SDK).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
+from starlette.routing import Route
 
+from tests.support.processes import free_port
 from tests.support.scripted import ScriptedTurns
+from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.gateway.server import STATE_KEY, GatewayApp
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -37,6 +48,25 @@ async def plugin_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The plugin's routes over ``engine``, with ``servers`` configured (as ``--tool-server``
     would) and responses kept in the SQLite file ``store`` (none kept without it)."""
+    async with (
+        plugin_app(engine, servers, store) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
+    ):
+        yield client
+
+
+@asynccontextmanager
+async def plugin_app(
+    engine: ScriptedTurns,
+    servers: tuple[ServerSpec, ...] = (),
+    store: Path | None = None,
+    *,
+    api_keys: tuple[str, ...] = (),
+    permissions: dict[str, Any] | None = None,
+) -> AsyncIterator[FastAPI]:
+    """The app of `plugin_client` with ``/mcp``, ``api_keys`` (as ``--api-key``; vLLM's own
+    middleware, which answers 401 on ``/v1`` before the plugin, is not there) and the
+    ``permissions`` section of a tool-server file."""
     settings = Settings(connect_timeout=20, call_timeout=20)
     kept = open_store(str(store)) if store is not None else None
     if kept is not None:
@@ -45,12 +75,34 @@ async def plugin_client(
     await registry.start()
     app = FastAPI()
     app.include_router(router)
+    app.router.routes.append(Route("/mcp", GatewayApp()))
     remote = RemoteMcp(RemoteSettings.load(None))
-    service = ResponsesService(registry, engine, settings, kept, remote)
-    runtime = Runtime(service, harmony=False)
+    service = ResponsesService(registry, engine, settings, kept, remote, Permissions.load(permissions))
+    runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))
     app.state.vllm_mcp_ext = runtime
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
-            yield client
+        yield app
     finally:
+        gateway = getattr(app.state, STATE_KEY, None)
+        if gateway is not None:
+            await gateway.aclose()
         await runtime.aclose()
+
+
+@asynccontextmanager
+async def loopback(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` served on a loopback port in this event loop; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from tests.support.postgres import binaries, postgres_server
 from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.store import ResponseStore, StoredResponse, open_store
+from vllm_mcp_ext.store.sql import SCHEMA
 from vllm_mcp_ext.store.sqlite import SqliteStore
 
 
@@ -132,3 +134,36 @@ def test_store_setting_picks_the_backend(tmp_path: Path) -> None:
     assert "secret" not in repr(open_store("postgresql://u:secret@db.example/x"))
     with pytest.raises(ConfigError):
         open_store("mysql://db/x")
+
+
+async def test_the_owner_is_kept_and_leaves_with_the_response(store: ResponseStore) -> None:
+    owned = record()
+    owned.owner = "ab" * 32
+    await store.put(owned)
+    await store.put(record(status="completed"))  # a later snapshot carries no owner: it stays
+    got = await store.get("resp_a")
+    assert got is not None and got.owner == "ab" * 32
+    await store.delete("resp_a")
+    await store.put(record())
+    again = await store.get("resp_a")
+    assert again is not None and again.owner is None
+
+
+async def test_a_sqlite_file_from_before_owners_opens_and_its_responses_have_none(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # the tables as they were before owners existed
+        for statement in SCHEMA[:3]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO mcp_ext_responses (id, created_at, updated_at, status, background, request, "
+            "response, input_items) VALUES ('resp_old', 1, 1, 'completed', 0, '{}', '{}', '[]')"
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        old = await store.get("resp_old")
+        assert old is not None and old.owner is None
+        await store.put(record())
+        assert await store.get("resp_a") is not None
+    finally:
+        await store.close()

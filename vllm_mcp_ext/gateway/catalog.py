@@ -42,7 +42,8 @@ def names_gateway(url: str, port: int | None = None) -> bool:
         return True
     if parsed.scheme not in ("http", "https") or parsed.hostname not in _LOOPBACK:
         return False
-    return port is None or parsed.port in (None, port)
+    default = 443 if parsed.scheme == "https" else 80
+    return port is None or (parsed.port or default) == port
 
 
 @dataclass(frozen=True)
