@@ -142,8 +142,16 @@ def tiny_model() -> Path:
 
 
 @contextmanager
-def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None = None) -> Iterator[str]:
-    """`vllm serve` with the plugin, as a user types it; yields the base URL.
+def serve(
+    model: Path,
+    config: Path,
+    log: Path,
+    *flags: str,
+    store: Path | None = None,
+    api_keys: tuple[str, ...] = (),
+) -> Iterator[str]:
+    """`vllm serve` with the plugin, as a user types it; yields the base URL. ``api_keys``
+    become ``--api-key`` flags (the first one is used to wait for the MCP servers).
 
     On the way out it checks that the stdio MCP servers the plugin started went with it.
     """
@@ -171,6 +179,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
             "--tool-call-parser", "hermes",
             "--tool-server", str(config),
             "--port", str(port),
+            *(flag for key in api_keys for flag in ("--api-key", key)),
             *flags,
         ],
         log,
@@ -179,7 +188,7 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
     stdio_children: list[psutil.Process] = []
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, STARTUP_TIMEOUT, log)
-        wait_servers_ready(f"http://127.0.0.1:{port}")
+        wait_servers_ready(f"http://127.0.0.1:{port}", api_key=api_keys[0] if api_keys else None)
         yield f"http://127.0.0.1:{port}"
         stdio_children = [
             p
@@ -193,13 +202,14 @@ def serve(model: Path, config: Path, log: Path, *flags: str, store: Path | None 
     assert not alive, f"stdio MCP servers outlived the API server: {[p.pid for p in alive]}"
 
 
-def wait_servers_ready(base_url: str, timeout: float = 120) -> None:
+def wait_servers_ready(base_url: str, timeout: float = 120, api_key: str | None = None) -> None:
     """Tests start once every configured MCP server but the dead one is connected: on a busy
     machine a stdio server can take seconds to start."""
     deadline = time.monotonic() + timeout
     waiting: list[str] = []
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     while time.monotonic() < deadline:
-        servers = httpx.get(f"{base_url}/v1/mcp/servers", timeout=10).json()["data"]
+        servers = httpx.get(f"{base_url}/v1/mcp/servers", timeout=10, headers=headers).json()["data"]
         waiting = [s["label"] for s in servers if s["label"] != "ghost" and s["status"] != "ready"]
         if not waiting:
             return

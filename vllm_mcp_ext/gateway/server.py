@@ -129,6 +129,9 @@ def _caller(ctx: Any, runtime: Runtime) -> Caller:
 class GatewayApp:
     """The ASGI app the plugin mounts at ``/mcp``: checks the key, then serves MCP."""
 
+    def __init__(self) -> None:
+        self.__name__ = "mcp_gateway"  # vLLM logs every route's endpoint by name at start-up
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
         runtime: Runtime | None = getattr(state, "vllm_mcp_ext", None)
