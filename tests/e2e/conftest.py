@@ -151,7 +151,7 @@ def serve(
     api_keys: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """`vllm serve` with the plugin, as a user types it; yields the base URL. ``api_keys``
-    become ``--api-key`` flags (the first one is used to wait for the MCP servers).
+    go to ``--api-key`` (the first one is used to wait for the MCP servers).
 
     On the way out it checks that the stdio MCP servers the plugin started went with it.
     """
@@ -179,7 +179,7 @@ def serve(
             "--tool-call-parser", "hermes",
             "--tool-server", str(config),
             "--port", str(port),
-            *(flag for key in api_keys for flag in ("--api-key", key)),
+            *(["--api-key", *api_keys] if api_keys else []),  # one flag, several keys
             *flags,
         ],
         log,
