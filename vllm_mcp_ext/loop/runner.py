@@ -169,7 +169,7 @@ class AgentLoop:
             running: dict[str, asyncio.Task[CallOutcome]] = {}
             try:
                 async for part in self.turns.run_turn(
-                    self._turn_request(req, context, budget, turn_number, tools, choice)
+                    self._turn_request(req, context, plan, budget, turn_number, tools, choice)
                 ):
                     turn.feed(part)
                     self._start(turn.take_complete(), running, req, plan, budget)
@@ -201,6 +201,7 @@ class AgentLoop:
         self,
         req: ResponsesRequest,
         context: ParsableContext,
+        plan: Plan,
         budget: _Budget,
         turn_number: int,
         tools: list[dict[str, Any]],
@@ -218,6 +219,7 @@ class AgentLoop:
             response_format=req.response_format,
             reasoning_effort=req.reasoning_effort,
             held=context.held,
+            tool_servers={t.exposed_name: (t.server_label, t.name) for t in plan.toolset.tools},
         )
 
     # -- calls ----------------------------------------------------------------------------
