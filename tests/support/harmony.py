@@ -49,6 +49,7 @@ class ScriptedHarmonyEngine:
         self.model_name = model_name
         self.chunk = chunk  # ids per engine output, as vLLM streams several at a time
         self.prompts: list[list[int]] = []
+        self._held: list[int] = []  # the last prompt and its output: what a prefix cache holds
         self.requests: list[TurnRequest] = []
 
     def serves(self, name: str) -> bool:
@@ -58,11 +59,10 @@ class ScriptedHarmonyEngine:
         self.prompts.append(list(prompt_ids))
         self.requests.append(turn)
         ids = self.turns.pop(0)
-        cached = 0
-        if len(self.prompts) > 1:  # what a prefix cache would serve: the common start
-            earlier = self.prompts[-2]
-            while cached < min(len(earlier), len(prompt_ids)) and earlier[cached] == prompt_ids[cached]:
-                cached += 1
+        cached, held = 0, self._held
+        while cached < min(len(held), len(prompt_ids)) and held[cached] == prompt_ids[cached]:
+            cached += 1
+        self._held = list(prompt_ids) + ids
         for i in range(0, len(ids), self.chunk):
             last = i + self.chunk >= len(ids)
             yield Generated(ids[i : i + self.chunk], "stop" if last else None, cached)

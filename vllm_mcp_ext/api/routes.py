@@ -60,7 +60,8 @@ async def create_response(raw_request: Request) -> Response:
     plugin = _plugin(raw_request)
     previous = body.get("previous_response_id")
     ours = isinstance(previous, str) and await plugin.service.stored.holds(previous)
-    route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours)
+    own = frozenset(plugin.registry.labels)
+    route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours, own_labels=own)
     if route.handler == "stock":
         logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
         return await _compat.stock_create_responses(body, raw_request)
