@@ -3,7 +3,7 @@
 Two engine paths fit here, one per model family:
 
 * `ChatTemplateTurns` (``engine/chat_template.py``): models vLLM renders with their chat
-  template, parsed by the configured tool and reasoning parsers (today's only path);
+  template, parsed by the configured tool and reasoning parsers;
 * `HarmonyTurns` (``engine/harmony/``): gpt-oss models, rendered with ``openai_harmony`` and
   parsed by channel with its own `ResponsesParser` (`HarmonyParser`). `model_turns` chooses.
 
