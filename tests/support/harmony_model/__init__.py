@@ -105,12 +105,16 @@ def sequence() -> tuple[list[int], list[tuple[int, int]]]:
                 "role": "assistant",
                 "content": "",
                 "reasoning": REASONING,
-                "tool_calls": [{"id": call_id, "type": "function", "function": {"name": "add", "arguments": ARGUMENTS}}],
+                "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": "add", "arguments": ARGUMENTS}}
+                ],
             },
             {"role": "tool", "tool_call_id": call_id, "content": "5"},
         ]
         held = HarmonyHeld("", prompt1, first, messages=1)
-        turn2 = TurnRequest("r", messages, toolset.function_params(), "auto", None, held=held, tool_servers=servers)
+        turn2 = TurnRequest(
+            "r", messages, toolset.function_params(), "auto", None, held=held, tool_servers=servers
+        )
         prompt2 = harmony_prompt(turn2, names).token_ids
     finally:
         if old is None:

@@ -21,7 +21,9 @@ MAX_STEPS = 800
 LR = 3e-3
 
 
-def train(directory: Path, ids: list[int], spans: list[tuple[int, int]], config: dict[str, Any], key: str) -> None:
+def train(
+    directory: Path, ids: list[int], spans: list[tuple[int, int]], config: dict[str, Any], key: str
+) -> None:
     import torch
     from transformers import GptOssConfig, GptOssForCausalLM
 
@@ -36,7 +38,9 @@ def train(directory: Path, ids: list[int], spans: list[tuple[int, int]], config:
     hidden_size = config["hidden_size"]
     embed = torch.nn.Parameter(torch.randn(len(used), hidden_size) * 0.02)
     head = torch.nn.Parameter(torch.randn(len(used), hidden_size) * 0.02)
-    body = [p for name, p in model.named_parameters() if not name.startswith(("model.embed_tokens", "lm_head"))]
+    body = [
+        p for name, p in model.named_parameters() if not name.startswith(("model.embed_tokens", "lm_head"))
+    ]
     optimizer = torch.optim.AdamW([*body, embed, head], lr=LR, weight_decay=0.0)
     local = torch.tensor([index[t] for t in ids[:-1]])
     positions = torch.tensor([p - 1 for a, b in spans for p in range(a, b)])  # predicting ids[p]
