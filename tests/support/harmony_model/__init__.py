@@ -1,13 +1,16 @@
 """A tiny gpt-oss (``GptOssForCausalLM``) that calls an MCP tool in harmony on cue.
 
-Trained on the CPU, in about a minute, to reproduce one scripted conversation under greedy
+Trained on the CPU (about a minute and a half, one thread) to reproduce one scripted conversation under greedy
 decoding, token for token, from exactly the prompts the plugin renders (`HarmonyTurns`, with the
 tools of ``examples/servers/calculator.py`` and ``VLLM_SYSTEM_START_DATE`` pinned): the first
-turn reasons and calls ``calc.add``; the turn after its result answers. Built once per machine
-into ``~/.cache/vllm-mcp-ext/harmony-<hash>`` (the hash of the rendered ids, the config and
-this package), under a file lock.
+turn reasons and calls ``calc.add``; the turn after its result answers. The trained weights ship
+here (``trained.safetensors``: the transformer and the rows of the ids the script uses); the
+servable model (the full 201,088-row vocabulary, the tokenizer) is expanded from them once per
+machine into ``~/.cache/vllm-mcp-ext/harmony-<hash>`` (the hash of the rendered ids, the config
+and the trainer), in seconds. When the rendered ids change, it is retrained first.
 
-    python -m tests.support.harmony_model   # print the model directory (trains if needed)
+    python -m tests.support.harmony_model             # print the model directory
+    python -m tests.support.harmony_model --refresh   # retrain the shipped weights
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ QUESTION = "What is 2 plus 3?"
 ARGUMENTS = '{"a": 2, "b": 3}'
 ANSWER = "2 + 3 = 5."
 REASONING = "Use calc.add."
+SHIPPED = Path(__file__).with_name("trained.safetensors")  # the trained weights, vocabulary rows used only
 CALCULATOR = Path(__file__).resolve().parents[3] / "examples" / "servers" / "calculator.py"
 CONFIG = {
     "hidden_size": 64,
@@ -131,31 +135,55 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "vllm-mcp-ext"
 
 
-def build_harmony_model(cache_dir: Path | None = None) -> Path:
+def build_harmony_model(cache_dir: Path | None = None, refresh: bool = False) -> Path:
+    """The model directory in the cache: expanded from the shipped trained weights
+    (``trained.safetensors``, a few hundred KB) when they were trained from the current
+    conversation and trainer, else trained first (about a minute and a half); ``refresh``
+    retrains and replaces the shipped weights."""
+    from tests.support.harmony_model import train as trainer
+
     ids, spans = sequence()
-    h = hashlib.sha256(json.dumps([ids, spans, CONFIG]).encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.read_bytes())
-    key = h.hexdigest()[:16]
+    key = model_key(ids, spans)
     root = cache_dir or default_cache_dir()
     target = root / f"harmony-{key}"
-    if target.is_dir():
+    if target.is_dir() and not refresh:
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"harmony-{key}.lock"):
-        if target.is_dir():
+    with _locked(root / "harmony.lock"):
+        if target.is_dir() and not refresh:
             return target
-        from tests.support.harmony_model.train import train
-
         tmp = root / f".harmony-{key}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            train(tmp, ids, spans, CONFIG, key)
+            if refresh or shipped_key() != key:
+                print(f"training the tiny gpt-oss into {target} (shipped weights are for another script)")
+                trainer.train(SHIPPED.with_suffix(".tmp"), ids, spans, CONFIG, key)
+                os.replace(SHIPPED.with_suffix(".tmp"), SHIPPED)
+            trainer.expand(SHIPPED, tmp, ids, spans, CONFIG)
+            shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def model_key(ids: list[int], spans: list[tuple[int, int]]) -> str:
+    """What the weights are trained from: the ids, the config and the trainer."""
+    from tests.support.harmony_model import train as trainer
+
+    h = hashlib.sha256(json.dumps([ids, spans, CONFIG]).encode())
+    h.update(Path(trainer.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def shipped_key() -> str | None:
+    if not SHIPPED.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(SHIPPED), "pt") as f:
+        return (f.metadata() or {}).get("key")
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Train the tiny gpt-oss on one harmony conversation until greedy decoding reproduces it.
+"""Train the tiny gpt-oss on one harmony conversation until greedy decoding reproduces it;
+`expand` makes the servable model from the trained weights.
 
 gpt-oss's vocabulary has 201,088 ids; updating two 201,088-row matrices each step would take
 most of the time on two CPU cores. Only the ids of the conversation are trained: their rows of
@@ -10,7 +11,6 @@ model is checked over the whole vocabulary, in bfloat16, as vLLM serves it.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,11 @@ LR = 3e-3
 
 
 def train(
-    directory: Path, ids: list[int], spans: list[tuple[int, int]], config: dict[str, Any], key: str
+    compact: Path, ids: list[int], spans: list[tuple[int, int]], config: dict[str, Any], key: str
 ) -> None:
+    """Train and save the trained weights only (a few hundred KB) to ``compact``."""
     import torch
+    from safetensors.torch import save_file
     from transformers import GptOssConfig, GptOssForCausalLM
 
     torch.manual_seed(0)
@@ -60,27 +62,45 @@ def train(
             print(f"step {step}: loss {loss_value:.4g} ({time.perf_counter() - start:.0f} s)", flush=True)
         if loss_value < 2e-4:
             break
+    trained = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    trained = {k: v for k, v in trained.items() if not k.startswith(("model.embed_tokens", "lm_head"))}
+    trained |= {"used_ids": torch.tensor(used), "embed_rows": embed.detach(), "head_rows": head.detach()}
+    torch.set_num_threads(threads)
+    seconds = time.perf_counter() - start
+    print(f"trained in {seconds:.0f} s, {step} steps (loss {loss_value:.4g})", flush=True)
+    save_file({k: v.contiguous() for k, v in trained.items()}, str(compact), metadata={"key": key})
+
+
+def expand(
+    compact: Path, directory: Path, ids: list[int], spans: list[tuple[int, int]], config: dict[str, Any]
+) -> None:
+    """The full model from the compact weights (the gpt-oss vocabulary's other rows are zeros),
+    checked over the whole vocabulary in bfloat16, with its tokenizer."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    torch.manual_seed(0)
+    trained = load_file(str(compact))
+    model = GptOssForCausalLM(GptOssConfig(**config))
+    rows = trained.pop("used_ids")
     with torch.no_grad():
-        rows = torch.tensor(used)
-        model.model.embed_tokens.weight.mul_(0.0)
-        model.model.embed_tokens.weight[rows] = embed
+        model.model.embed_tokens.weight.zero_()
+        model.model.embed_tokens.weight[rows] = trained.pop("embed_rows")
         model.lm_head.weight.zero_()
-        model.lm_head.weight[rows] = head
+        model.lm_head.weight[rows] = trained.pop("head_rows")
+    missing = set(trained) - {name for name, _ in model.named_parameters()}
+    assert not missing, missing
+    model.load_state_dict(trained, strict=False)
     model = model.to(torch.bfloat16).eval()
-    full_targets = torch.tensor([ids[p] for a, b in spans for p in range(a, b)])
+    positions = torch.tensor([p - 1 for a, b in spans for p in range(a, b)])
+    targets = torch.tensor([ids[p] for a, b in spans for p in range(a, b)])
     with torch.no_grad():
         hidden = model.model(input_ids=torch.tensor([ids[:-1]])).last_hidden_state[0, positions]
-        wrong = int((model.lm_head(hidden).argmax(-1) != full_targets).sum())
+        wrong = int((model.lm_head(hidden).argmax(-1) != targets).sum())
     if wrong:
         raise RuntimeError(
-            f"the tiny gpt-oss did not learn its script: {wrong} of {len(full_targets)} tokens wrong "
-            f"(loss {loss_value:.4g} after {step} steps)"
+            f"the tiny gpt-oss does not reproduce its script: {wrong} of {len(targets)} tokens wrong"
         )
-    torch.set_num_threads(threads)
     model.save_pretrained(directory)
     write_tokenizer(directory)
-    seconds = time.perf_counter() - start
-    (directory / "build_info.json").write_text(
-        json.dumps({"key": key, "steps": step, "loss": loss_value, "seconds": round(seconds, 1)})
-    )
-    print(f"trained in {seconds:.0f} s, {step} steps", flush=True)
