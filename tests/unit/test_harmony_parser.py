@@ -90,3 +90,16 @@ def test_harmony_output_outside_the_format_is_text_not_lost() -> None:
     parser = HarmonyParser(NAMES)
     parts = parser.feed_ids(encode_special("plain words")) + parser.close()
     assert "".join(p.text for p in parts if isinstance(p, TextDelta)) == "plain words"
+
+
+def test_harmony_parsing_a_long_turn_stays_linear() -> None:
+    # 20,000 tokens streamed one by one: microseconds each (asking openai-harmony for its state
+    # at each token took milliseconds at this length, growing with the message)
+    import time
+
+    turn = output_ids(analysis("word " * 20_000))
+    parser = HarmonyParser(NAMES)
+    start = time.perf_counter()
+    parts = [part for token in turn for part in parser.feed_ids([token])]
+    assert time.perf_counter() - start < 5
+    assert summary(parts)[0] == "word " * 20_000

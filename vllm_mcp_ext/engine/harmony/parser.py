@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from openai_harmony import HarmonyError, Role, StreamableParser, StreamState
+from openai_harmony import HarmonyError, Role, StreamableParser
 
 from vllm_mcp_ext.engine.harmony.render import ToolNames, encoding
 from vllm_mcp_ext.engine.parser import ResponsesParser
@@ -36,6 +36,10 @@ class HarmonyParser(ResponsesParser):
         self._broken = False  # the model left the format; what follows is shown as text
         self._pending: list[Part] = []
         self._header: list[int] = []  # ids of the header being read
+        enc = encoding()
+        self._message_token = enc.encode("<|message|>", allowed_special="all")[0]
+        self._end_tokens = frozenset(enc.encode("<|end|><|call|><|return|>", allowed_special="all"))
+        self._in_content = False
         self._pending = self.feed_ids(prefill)  # a forced tool_choice's header, written for the model
 
     def feed(self, text: str, token_ids: Sequence[int], prompt_token_ids: Any, finished: bool) -> list[Part]:
@@ -57,15 +61,17 @@ class HarmonyParser(ResponsesParser):
         return parts
 
     def _after_token(self, token: int) -> list[Part]:
-        parser = self._parser
-        state = parser.state
-        if state != StreamState.CONTENT:
-            self._message = None  # between messages (or in a header)
-            if state == StreamState.HEADER:
-                self._header.append(token)
-                return []
+        # Where the parser is, from the special tokens it just read (its own `state` serializes
+        # the whole message each time it is asked: quadratic in a long turn).
+        if token == self._message_token:
+            self._in_content, self._header = True, []
+        elif token in self._end_tokens:
+            self._in_content, self._message = False, None
             return self._headless()  # a "header" that ended without <|message|>
-        self._header = []
+        elif not self._in_content:
+            self._header.append(token)
+            return []
+        parser = self._parser
         parts: list[Part] = []
         channel, recipient = parser.current_channel, parser.current_recipient
         if self._message is None:
