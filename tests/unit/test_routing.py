@@ -96,6 +96,24 @@ def test_gpt_oss_plain_requests_go_to_stock_for_harmony() -> None:
     assert route({"input": "hi", "previous_response_id": "resp_1"}, harmony=True, ours=True) == "plugin"
 
 
+def test_harmony_demo_tools_stay_on_stock_unless_the_plugin_has_the_server() -> None:
+    demo = {"type": "mcp", "server_label": "code_interpreter"}
+    assert route({"input": "hi", "tools": [demo]}, harmony=True) == "stock"
+    assert route({"input": "hi", "tools": [demo, MCP]}, harmony=True) == "plugin"
+    assert (
+        route({"input": "hi", "tools": [{**demo, "server_url": "https://x.example/mcp"}]}, harmony=True)
+        == "plugin"
+    )
+    ours = choose_route(
+        {"model": "m", "input": "hi", "tools": [demo]},
+        harmony=True,
+        previous_is_ours=False,
+        own_labels=frozenset({"code_interpreter"}),
+    )
+    assert ours.handler == "plugin"
+    assert route({"input": "hi", "tools": [demo]}, harmony=False) == "plugin"
+
+
 def test_recorded_codex_request_goes_to_stock() -> None:
     codex = json.loads((REQUESTS / "codex-0.169.0.json").read_text())
     assert route(codex) == "stock"

@@ -70,7 +70,8 @@ async def create_response(raw_request: Request) -> Response:
     caller = _caller(raw_request, plugin)
     previous = body.get("previous_response_id")
     ours = isinstance(previous, str) and await plugin.service.stored.holds(previous, caller)
-    route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours)
+    own = frozenset(plugin.registry.labels)
+    route = choose_route(body, harmony=plugin.harmony, previous_is_ours=ours, own_labels=own)
     if route.handler == "stock":
         logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
         return await _compat.stock_create_responses(body, raw_request)

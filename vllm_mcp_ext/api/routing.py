@@ -5,7 +5,10 @@ tools, and continuations of the plugin's own stored responses, are the plugin's.
 the loop serves only when it understands every field, tool and input item in it as well as stock
 does (plain text, function tools, background, stored responses); everything else (namespace,
 custom and hosted tools, images, ``reasoning``, logprobs, ``prompt``...) goes to vLLM unchanged.
-gpt-oss (harmony) models render with harmony, which only vLLM's handler does.
+gpt-oss (harmony) requests with ``mcp`` tools are the plugin's too (``engine/harmony/``); plain
+gpt-oss requests, and those whose only ``mcp`` tools are vLLM's demo tools (``--tool-server demo``:
+labels ``code_interpreter``, ``web_search_preview``, ``container``, not configured in the plugin),
+stay on vLLM's own harmony handler.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _INPUT_ITEMS = frozenset(
     }
 )
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
+# The server labels vLLM's gpt-oss handler gives its demo tool servers (python, browser, container).
+DEMO_LABELS = frozenset({"code_interpreter", "web_search_preview", "container"})
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,14 @@ class Route:
     reason: str
 
 
-def choose_route(body: dict[str, Any], *, harmony: bool, previous_is_ours: bool) -> Route:
+def choose_route(
+    body: dict[str, Any], *, harmony: bool, previous_is_ours: bool, own_labels: frozenset[str] = frozenset()
+) -> Route:
     """``previous_is_ours``: the request's ``previous_response_id`` names a response the plugin
-    stored (the caller looks it up; False without one)."""
+    stored (the caller looks it up; False without one). ``own_labels``: the servers configured
+    in the plugin (a demo label among them is the plugin's)."""
+    if harmony and _only_demo_tools(body, own_labels):
+        return Route("stock", "vLLM's demo tools for gpt-oss")
     if has_mcp_tools(body):
         return Route("plugin", "mcp tools")
     if previous_is_ours:
@@ -79,6 +89,21 @@ def choose_route(body: dict[str, Any], *, harmony: bool, previous_is_ours: bool)
         return Route("stock", "gpt-oss renders with harmony")
     reason = _not_served(body)
     return Route("stock", reason) if reason else Route("plugin", "served as well as stock")
+
+
+def _only_demo_tools(body: dict[str, Any], own_labels: frozenset[str]) -> bool:
+    tools = body.get("tools")
+    mcp = (
+        [t for t in tools if isinstance(t, dict) and t.get("type") == "mcp"]
+        if isinstance(tools, list)
+        else []
+    )
+    return bool(mcp) and all(
+        t.get("server_label") in DEMO_LABELS - own_labels
+        and not t.get("server_url")
+        and not t.get("connector_id")
+        for t in mcp
+    )
 
 
 def _not_served(body: dict[str, Any]) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vllm_mcp_ext.engine.continuation import HeldTokens
@@ -63,3 +63,6 @@ class TurnRequest:
     # The previous turn's tokens (its `TurnEnd.held`): the new prompt continues them when the
     # chat template allows, so the engine's prefix cache serves all of them.
     held: HeldTokens | None = None
+    # Which MCP server and tool each offered function name stands for (exposed name ->
+    # (server_label, tool name)); engines that show servers as tool namespaces (harmony) use it.
+    tool_servers: dict[str, tuple[str, str]] = field(default_factory=dict)

@@ -3,9 +3,9 @@
 Two engine paths fit here, one per model family:
 
 * `ChatTemplateTurns` (``engine/chat_template.py``): models vLLM renders with their chat
-  template, parsed by the configured tool and reasoning parsers (today's only path);
-* harmony (gpt-oss, next issue): ``engine/harmony.py`` renders with ``openai_harmony`` and parses
-  its channels, with its own `ResponsesParser`. `model_turns` is where it is chosen.
+  template, parsed by the configured tool and reasoning parsers;
+* `HarmonyTurns` (``engine/harmony/``): gpt-oss models, rendered with ``openai_harmony`` and
+  parsed by channel with its own `ResponsesParser` (`HarmonyParser`). `model_turns` chooses.
 
 Both yield the same parts (``engine/parts.py``), so the loop, the events and the service do not
 know which family runs.
@@ -37,7 +37,12 @@ class ModelTurns(Protocol):
 
 
 def model_turns(chat: VllmChat) -> ModelTurns:
-    """The engine path for the server's model. (gpt-oss: a harmony path goes here.)"""
+    """The engine path for the server's model: harmony for gpt-oss, else the chat template."""
     from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+
+    if chat.uses_harmony:
+        from vllm_mcp_ext.engine.harmony.turns import HarmonyTurns
+
+        return HarmonyTurns(chat)
 
     return ChatTemplateTurns(chat)

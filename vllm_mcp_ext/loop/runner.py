@@ -188,7 +188,7 @@ class AgentLoop:
             try:
                 with spans.span("mcp.turn", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
                     async for part in self.turns.run_turn(
-                        self._turn_request(req, context, budget, turn_number, tools, choice)
+                        self._turn_request(req, context, plan, budget, turn_number, tools, choice)
                     ):
                         turn.feed(part)
                         self._start(turn.take_complete(), running, req, plan, budget)
@@ -223,6 +223,7 @@ class AgentLoop:
         self,
         req: ResponsesRequest,
         context: ParsableContext,
+        plan: Plan,
         budget: _Budget,
         turn_number: int,
         tools: list[dict[str, Any]],
@@ -240,6 +241,7 @@ class AgentLoop:
             response_format=req.response_format,
             reasoning_effort=req.reasoning_effort,
             held=context.held,
+            tool_servers={t.exposed_name: (t.server_label, t.name) for t in plan.toolset.tools},
         )
 
     # -- calls ----------------------------------------------------------------------------
