@@ -31,14 +31,18 @@ ARGUMENTS = regex.compile(r'"arguments"\s*:\s*')
 _STRUCTURE = regex.compile(r'[{}\[\]"]')
 _IN_STRING = regex.compile(r'["\\]')
 _WINDOW = 64  # how far back to look at a time for the last non-space character
+_TAIL = 1024  # characters kept as one string at the end of a call's text
 
 
 def tag_overlap(text: str, tag: str) -> int:
     """Length of the longest proper prefix of ``tag`` that ends ``text`` (vLLM's
     ``partial_tag_overlap``)."""
-    for k in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:k]):
-            return k
+    window = text[-(len(tag) - 1) :]
+    at = window.find(tag[0])
+    while at != -1:  # the earliest start is the longest overlap
+        if tag.startswith(window[at:]):
+            return len(window) - at
+        at = window.find(tag[0], at + 1)
     return 0
 
 
@@ -52,23 +56,33 @@ class HermesDelta:
 
 class _Text:
     """A call's text as it arrives, in chunks: appending costs the chunk, reading a slice costs
-    the slice (no copy of the whole text per delta)."""
+    the slice (no copy of the whole text per delta). The last `_TAIL` characters are also kept
+    as one string, since nearly every read is near the end."""
 
     def __init__(self) -> None:
         self._chunks: list[str] = []
         self._ends: list[int] = []  # end offset of each chunk
         self.length = 0
+        self._tail = ""
 
     def append(self, text: str) -> None:
         if text:
             self.length += len(text)
             self._chunks.append(text)
             self._ends.append(self.length)
+            tail = self._tail + text
+            self._tail = tail[-_TAIL:] if len(tail) > 2 * _TAIL else tail
 
     def slice(self, start: int, end: int) -> str:
-        start, end = max(start, 0), min(end, self.length)
+        if start < 0:
+            start = 0
+        if end > self.length:
+            end = self.length
         if start >= end:
             return ""
+        tail_start = self.length - len(self._tail)
+        if start >= tail_start:
+            return self._tail[start - tail_start : end - tail_start]
         i = bisect.bisect_right(self._ends, start)
         offset = self._ends[i] - len(self._chunks[i])
         pieces = []
