@@ -17,6 +17,7 @@ Variants alternate (two rounds, order reversed in the second) at each concurrenc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -161,7 +162,5 @@ def _unpin(api: psutil.Process) -> None:
 
 def _set_threads(pid: int, cores: set[int]) -> None:
     for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # a thread that just ended
             os.sched_setaffinity(int(tid), cores)
-        except (ProcessLookupError, PermissionError):
-            pass  # a thread that just ended
