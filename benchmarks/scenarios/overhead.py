@@ -4,8 +4,8 @@
    time spent waiting for the engine and the MCP time outside model turns, per turn and per
    generated token (streamed, a long final answer).
 2. A micro-benchmark of the streaming hot path alone, no engine: synthetic token streams through
-   vLLM's hermes parser (in the plugin's `ResponsesParser`), the plugin's turn builder, Responses
-   events and SSE encoding; tokens per second on one core, at growing lengths (it must stay flat:
+   the plugin's `ResponsesParser` (the incremental hermes parser; `long_args` compares it with
+   vLLM's), the plugin's turn builder, Responses events and SSE encoding; tokens per second on one core, at growing lengths (it must stay flat:
    linear total cost).
 """
 
@@ -135,7 +135,7 @@ async def micro_benchmark(model: Path, lengths: tuple[int, ...]) -> dict[str, An
             )
     table(
         "overhead: streaming hot path on synthetic tokens, one core (best of 3)",
-        ["stream", "tokens", "tokens/s", "us/token (all)", "us/token (vLLM parser only)"],
+        ["stream", "tokens", "tokens/s", "us/token (all)", "us/token (parser only)"],
         rows,
     )
     return results
