@@ -38,7 +38,8 @@ class Mode:
     long_arg_repeats: int = 5  # long_args: runs per variant (best kept)
     cpu_concurrency: tuple[int, ...] = (1, 16)  # api_cpu: concurrent streams
     cpu_words: int = 200  # api_cpu: words (tokens) the model writes per response
-    cpu_requests: int = 32  # api_cpu: requests per variant and concurrency (2 per stream at least)
+    cpu_requests: int = 16  # api_cpu: requests per variant and concurrency (2 per stream at least)
+    cpu_idle_s: float = 5.0  # api_cpu: how long the API server's idle CPU is measured
 
 
 QUICK = Mode(
@@ -72,6 +73,7 @@ SMOKE = Mode(
     cpu_concurrency=(1, 2),
     cpu_words=20,
     cpu_requests=1,
+    cpu_idle_s=1.0,
 )
 FULL = Mode(
     "full",

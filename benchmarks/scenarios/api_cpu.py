@@ -55,7 +55,8 @@ async def _measure(
     }
     for request in variants.values():  # warm up every path
         await request()
-    results: dict[str, Any] = {"pinned": pinned, "words": words, "concurrency": {}}
+    idle = await _idle_rate(api, ctx.mode.cpu_idle_s)
+    results: dict[str, Any] = {"pinned": pinned, "words": words, "idle_cpu_per_s": idle, "concurrency": {}}
     rows = []
     for c in ctx.mode.cpu_concurrency:
         totals = {k: {"cpu_s": 0.0, "tokens": 0, "wall_s": 0.0, "requests": 0} for k in variants}
@@ -65,27 +66,40 @@ async def _measure(
                 phase = await _phase(api, variants[key], c, max(ctx.mode.cpu_requests // (2 * c), 2))
                 for field, value in phase.items():
                     totals[key][field] += value
-        per_token = {
-            k: v["cpu_s"] / v["tokens"] * 1e6 if v["tokens"] else float("nan") for k, v in totals.items()
-        }
+        per_token = {k: v["cpu_s"] / v["tokens"] * 1e6 for k, v in totals.items()}
+        # less what the process burns idle (its event loop, stats) over the phase's wall time
+        net = {k: (v["cpu_s"] - idle * v["wall_s"]) / v["tokens"] * 1e6 for k, v in totals.items()}
         entry = {
             "variants": totals,
             "us_per_token": per_token,
             "text_ratio": per_token["responses_text"] / per_token["chat_text"],
             "mcp_ratio": per_token["responses_mcp"] / per_token["chat_text"],
+            "us_per_token_less_idle": net,
+            "text_ratio_less_idle": net["responses_text"] / net["chat_text"],
+            "mcp_ratio_less_idle": net["responses_mcp"] / net["chat_text"],
         }
         results["concurrency"][str(c)] = entry
         rows.append(
             [c, per_token["chat_text"], per_token["responses_text"], entry["text_ratio"],
-             per_token["responses_mcp"], entry["mcp_ratio"]]
+             per_token["responses_mcp"], entry["mcp_ratio"], net["chat_text"], net["responses_text"],
+             entry["text_ratio_less_idle"]]
         )  # fmt: skip
     table(
         f"api_cpu: API-server CPU us per streamed token ({words}-word answers; pinned: {pinned['api']} vs "
-        f"{pinned['engine']})",
-        ["concurrency", "stock chat", "responses", "ratio", "responses + MCP call", "ratio"],
+        f"{pinned['engine']}; idle {idle * 1e3:.0f} ms CPU/s)",
+        ["concurrency", "stock chat", "responses", "ratio", "responses + MCP call", "ratio",
+         "stock less idle", "responses less idle", "ratio"],
         rows,
-    )
+    )  # fmt: skip
     return results
+
+
+async def _idle_rate(api: psutil.Process, seconds: float) -> float:
+    """CPU seconds per second the API server spends with no request running."""
+    before, start = api.cpu_times(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    after, wall = api.cpu_times(), time.perf_counter() - start
+    return ((after.user - before.user) + (after.system - before.system)) / wall
 
 
 async def _phase(api: psutil.Process, request: Request, workers: int, each: int) -> dict[str, Any]:
