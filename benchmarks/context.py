@@ -13,6 +13,10 @@ from benchmarks.stack import Mode, Stack
 @dataclass
 class Context:
     mode: Mode
-    stack: Stack
+    stack: Stack  # not started for in-process scenarios alone (`IN_PROCESS` in run.py)
     http: httpx.AsyncClient
     out: Path
+
+    @property
+    def model(self) -> Path:
+        return self.stack.model

@@ -24,9 +24,10 @@ from benchmarks import plots
 from benchmarks.common import http_client
 from benchmarks.context import Context
 from benchmarks.models import qwen3_shaped
-from benchmarks.stack import MODES, REPO, find_litellm, running
+from benchmarks.stack import MODES, REPO, Stack, find_litellm, running
 
-SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec")
+SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "api_cpu")
+IN_PROCESS = {"long_args"}  # need no server: run alone, they start none
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,10 +65,14 @@ def main(argv: list[str] | None = None) -> None:
     if litellm is None:
         why = "--no-litellm" if args.no_litellm else "no `litellm` command found (see benchmarks/README.md)"
         print(f"LiteLLM: skipped ({why}); loop_vs_client runs (a) and (b) only", flush=True)
-    started = time.perf_counter()
-    with running(mode, model, out / "logs", litellm=litellm) as stack:
-        results = asyncio.run(_run_all(mode, stack, out, chosen))
+    started, load_before = time.perf_counter(), os.getloadavg()
+    if set(chosen) <= IN_PROCESS:
+        results = asyncio.run(_run_all(mode, Stack(mode, model, out / "logs"), out, chosen))
+    else:
+        with running(mode, model, out / "logs", litellm=litellm) as stack:
+            results = asyncio.run(_run_all(mode, stack, out, chosen))
     meta = _meta(mode.name, model, time.perf_counter() - started)
+    meta["load_average"] = {"before": load_before, "after": os.getloadavg()}
     for name, data in results.items():
         (out / f"{name}.json").write_text(json.dumps(_clean({"meta": meta, name: data}), indent=2) + "\n")
     print(f"\nJSON written to {out} in {meta['seconds']:.0f} s", flush=True)
@@ -123,6 +128,7 @@ def _meta(mode: str, model: Path, seconds: float) -> dict[str, Any]:
         "model": model.name,
         "device": _device(),
         "cpus": os.cpu_count(),
+        "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "python": platform.python_version(),
         "versions": versions,
         "seconds": seconds,

@@ -34,6 +34,12 @@ class Mode:
     micro_tokens: tuple[int, ...]  # synthetic stream lengths
     mcp_calls: int  # calls per mcp_call variant
     early_ms: int  # fixed latency of the tool in the early-execution scenario
+    long_arg_tokens: tuple[int, ...] = (100, 1000, 8000)  # long_args: argument lengths
+    long_arg_repeats: int = 5  # long_args: runs per variant (best kept)
+    cpu_concurrency: tuple[int, ...] = (1, 16)  # api_cpu: concurrent streams
+    cpu_words: int = 200  # api_cpu: words (tokens) the model writes per response
+    cpu_requests: int = 16  # api_cpu: requests per variant and concurrency (2 per stream at least)
+    cpu_idle_s: float = 5.0  # api_cpu: how long the API server's idle CPU is measured
 
 
 QUICK = Mode(
@@ -42,7 +48,7 @@ QUICK = Mode(
      "--max-model-len", "2048"),
     block_size=32,
     c1_requests=20,
-    concurrency=(4, 8),
+    concurrency=(4, 16, 32),
     requests_per_worker=3,
     conversations=3,
     long_text=200,
@@ -62,6 +68,12 @@ SMOKE = Mode(
     micro_tokens=(64, 128),
     mcp_calls=3,
     early_ms=50,
+    long_arg_tokens=(50, 200),
+    long_arg_repeats=1,
+    cpu_concurrency=(1, 2),
+    cpu_words=20,
+    cpu_requests=1,
+    cpu_idle_s=1.0,
 )
 FULL = Mode(
     "full",
@@ -69,7 +81,7 @@ FULL = Mode(
      "--block-size", "16", "--max-model-len", "8192"),
     block_size=16,
     c1_requests=50,
-    concurrency=(8, 32, 64),
+    concurrency=(4, 16, 32, 64),
     requests_per_worker=4,
     conversations=5,
     long_text=1000,
@@ -89,6 +101,7 @@ class Stack:
     mcp_url: str = ""  # the bench tool server over streamable HTTP
     litellm_url: str | None = None
     litellm_skipped: str | None = None
+    vllm_pid: int = 0  # the API server's process (the engine runs in its children)
     _exit: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -145,6 +158,7 @@ def _start_vllm(stack: Stack) -> str:
     ]  # fmt: skip
     proc = start(cmd, stack.logs / "vllm.log", env, cwd=REPO)
     stack._exit.callback(stop, proc)
+    stack.vllm_pid = proc.pid
     wait_http(f"http://127.0.0.1:{port}/health", proc, 900, stack.logs / "vllm.log")
     return f"http://127.0.0.1:{port}"
 

@@ -11,6 +11,7 @@ change here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
@@ -28,9 +29,11 @@ from vllm_mcp_ext.errors import InvalidRequest
 
 __all__ = [
     "ChatCompletionRequest",
+    "HermesProgress",
     "Parser",
     "RequestOutput",
     "VllmChat",
+    "hermes_progress",
     "patch_tool_server_init",
     "stock_create_responses",
     "stock_route",
@@ -197,6 +200,50 @@ class VllmChat:
             request_id,
             **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
         )
+
+
+@dataclass(frozen=True)
+class HermesProgress:
+    """Where vLLM's hermes tool parser stands in a turn, once the reasoning is over: the text of
+    the tool phase so far and what it has streamed of it."""
+
+    mode: str  # "auto": hermes parses the text; "none": tool_choice none, text passes through
+    text: str
+    content_sent: int
+    calls: tuple[tuple[str | None, bool, int], ...]  # per call: name, arguments recorded, length streamed
+
+
+def hermes_progress(parser: Any, request: ChatCompletionRequest) -> HermesProgress | None:
+    """vLLM's state after a ``parse_delta``, when from here on that call would only run
+    ``Hermes2ProToolParser`` (or pass text through): a plain `DelegatingParser`, not
+    engine-based, reasoning over, tool phase started, no named or required tool choice that
+    takes another path. None otherwise (the caller keeps calling vLLM)."""
+    from vllm.parser.abstract_parser import DelegatingParser
+    from vllm.tool_parsers.hermes_tool_parser import Hermes2ProToolParser
+
+    if not isinstance(parser, DelegatingParser) or parser._engine_based:
+        return None
+    for method in ("parse_delta", "_extract_tool_calls_streaming", "extract_tool_calls_streaming",
+                   "finalize_generation", "_flush_engine_parsers", "_in_tool_call_phase"):  # fmt: skip
+        if getattr(type(parser), method) is not getattr(DelegatingParser, method):
+            return None
+    tools = parser._tool_parser
+    state = parser._stream_state
+    if type(tools) is not Hermes2ProToolParser or not (
+        state.reasoning_ended and state.tool_call_text_started
+    ):
+        return None
+    if request.tool_choice == "none":
+        mode = "none"
+    elif request.tool_choice == "auto" or not tools.supports_required_and_named:
+        mode = "auto"
+    else:
+        return None
+    calls = tuple(
+        (call.get("name"), "arguments" in call, len(streamed))
+        for call, streamed in zip(tools.prev_tool_call_arr, tools.streamed_args_for_tool, strict=False)
+    )
+    return HermesProgress(mode, state.previous_text, tools._sent_content_idx, calls)
 
 
 def use_vllm_logging() -> None:

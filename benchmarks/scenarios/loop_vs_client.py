@@ -96,6 +96,7 @@ async def _throughput(ctx: Context, variants: dict[str, Runner], plan: Plan) -> 
             k: {
                 "rps": sum(p["requests"] for p in v) / sum(p["seconds"] for p in v),
                 "errors": sum(p["errors"] for p in v),
+                "first_error": next((p["first_error"] for p in v if p["first_error"]), None),
                 "p50_s": percentile([s for p in v for s in p["latencies"]], 50),
             }
             for k, v in phases.items()
@@ -108,15 +109,20 @@ async def _phase(runner: Runner, plan: Plan, workers: int, each: int) -> dict[st
 
     async def worker() -> None:
         for _ in range(each):
-            outcomes.append(await runner(plan))
+            try:
+                outcomes.append(await runner(plan))
+            except Exception as exc:  # a dropped connection under load is an error, not the end of the run
+                outcomes.append(Outcome(False, 0.0, f"{type(exc).__name__}: {exc}"))
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(workers)))
     seconds = time.perf_counter() - start
     ok = [o for o in outcomes if o.ok]
+    failed = [o.detail for o in outcomes if not o.ok]
     return {
         "requests": len(ok),
-        "errors": len(outcomes) - len(ok),
+        "errors": len(failed),
+        "first_error": failed[0] if failed else None,
         "seconds": seconds,
         "latencies": [o.seconds for o in ok],
     }

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec")
+SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "api_cpu")
 
 
 def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
@@ -37,3 +37,7 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     assert loop["one_call"]["latency_c1"]["b"]["errors"] == 0
     assert "LiteLLM: skipped" in output or "c" in loop["one_call"]["variants"]
     assert "plots: " in output
+    long_args = json.loads((tmp_path / "long_args.json").read_text())["long_args"]
+    assert [entry["tokens"] > 0 for entry in long_args["lengths"]] == [True, True]
+    api_cpu = json.loads((tmp_path / "api_cpu.json").read_text())["api_cpu"]
+    assert set(api_cpu["concurrency"]["1"]["variants"]) == {"responses_text", "chat_text", "responses_mcp"}

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from vllm_mcp_ext._compat import hermes_progress
+from vllm_mcp_ext.engine.hermes import IncrementalHermes
 from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
 
 
@@ -42,18 +44,31 @@ class ResponsesParser(ABC):
 
 class ChatTemplateParser(ResponsesParser):
     """Chat-template models: vLLM's configured tool and reasoning `Parser`, delta by delta (or,
-    with no parser, everything is text)."""
+    with no parser, everything is text).
 
-    def __init__(self, parser: Any | None, request: Any):
+    With the hermes tool parser, vLLM's parser runs only until the reasoning is over; from there
+    `IncrementalHermes` takes over, at a cost per token that does not grow with the call's
+    length, with the same deltas (``engine/hermes.py``). Every other parser runs as is.
+    """
+
+    def __init__(self, parser: Any | None, request: Any, incremental: bool = True):
         self._parser = parser  # a vllm.parser.Parser, or None
         self._request = request  # the ChatCompletionRequest it parses for
         self._raw: list[str] = []  # what the model wrote, for a turn the parser made nothing of
         self._parsed_any = False
+        self._hermes: IncrementalHermes | None = None  # took over from vLLM's hermes parser
+        self._passthrough = False  # took over with tool_choice none: text is text
+        self._may_take_over = incremental and parser is not None  # False: vLLM's parser throughout
 
     def feed(self, text: str, token_ids: Sequence[int], prompt_token_ids: Any, finished: bool) -> list[Part]:
         self._raw.append(text)
         if self._parser is None:
             return [TextDelta(text)] if text else []
+        if self._passthrough:
+            self._parsed_any = self._parsed_any or bool(text)
+            return [TextDelta(text)] if text else []
+        if self._hermes is not None:
+            return self._fast(text, finished)
         delta = self._parser.parse_delta(
             delta_text=text,
             delta_token_ids=token_ids,
@@ -61,6 +76,8 @@ class ChatTemplateParser(ResponsesParser):
             prompt_token_ids=prompt_token_ids,
             finished=finished,
         )
+        if self._may_take_over and not finished:
+            self._take_over()
         if delta is None:
             return []
         parts: list[Part] = []
@@ -77,6 +94,41 @@ class ChatTemplateParser(ResponsesParser):
                     arguments=(function.arguments or "") if function else "",
                 )
             )
+        self._parsed_any = self._parsed_any or bool(parts)
+        return parts
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the incremental hermes parser (or a plain text pass) took over from vLLM's."""
+        return self._hermes is not None or self._passthrough
+
+    def _take_over(self) -> None:
+        """Once vLLM's parser is past the reasoning and only its hermes parser would run,
+        continue with the incremental one, if it reads the text so far the same way."""
+        progress = hermes_progress(self._parser, self._request)
+        if progress is None:
+            return
+        self._may_take_over = False
+        if progress.mode == "none":
+            self._passthrough = True
+            return
+        hermes = IncrementalHermes()
+        hermes.feed(progress.text)
+        mine = tuple((c.name, c.has_arguments, c.sent) for c in hermes.calls[: hermes.seen])
+        if hermes.content_sent == progress.content_sent and mine == progress.calls:
+            self._hermes = hermes
+
+    def _fast(self, text: str, finished: bool) -> list[Part]:
+        """vLLM's ``parse_delta`` in the tool phase, for hermes: content, then call pieces; on
+        the last delta, the arguments vLLM would still append (``finalize_generation``)."""
+        assert self._hermes is not None
+        delta = self._hermes.feed(text)
+        parts: list[Part] = [TextDelta(delta.content)] if delta.content else []
+        calls = [ToolCallDelta(index, name, arguments) for index, name, arguments in delta.calls]
+        if finished and calls and (rest := self._hermes.remaining_arguments()):
+            last = calls[-1]
+            calls[-1] = ToolCallDelta(last.index, last.name, last.arguments + rest)
+        parts.extend(calls)
         self._parsed_any = self._parsed_any or bool(parts)
         return parts
 
