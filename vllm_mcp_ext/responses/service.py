@@ -27,13 +27,16 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from vllm_mcp_ext import trace
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.conversations import Conversations, ConversationStore
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
+from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.responses.request import parse_request
+from vllm_mcp_ext.responses.request import conversation_id, parse_request
 from vllm_mcp_ext.responses.run import Run
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
+from vllm_mcp_ext.responses.tool_kinds import flat_call_name
 from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
@@ -67,13 +70,21 @@ class ResponsesService:
         self.remote = remote
         self.loop = AgentLoop(turns, settings)
         self.stored = StoredResponses(store, settings)
+        db = getattr(store, "db", None)  # the SQL stores' database; conversations live beside
+        self.conversations = Conversations(ConversationStore(db) if db is not None else None)
 
     # -- create ---------------------------------------------------------------------------
 
     async def prepare(self, body: dict[str, Any]) -> Run:
         """Validate ``body``, load its ``previous_response_id`` and list its tools."""
         self.turns.check_model(body.get("model"))
-        context = await self.stored.context(body.get("previous_response_id"))
+        if (conversation := conversation_id(body)) is not None:
+            context = ParsableContext()
+            for i, item in enumerate(await self.conversations.history(conversation)):
+                context.add_item(flat_call_name(item), f"conversation.items[{i}]")
+            context.close_input()
+        else:
+            context = await self.stored.context(body.get("previous_response_id"))
         request = parse_request(
             body,
             self.registry,
@@ -102,8 +113,10 @@ class ResponsesService:
         """The response's events; it is stored once it ends (when ``store`` is on)."""
         async for event in self._events(run):
             yield event
+        final = to_wire(run.snapshot())
         if run.request.store:
-            await self._save(run, to_wire(run.snapshot()))
+            await self._save(run, final)
+        await self._record_conversation(run, final)
 
     async def complete(self, run: Run) -> Response:
         """The drained stream: the final response."""
@@ -147,7 +160,8 @@ class ResponsesService:
                 if event.type.endswith(_FLUSH_AFTER):
                     await self._flush(run, batch)
             await self._flush(run, batch)
-            await self._save(run, to_wire(run.snapshot()))
+            await self._save(run, final := to_wire(run.snapshot()))
+            await self._record_conversation(run, final)
         except asyncio.CancelledError:
             await self.store.add_events(run.id, batch)
             await self._save(run, to_wire(run.stream.cancelled() if run.stream.started else run.snapshot()))
@@ -157,6 +171,12 @@ class ResponsesService:
         finally:
             watcher.cancel()
             run.release()  # also when cancelled before its first event
+
+    async def _record_conversation(self, run: Run, response: dict[str, Any]) -> None:
+        """A finished response's input and output items join its conversation."""
+        conversation = run.request.conversation_id
+        if conversation is not None and response["status"] in ("completed", "incomplete"):
+            await self.conversations.record(conversation, run.request.input_items + response["output"])
 
     async def _flush(self, run: Run, batch: list[Any]) -> None:
         assert self.store is not None
