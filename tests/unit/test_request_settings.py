@@ -123,6 +123,22 @@ def test_a_turn_is_either_a_hermes_tool_call_or_the_constrained_answer(tokenizer
     assert not matches(grammar, tokenizer, '<tool_call>\n{"name": "subtract", "arguments": {}}\n</tool_call>')
 
 
+def test_json_object_answers_are_held_to_json_too(tokenizer) -> None:
+    request = ChatCompletionRequest(
+        model="tiny",
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[ADD],
+        tool_choice="auto",
+        response_format={"type": "json_object"},
+    )
+    tag = hermes_chat(tokenizer).structured_answer(request, {}).structured_outputs.structural_tag
+    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
+    grammar = xgr.GrammarCompiler(info).compile_structural_tag(tag)
+    assert matches(grammar, tokenizer, '{"anything": [1, 2]}')
+    assert matches(grammar, tokenizer, '<tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call>')
+    assert not matches(grammar, tokenizer, "plain words")
+
+
 def test_without_tools_or_with_tool_choice_none_the_answer_format_stays_as_it_is(tokenizer) -> None:
     chat = hermes_chat(tokenizer)
     for extra in ({}, {"tools": [ADD], "tool_choice": "none"}):

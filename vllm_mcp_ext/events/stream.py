@@ -308,7 +308,7 @@ class ResponseStream:
             output_index=index,
             content_index=0,
             delta=delta,
-            logprobs=[_event_logprob(lp) for lp in logprobs],
+            logprobs=[_text_logprob(lp) for lp in logprobs],
         )
 
     def close_message(self, index: int, status: str = "completed") -> None:
@@ -316,7 +316,7 @@ class ResponseStream:
         logprobs = self._logprobs.pop(index, [])
         item = self.output[index]
         ids = {"item_id": item.id, "output_index": index, "content_index": 0}
-        done_logprobs = [_event_logprob(lp) for lp in logprobs]
+        done_logprobs = [_text_logprob(lp) for lp in logprobs]
         self._emit(
             ResponseTextDoneEvent, type="response.output_text.done", text=text, logprobs=done_logprobs, **ids
         )
@@ -459,14 +459,9 @@ def _output_text(text: str, logprobs: list[TokenLogprob] | None = None) -> Respo
     )
 
 
-def _event_logprob(lp: TokenLogprob) -> dict[str, Any]:
-    """As the text delta and done events carry it."""
-    top = [{"token": token, "logprob": logprob} for token, logprob in lp.top]
-    return {"token": lp.token, "logprob": lp.logprob, "top_logprobs": top}
-
-
 def _text_logprob(lp: TokenLogprob) -> dict[str, Any]:
-    """As an ``output_text`` part carries it (with the UTF-8 bytes of each token)."""
+    """As an ``output_text`` part and the text delta and done events carry it (with each token's
+    UTF-8 bytes, which Open Responses requires in the events too)."""
 
     def utf8(token: str) -> list[int]:
         return list(token.encode("utf-8", errors="replace"))
