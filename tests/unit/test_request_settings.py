@@ -17,7 +17,7 @@ from vllm_mcp_ext._compat import VllmChat
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.truncation import drop_oldest
-from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.responses.request import parse_request
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -186,6 +186,17 @@ def test_a_bad_extension_value_is_a_400_naming_the_field(registry, field, value)
     with pytest.raises(InvalidRequest) as info:
         parse(registry, tools=[MCP], **{field: value})
     assert info.value.param == field
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("include_reasoning", False), ("structured_outputs", {"json": {}}), ("kv_transfer_params", {"a": 1})],
+)
+def test_an_extension_the_loop_does_not_honour_is_a_400(registry, field, value) -> None:
+    with pytest.raises(Unsupported) as info:
+        parse(registry, tools=[MCP], **{field: value})
+    assert info.value.param == field
+    parse(registry, tools=[MCP], include_reasoning=True, watermarking=False)  # neutral values pass
 
 
 # -- truncation -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
-from vllm_mcp_ext.responses.engine_options import engine_options
+from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
 from vllm_mcp_ext.responses.input_items import input_item, without_secrets
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -120,6 +120,7 @@ def parse_request(
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
+    refuse_unhonoured(body)
     other = OtherTools()
     servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other)
     store = body.get("store", True) is not False and store_available
