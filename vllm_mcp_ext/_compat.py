@@ -57,8 +57,10 @@ class VllmChat:
         return self._chat.models.model_name(None)
 
     def serves(self, name: str) -> bool:
-        """Whether ``name`` is this server's model (or one of its served names)."""
-        return self._chat.models.is_base_model(name)
+        """Whether ``name`` is this server's model (or one of its served names), or a LoRA
+        adapter it serves (``--lora-modules`` or loaded at run time)."""
+        models = self._chat.models
+        return models.is_base_model(name) or name in models.lora_requests
 
     @property
     def uses_harmony(self) -> bool:
@@ -217,6 +219,7 @@ class VllmChat:
             engine_input,
             sampling,
             request_id,
+            lora_request=chat._maybe_get_adapters(request, supports_default_mm_loras=True),
             priority=request.priority,
             **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
         )

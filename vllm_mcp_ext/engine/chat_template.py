@@ -231,7 +231,7 @@ class ChatTemplateTurns:
 def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest(
-            model=model,
+            model=turn.model or model,  # a served LoRA adapter runs every turn on it
             messages=turn.messages,  # type: ignore[arg-type]
             tools=turn.tools or None,  # type: ignore[arg-type]
             tool_choice=turn.tool_choice if turn.tools else "none",  # type: ignore[arg-type]

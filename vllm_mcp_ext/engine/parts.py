@@ -85,7 +85,10 @@ class TurnRequest:
     reasoning_effort: str | None = None
     engine_options: dict[str, Any] = field(default_factory=dict)  # vLLM's extensions, by name
     logprobs: int | None = None  # top_logprobs per token, when output text logprobs are asked for
-    truncate: bool = False  # `truncation: "auto"`: drop the oldest messages when they do not fit
+    truncate: bool = False
+    model: str | None = (
+        None  # the request's `model`: the base model or a served LoRA adapter  # `truncation: "auto"`: drop the oldest messages when they do not fit
+    )
     # The previous turn's tokens (its `TurnEnd.held`): the new prompt continues them when the
     # chat template allows, so the engine's prefix cache serves all of them.
     held: HeldTokens | None = None

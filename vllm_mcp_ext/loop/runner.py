@@ -221,6 +221,7 @@ class AgentLoop:
             reasoning_effort=req.reasoning_effort,
             engine_options=req.engine_options,
             truncate=req.truncation == "auto",
+            model=req.model,
             logprobs=req.output_logprobs,
             held=context.held,
         )
