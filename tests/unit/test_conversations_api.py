@@ -92,9 +92,12 @@ async def test_conversation_and_item_endpoints(client: openai.AsyncOpenAI) -> No
 async def test_a_conversation_that_does_not_exist_or_beside_previous_response_id_is_refused(
     client: openai.AsyncOpenAI,
 ) -> None:
-    with pytest.raises(openai.NotFoundError) as missing:
+    with pytest.raises(openai.BadRequestError) as missing:  # as an unknown previous_response_id
         await client.responses.create(model="scripted", input="hi", tools=TOOLS, conversation="conv_nope")
-    assert missing.value.body["param"] == "conversation"
+    assert (missing.value.body["param"], missing.value.body["code"]) == (
+        "conversation",
+        "conversation_not_found",
+    )
     conversation = await client.conversations.create()
     with pytest.raises(openai.BadRequestError) as both:
         await client.responses.create(

@@ -85,18 +85,24 @@ class Conversations:
     # -- for /v1/responses ------------------------------------------------------------------
 
     async def history(self, conversation_id: str) -> list[dict[str, Any]]:
-        """The items a response naming the conversation sees before its own input."""
-        await self._find(conversation_id, param="conversation")
+        """The items a response naming the conversation sees before its own input. An unknown id
+        is a 400 here, as an unknown ``previous_response_id`` is."""
+        if await self._store().get(conversation_id) is None:
+            raise InvalidRequest(
+                f"Conversation with id {conversation_id!r} not found.",
+                param="conversation",
+                code="conversation_not_found",
+            )
         return await self._store().items(conversation_id)
 
     async def record(self, conversation_id: str, items: list[dict[str, Any]]) -> None:
         """A finished response's input and output items, added in order."""
         await self._store().add_items(conversation_id, [item for item in items if item.get("id")])
 
-    async def _find(self, conversation_id: str, param: str = "conversation_id") -> StoredConversation:
+    async def _find(self, conversation_id: str) -> StoredConversation:
         found = await self._store().get(conversation_id)
         if found is None:
-            raise NotFound(f"Conversation with id {conversation_id!r} not found.", param=param)
+            raise NotFound(f"Conversation with id {conversation_id!r} not found.", param="conversation_id")
         return found
 
 
