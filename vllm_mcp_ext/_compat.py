@@ -23,6 +23,7 @@ from vllm.outputs import RequestOutput
 from vllm.parser.abstract_parser import Parser
 from vllm.renderers import merge_kwargs
 from vllm.sampling_params import SamplingParams
+from vllm.tool_parsers.tool_strict_level import ToolStrictLevel
 from vllm.utils.mistral import is_mistral_tokenizer
 
 from vllm_mcp_ext.errors import InvalidRequest
@@ -59,8 +60,10 @@ class VllmChat:
         return self._chat.models.model_name(None)
 
     def serves(self, name: str) -> bool:
-        """Whether ``name`` is this server's model (or one of its served names)."""
-        return self._chat.models.is_base_model(name)
+        """Whether ``name`` is this server's model (or one of its served names), or a LoRA
+        adapter it serves (``--lora-modules`` or loaded at run time)."""
+        models = self._chat.models
+        return models.is_base_model(name) or name in models.lora_requests
 
     @property
     def uses_harmony(self) -> bool:
@@ -127,6 +130,23 @@ class VllmChat:
             request = cast(ChatCompletionRequest, parser.adjust_request(request=request))
         return request
 
+    def structured_answer(
+        self, request: ChatCompletionRequest, template_kwargs: dict[str, Any]
+    ) -> ChatCompletionRequest:
+        """``response_format`` beside ``tool_choice: auto`` tools as one structural tag: the turn
+        is either tool calls (the tool parser's own call syntax, arguments free unless a tool is
+        strict) or the constrained answer. vLLM builds exactly this tag only when the server runs
+        with ``--tool-strict-level function``; at its default it would constrain the answer and
+        make tool calls impossible. The tag is put in ``structured_outputs``, which vLLM's own
+        ``adjust_request`` then keeps as it is."""
+        if request.response_format is None or request.response_format.type == "text":
+            return request
+        if not request.tools or request.tool_choice != "auto" or self._chat.parser_cls is None:
+            return request
+        parser: Any = self.make_parser(request, template_kwargs)
+        parser.tool_strict_level = max(parser.tool_strict_level, ToolStrictLevel.FUNCTION)
+        return cast(ChatCompletionRequest, parser._apply_structural_tag(request))
+
     # -- rendering ------------------------------------------------------------------------
 
     async def render(self, request: ChatCompletionRequest) -> tuple[Any, list[int], str | None]:
@@ -170,6 +190,10 @@ class VllmChat:
 
     # -- generating -----------------------------------------------------------------------
 
+    @property
+    def max_model_len(self) -> int:
+        return int(self._chat.model_config.max_model_len)
+
     def max_tokens(self, request: ChatCompletionRequest, prompt_length: int) -> int:
         chat = self._chat
         return get_max_tokens(
@@ -198,6 +222,8 @@ class VllmChat:
             engine_input,
             sampling,
             request_id,
+            lora_request=chat._maybe_get_adapters(request, supports_default_mm_loras=True),
+            priority=request.priority,
             **chat._engine_reasoning_kwargs(request, parser, template_kwargs, prompt_ids),
         )
 

@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.wire import Captured, CapturingTransport, OpenResponses
 from tests.support import processes
+from tests.support.lora import write_lora_adapter
 from tests.support.processes import free_port, stop, wait_http, wait_port
 from tests.support.tiny_model import build_tiny_model
 
@@ -224,11 +225,26 @@ def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path
 
 
 @pytest.fixture(scope="session")
-def reasoning_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
-    """A second server of the same model with a reasoning parser, for the <think> script. It
-    shares the response store with the first: two API server processes, one SQLite file."""
+def lora_adapters(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
+    """Two LoRA adapters of the tiny model: one that changes nothing (B = 0) and one that does."""
+    root = tmp_path_factory.mktemp("lora")
+    return {
+        "tiny-same": write_lora_adapter(root / "same", tiny_model, scale=0.0),
+        "tiny-noise": write_lora_adapter(root / "noise", tiny_model, scale=2.0, seed=1),
+    }
+
+
+@pytest.fixture(scope="session")
+def reasoning_server(
+    tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path, lora_adapters: dict[str, Path]
+) -> Iterator[str]:
+    """A second server of the same model with a reasoning parser, for the <think> script, and
+    LoRA adapters served beside it. It shares the response store with the first: two API
+    server processes, one SQLite file."""
     log = logs / "vllm-reasoning.log"
-    with serve(tiny_model, mcp_config, log, "--reasoning-parser", "qwen3", store=store_path) as url:
+    lora = ["--enable-lora", "--max-lora-rank", "8", "--lora-modules"]
+    lora += [f"{name}={path}" for name, path in lora_adapters.items()]
+    with serve(tiny_model, mcp_config, log, "--reasoning-parser", "qwen3", *lora, store=store_path) as url:
         yield url
 
 

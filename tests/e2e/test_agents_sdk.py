@@ -511,7 +511,7 @@ async def test_a_reasoning_models_history_replays_the_stored_conversation(reason
 
 
 async def test_conversation_ids_are_a_400(sdk: Sdk) -> None:
-    """The Conversations API is not served: use the default resume or previous_response_id."""
+    """A conversation id the server does not hold is a 400, as an unknown previous_response_id."""
     with pytest.raises(openai.BadRequestError) as info:
         await Runner.run(sdk.agent(), ASK, conversation_id="conv_123")
     assert info.value.body["param"] == "conversation"
@@ -545,3 +545,12 @@ def test_the_documented_example_runs(vllm_server: str) -> None:
     assert (
         done.stdout == f'run add({{"a": 2, "b": 3}}) on calc? [y/N] add({{"a": 2, "b": 3}}) -> 5\n{ANSWER}\n'
     )
+
+
+async def test_a_run_in_a_conversation_keeps_its_items_there(sdk: Sdk) -> None:
+    conversation = await sdk.client.conversations.create()
+    result = await Runner.run(sdk.agent(), ASK, conversation_id=conversation.id)
+    assert result.final_output == ANSWER
+    assert sdk.sent[0]["conversation"] == conversation.id
+    items = await sdk.client.conversations.items.list(conversation.id, order="asc")
+    assert [i.type for i in items.data] == ["message", "mcp_list_tools", "mcp_call", "message"]

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from tests.support.processes import free_port
 from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.access import ApiKeys, Permissions
+from vllm_mcp_ext.api.conversations import router as conversations_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
@@ -76,6 +77,7 @@ async def plugin_app(
     app = FastAPI()
     app.include_router(router)
     app.router.routes.append(Route("/mcp", GatewayApp()))
+    app.include_router(conversations_router)
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote, Permissions.load(permissions))
     runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))

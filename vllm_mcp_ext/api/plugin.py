@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
+from vllm_mcp_ext.api.conversations import router as conversations_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.gateway.server import GatewayApp
@@ -31,6 +32,7 @@ class McpEndpointPlugin:
     def attach_router(self, app: FastAPI) -> None:
         app.include_router(router)
         app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
+        app.include_router(conversations_router)
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))

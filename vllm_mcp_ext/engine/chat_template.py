@@ -11,13 +11,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, RequestOutput, VllmChat
 from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
-from vllm_mcp_ext.engine.parts import Part, TurnEnd, TurnRequest, TurnUsage
+from vllm_mcp_ext.engine.parts import (
+    Part,
+    RawTurn,
+    TextDelta,
+    TokenLogprob,
+    TurnEnd,
+    TurnRequest,
+    TurnUsage,
+)
+from vllm_mcp_ext.engine.truncation import drop_oldest
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
 from vllm_mcp_ext.trace import TurnTrace
 from vllm_mcp_ext.trace import current as current_trace
@@ -53,11 +62,14 @@ class ChatTemplateTurns:
 
     async def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
         record = TurnTrace(time.perf_counter()) if (trace := current_trace()) is not None else None
+        if turn.truncate:
+            turn = await self._fit(turn)
         generation = await self.start(_chat_request(self.model_name, turn), turn.request_id, turn.held)
         if generation.rewritten is not None:
             self._log_rewrite(generation.rewritten)
         parser = generation.parser
         output_ids: list[int] = []
+        output_text: list[str] = []
         prompt_ids = generation.prompt_token_ids
         cached, finish = 0, None
         mark = time.perf_counter()
@@ -72,8 +84,12 @@ class ChatTemplateTurns:
             for output in result.outputs:
                 token_ids = list(output.token_ids)
                 output_ids.extend(token_ids)
+                output_text.append(output.text)
                 finish = output.finish_reason
-                for part in parser.feed(output.text, token_ids, result.prompt_token_ids, finish is not None):
+                parts = parser.feed(output.text, token_ids, result.prompt_token_ids, finish is not None)
+                if turn.logprobs is not None and output.logprobs:
+                    parts = self._with_logprobs(parts, token_ids, output.logprobs, turn.logprobs)
+                for part in parts:
                     yield part
             if record is not None:
                 mark = time.perf_counter()
@@ -96,7 +112,8 @@ class ChatTemplateTurns:
             record.continued, record.rewritten = generation.continued, generation.rewritten
             record.held_tokens = len(turn.held.token_ids) if generation.continued and turn.held else 0
             trace.turns.append(record)
-        yield TurnEnd(finish_reason=finish, usage=usage, held=held)
+        raw = RawTurn(generation.prompt_text or "", prompt_ids, "".join(output_text), output_ids)
+        yield TurnEnd(finish_reason=finish, usage=usage, held=held, raw=raw)
 
     async def start(
         self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None = None
@@ -112,6 +129,7 @@ class ChatTemplateTurns:
         if not chat.has_tokenizer:
             raise InvalidRequest("MCP tools need the model's tokenizer (not --skip-tokenizer-init)")
         template_kwargs = chat.template_kwargs(request)
+        request = chat.structured_answer(request, template_kwargs)
         parser = chat.make_parser(request, template_kwargs)
         rewritten = None
         continued = await self._continue(request, held) if held is not None and chat.renders_text else None
@@ -147,6 +165,43 @@ class ChatTemplateTurns:
             rewritten,
         )
 
+    def _with_logprobs(self, parts: list[Part], token_ids: list[int], logprobs: Any, top: int) -> list[Part]:
+        """The step's token logprobs on its first text part (tokens of tool calls and reasoning
+        have none, as on OpenAI, where only output text has logprobs)."""
+        for i, part in enumerate(parts):
+            if isinstance(part, TextDelta):
+                tokens = tuple(
+                    self._token_logprob(token_id, ranked, top)
+                    for token_id, ranked in zip(token_ids, logprobs, strict=False)
+                )
+                return [*parts[:i], replace(part, logprobs=tokens), *parts[i + 1 :]]
+        return parts
+
+    def _token_logprob(self, token_id: int, ranked: dict[int, Any], top: int) -> TokenLogprob:
+        def text(tid: int, lp: Any) -> str:
+            return lp.decoded_token if lp.decoded_token is not None else self._chat.decode([tid])
+
+        sampled = ranked[token_id]
+        alternatives = sorted(ranked.items(), key=lambda kv: kv[1].rank or 0)[:top]
+        return TokenLogprob(
+            text(token_id, sampled),
+            max(sampled.logprob, -9999.0),
+            tuple((text(tid, lp), max(lp.logprob, -9999.0)) for tid, lp in alternatives),
+        )
+
+    async def _fit(self, turn: TurnRequest) -> TurnRequest:
+        """``truncation: "auto"``: the oldest messages dropped until the prompt fits the context
+        window with room for one token (a prompt that cannot fit is left to the usual 400)."""
+        limit = self._chat.max_model_len
+        while True:
+            text = await self._chat.render_text(_chat_request(self.model_name, turn))
+            if text is None or len(self._chat.encode(text)) < limit:
+                return turn
+            fewer = drop_oldest(turn.messages)
+            if fewer is None:
+                return turn
+            turn = replace(turn, messages=fewer, held=None)
+
     async def _continue(
         self, request: ChatCompletionRequest, held: HeldTokens
     ) -> tuple[list[int], str] | HistoryRewritten:
@@ -176,7 +231,7 @@ class ChatTemplateTurns:
 def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest(
-            model=model,
+            model=turn.model or model,  # a served LoRA adapter runs every turn on it
             messages=turn.messages,  # type: ignore[arg-type]
             tools=turn.tools or None,  # type: ignore[arg-type]
             tool_choice=turn.tool_choice if turn.tools else "none",  # type: ignore[arg-type]
@@ -186,8 +241,10 @@ def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
             parallel_tool_calls=turn.parallel_tool_calls,
             response_format=turn.response_format,  # type: ignore[arg-type]
             reasoning_effort=turn.reasoning_effort,  # type: ignore[arg-type]
+            logprobs=turn.logprobs is not None,
+            top_logprobs=turn.logprobs or 0,
             stream=True,
-            seed=None,
+            **{"seed": None, **turn.engine_options},
         )
     except ValueError as exc:
         raise InvalidRequest(f"invalid request for the model: {exc}") from None

@@ -14,8 +14,19 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One sampled token's logprob, and the most likely tokens at its place (``top_logprobs``)."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class TextDelta:
     text: str
+    # with `include: ["message.output_text.logprobs"]`: the tokens of the engine step this text came in
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,11 +47,23 @@ class TurnUsage:
 
 
 @dataclass(frozen=True)
+class RawTurn:
+    """A turn as the engine saw it: the rendered prompt and what the model wrote, with token ids
+    (vLLM's ``enable_response_messages``)."""
+
+    prompt: str
+    prompt_ids: list[int]
+    output: str
+    output_ids: list[int]
+
+
+@dataclass(frozen=True)
 class TurnEnd:
     finish_reason: str | None  # "stop", "length", "abort", ...
     usage: TurnUsage
     # What the engine holds after this turn; the next turn's `TurnRequest.held`.
     held: HeldTokens | None = None
+    raw: RawTurn | None = None
 
 
 Part = ReasoningDelta | TextDelta | ToolCallDelta | TurnEnd
@@ -60,6 +83,12 @@ class TurnRequest:
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
     reasoning_effort: str | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)  # vLLM's extensions, by name
+    logprobs: int | None = None  # top_logprobs per token, when output text logprobs are asked for
+    truncate: bool = False
+    model: str | None = (
+        None  # the request's `model`: the base model or a served LoRA adapter  # `truncation: "auto"`: drop the oldest messages when they do not fit
+    )
     # The previous turn's tokens (its `TurnEnd.held`): the new prompt continues them when the
     # chat template allows, so the engine's prefix cache serves all of them.
     held: HeldTokens | None = None

@@ -57,7 +57,7 @@ from openai.types.responses.response_reasoning_item import Content as ReasoningC
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from openai.types.shared.reasoning import Reasoning
 
-from vllm_mcp_ext.engine.parts import TurnUsage
+from vllm_mcp_ext.engine.parts import RawTurn, TokenLogprob, TurnUsage
 from vllm_mcp_ext.events.ids import new_id
 
 if TYPE_CHECKING:
@@ -98,6 +98,10 @@ class ResponseStream:
         # output_index -> text deltas so far (message or reasoning); joined once, at the end:
         # appending to one string would copy it on every delta (quadratic in the output length)
         self._text: dict[int, list[str]] = {}
+        self._logprobs: dict[int, list[TokenLogprob]] = {}  # per open message, with logprobs asked for
+        # vLLM's `enable_response_messages`: every turn's rendered prompt and output, with ids
+        self.input_messages: list[dict[str, Any]] = []
+        self.output_messages: list[dict[str, Any]] = []
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -152,6 +156,12 @@ class ResponseStream:
         t = self.request
         done = status in ("completed", "incomplete", "failed")
         extras: dict[str, Any] = {**_OPEN_RESPONSES_EXTRAS, "store": t.store}
+        if t.conversation_id is not None:
+            extras["conversation"] = {"id": t.conversation_id}
+        if t.response_messages:
+            extras.update(
+                input_messages=list(self.input_messages), output_messages=list(self.output_messages)
+            )
         return Response(
             id=t.id,
             object="response",
@@ -174,16 +184,22 @@ class ResponseStream:
             error=error,
             usage=self.usage.model() if done else None,
             background=t.background,
-            truncation="disabled",
+            truncation=t.truncation,
             service_tier="default",
             text=ResponseTextConfig.model_validate({"verbosity": "medium", **t.text}),
             reasoning=Reasoning.model_validate(t.reasoning) if t.reasoning is not None else None,
-            top_logprobs=0,
+            top_logprobs=t.top_logprobs,
             user=t.user,
             safety_identifier=None,
             prompt_cache_key=t.prompt_cache_key,
             **extras,
         )
+
+    def add_raw_turn(self, raw: RawTurn) -> None:
+        """One turn as the engine saw it, in vLLM's ``raw_message_tokens`` shape."""
+        kind = "raw_message_tokens"
+        self.input_messages.append({"type": kind, "message": raw.prompt, "tokens": raw.prompt_ids})
+        self.output_messages.append({"type": kind, "message": raw.output, "tokens": raw.output_ids})
 
     def cancelled(self) -> Response:
         """The response as it stands when cancelled: unfinished items marked incomplete."""
@@ -282,8 +298,9 @@ class ResponseStream:
         )
         return index
 
-    def text_delta(self, index: int, delta: str) -> None:
+    def text_delta(self, index: int, delta: str, logprobs: tuple[TokenLogprob, ...] = ()) -> None:
         self._text[index].append(delta)
+        self._logprobs.setdefault(index, []).extend(logprobs)
         self._emit(
             ResponseTextDeltaEvent,
             type="response.output_text.delta",
@@ -291,15 +308,19 @@ class ResponseStream:
             output_index=index,
             content_index=0,
             delta=delta,
-            logprobs=[],
+            logprobs=[_text_logprob(lp) for lp in logprobs],
         )
 
     def close_message(self, index: int, status: str = "completed") -> None:
         text = "".join(self._text.pop(index))
+        logprobs = self._logprobs.pop(index, [])
         item = self.output[index]
         ids = {"item_id": item.id, "output_index": index, "content_index": 0}
-        self._emit(ResponseTextDoneEvent, type="response.output_text.done", text=text, logprobs=[], **ids)
-        part = _output_text(text)
+        done_logprobs = [_text_logprob(lp) for lp in logprobs]
+        self._emit(
+            ResponseTextDoneEvent, type="response.output_text.done", text=text, logprobs=done_logprobs, **ids
+        )
+        part = _output_text(text, logprobs)
         self._emit(ResponseContentPartDoneEvent, type="response.content_part.done", part=part, **ids)
         self._close(index, item.model_copy(update={"content": [part], "status": status}))
 
@@ -427,5 +448,23 @@ def _incomplete(reason: str | None) -> IncompleteDetails | None:
     return IncompleteDetails.model_construct(reason=reason) if reason else None
 
 
-def _output_text(text: str) -> ResponseOutputText:
-    return ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])
+def _output_text(text: str, logprobs: list[TokenLogprob] | None = None) -> ResponseOutputText:
+    return ResponseOutputText.model_validate(
+        {
+            "type": "output_text",
+            "text": text,
+            "annotations": [],
+            "logprobs": [_text_logprob(lp) for lp in logprobs or []],
+        }
+    )
+
+
+def _text_logprob(lp: TokenLogprob) -> dict[str, Any]:
+    """As an ``output_text`` part and the text delta and done events carry it (with each token's
+    UTF-8 bytes, which Open Responses requires in the events too)."""
+
+    def utf8(token: str) -> list[int]:
+        return list(token.encode("utf-8", errors="replace"))
+
+    top = [{"token": token, "bytes": utf8(token), "logprob": logprob} for token, logprob in lp.top]
+    return {"token": lp.token, "bytes": utf8(lp.token), "logprob": lp.logprob, "top_logprobs": top}

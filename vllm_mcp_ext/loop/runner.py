@@ -200,6 +200,8 @@ class AgentLoop:
                     yield event
                 assert turn.end is not None
                 stream.usage.add(turn.end.usage)
+                if req.response_messages and turn.end.raw is not None:
+                    stream.add_raw_turn(turn.end.raw)
                 budget.tokens_used += turn.end.usage.output_tokens
                 # the next prompt continues what the engine holds after this turn
                 context.append_turn(turn.assistant_message(), turn.end.held)
@@ -240,6 +242,10 @@ class AgentLoop:
             parallel_tool_calls=req.parallel_tool_calls,
             response_format=req.response_format,
             reasoning_effort=req.reasoning_effort,
+            engine_options=req.engine_options,
+            truncate=req.truncation == "auto",
+            model=req.model,
+            logprobs=req.output_logprobs,
             held=context.held,
             tool_servers={t.exposed_name: (t.server_label, t.name) for t in plan.toolset.tools},
         )

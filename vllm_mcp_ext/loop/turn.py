@@ -11,6 +11,7 @@ from vllm_mcp_ext.engine.parts import (
     Part,
     ReasoningDelta,
     TextDelta,
+    TokenLogprob,
     ToolCallDelta,
     TurnEnd,
 )
@@ -71,6 +72,7 @@ class TurnBuilder:
         self._reasoning_index: int | None = None
         self._message_index: int | None = None
         self._held_text = ""  # whitespace not yet shown: no empty message items
+        self._held_logprobs: tuple[TokenLogprob, ...] = ()
         self._text: list[str] = []
         self._reasoning: list[str] = []
 
@@ -83,7 +85,7 @@ class TurnBuilder:
             self.stream.reasoning_delta(self._reasoning_index, part.text)
         elif isinstance(part, TextDelta):
             self._text.append(part.text)
-            self._show_text(part.text)
+            self._show_text(part.text, part.logprobs)
         elif isinstance(part, ToolCallDelta):
             self._tool_delta(part)
         elif isinstance(part, TurnEnd):
@@ -122,16 +124,18 @@ class TurnBuilder:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _show_text(self, text: str) -> None:
+    def _show_text(self, text: str, logprobs: tuple[TokenLogprob, ...] = ()) -> None:
         if self._message_index is None:
             self._held_text += text
+            self._held_logprobs += logprobs
             if not self._held_text.strip():
                 return
             self._close_reasoning()
             self._message_index = self.stream.open_message()
             # A message starts at its first visible character (Qwen3 writes "\n\n" after </think>).
             text, self._held_text = self._held_text.lstrip(), ""
-        self.stream.text_delta(self._message_index, text)
+            logprobs, self._held_logprobs = self._held_logprobs, ()
+        self.stream.text_delta(self._message_index, text, logprobs)
 
     def _tool_delta(self, part: ToolCallDelta) -> None:
         call = self._by_index.get(part.index)

@@ -21,6 +21,7 @@ from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
+from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
 from vllm_mcp_ext.responses.input_items import input_item, without_secrets
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -31,7 +32,7 @@ _MCP = TypeAdapter(Mcp)
 # The ``/mcp`` gateway as a request's tool source: given the raw tool, its source when its
 # ``server_url`` names this server's own ``/mcp`` (else None). See gateway/.
 GatewayResolver = Callable[[dict[str, Any]], ToolSource | None]
-_UNSUPPORTED_FIELDS = ("conversation", "prompt")
+_UNSUPPORTED_FIELDS = ("prompt",)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class ResponsesRequest:
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
     reasoning_effort: str | None = None  # `reasoning.effort`: a chat-template kwarg, as vLLM passes it
+    engine_options: dict[str, Any] = field(default_factory=dict)  # vLLM's extensions (engine_options.py)
+    truncation: Literal["auto", "disabled"] = "disabled"
+    top_logprobs: int = 0
+    output_logprobs: int | None = None  # top_logprobs, when `include` asks for output text logprobs
+    response_messages: bool = False  # vLLM's `enable_response_messages`: each turn's raw prompt/output
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
     # -- what the response shows as given (tools without secrets, server_url without its path)
     tools: list[Any] = field(default_factory=list)
@@ -87,6 +93,7 @@ class ResponsesRequest:
     reasoning: dict[str, Any] | None = None  # echoed as sent
     prompt_cache_key: str | None = None  # echoed as sent
     previous_response_id: str | None = None
+    conversation_id: str | None = None  # `conversation`: its items come first; this response's join it
     user: str | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
     # -- how it is delivered and kept
@@ -118,13 +125,14 @@ def parse_request(
     for name in _UNSUPPORTED_FIELDS:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
+    refuse_unhonoured(body)
     other = OtherTools()
     servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other, gateway)
     store = body.get("store", True) is not False and store_available
     raw_choice = body.get("tool_choice", "auto")
     # Fields are checked in this order (the first error is the one reported).
     return ResponsesRequest(
-        id=new_id("resp"),
+        id=_string(body, "request_id") or new_id("resp"),  # vLLM's extension: the response's id
         model=_string(body, "model") or model,
         tools=echo,
         instructions=(instructions := _string(body, "instructions")),
@@ -137,18 +145,24 @@ def parse_request(
         store=store,
         background=body.get("background") is True,
         previous_response_id=_string(body, "previous_response_id"),
+        conversation_id=(conversation := conversation_id(body)),
         user=_string(body, "user"),
         text=(text := _text_config(body.get("text"))),
         reasoning=(reasoning := _reasoning(body.get("reasoning"))),
         prompt_cache_key=_string(body, "prompt_cache_key"),
-        input_items=_read_input(context, instructions, body.get("input"), keep=store),
+        input_items=_read_input(context, instructions, body.get("input"), keep=store or bool(conversation)),
         servers=servers,
         function_tools=functions,
         tool_choice=(choice := _namespaced_choice(_tool_choice(raw_choice, servers), other)),
         shown_tool_choice=_echoed_choice(raw_choice, choice),
         namespaced=other.namespaced,
-        response_format=_response_format(text, has_tools=bool(servers or functions)),
+        response_format=_response_format(text),
         reasoning_effort=(reasoning or {}).get("effort"),
+        engine_options=engine_options(body),
+        truncation=_truncation(body.get("truncation")),
+        top_logprobs=(top := _top_logprobs(body.get("top_logprobs"))),
+        response_messages=body.get("enable_response_messages") is True,
+        output_logprobs=top if _LOGPROBS in _include(body.get("include")) else None,
         stream=body.get("stream") is True,
         stored_body=without_secrets(body) if store else {},
     )
@@ -310,6 +324,52 @@ def _reasoning(raw: Any) -> dict[str, Any] | None:
     return dict(raw)
 
 
+_LOGPROBS = "message.output_text.logprobs"
+
+
+def _top_logprobs(raw: Any) -> int:
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 20:
+        raise InvalidRequest("'top_logprobs' must be an integer from 0 to 20", param="top_logprobs")
+    return raw
+
+
+def _include(raw: Any) -> list[str]:
+    """``include``: output text logprobs are returned; the other values (encrypted reasoning,
+    hosted tools' outputs) have nothing to add for a chat-template model, as on stock vLLM."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise InvalidRequest("'include' must be an array of strings", param="include")
+    return raw
+
+
+def conversation_id(body: dict[str, Any]) -> str | None:
+    """``conversation``: an id, or ``{"id": ...}``; not together with ``previous_response_id``."""
+    raw = body.get("conversation")
+    if raw is None:
+        return None
+    value = raw.get("id") if isinstance(raw, dict) else raw
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(
+            "'conversation' must be a conversation id or {\"id\": ...}", param="conversation"
+        )
+    if body.get("previous_response_id") is not None:
+        raise InvalidRequest(
+            "'conversation' and 'previous_response_id' cannot be used together", param="conversation"
+        )
+    return value
+
+
+def _truncation(raw: Any) -> Literal["auto", "disabled"]:
+    if raw is None or raw == "disabled":
+        return "disabled"
+    if raw == "auto":
+        return "auto"
+    raise InvalidRequest("'truncation' must be 'auto' or 'disabled'", param="truncation")
+
+
 def _text_config(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {"format": {"type": "text"}}
@@ -325,16 +385,14 @@ def _text_config(raw: Any) -> dict[str, Any]:
     return {**raw, "format": fmt}
 
 
-def _response_format(text: dict[str, Any], has_tools: bool) -> dict[str, Any] | None:
-    """`text.format` as chat completions' ``response_format`` (structured outputs)."""
+def _response_format(text: dict[str, Any]) -> dict[str, Any] | None:
+    """`text.format` as chat completions' ``response_format`` (structured outputs). With tools,
+    the tool parser's ``adjust_request`` turns it into one structural tag: each turn is either
+    tool calls (after the parser's trigger, e.g. hermes ``<tool_call>``) or the constrained
+    answer, so tool-call turns are not held to the answer's format."""
     fmt = text["format"]
     if fmt["type"] == "text":
         return None
-    if has_tools:
-        # Structured outputs would constrain the tool-call turns too.
-        raise Unsupported(
-            "text.format other than 'text' is not supported with tools yet", param="text.format"
-        )
     if fmt["type"] == "json_object":
         return {"type": "json_object"}
     schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}

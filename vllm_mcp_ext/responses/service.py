@@ -28,6 +28,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from vllm_mcp_ext import trace
 from vllm_mcp_ext.access import ANONYMOUS, Caller, Grant, Permissions
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.conversations import Conversations, ConversationStore
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
@@ -35,9 +36,10 @@ from vllm_mcp_ext.gateway import Catalog, GatewaySource, names_gateway
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.responses.permitted import permitted
-from vllm_mcp_ext.responses.request import ResponsesRequest, parse_request
+from vllm_mcp_ext.responses.request import ResponsesRequest, conversation_id, parse_request
 from vllm_mcp_ext.responses.run import Run
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
+from vllm_mcp_ext.responses.tool_kinds import flat_call_name
 from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry, ToolSource
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
@@ -75,6 +77,8 @@ class ResponsesService:
         self.remote = remote
         self.loop = AgentLoop(turns, settings)
         self.stored = StoredResponses(store, settings)
+        db = getattr(store, "db", None)  # the SQL stores' database; conversations live beside
+        self.conversations = Conversations(ConversationStore(db) if db is not None else None)
 
     # -- create ---------------------------------------------------------------------------
 
@@ -82,7 +86,13 @@ class ResponsesService:
         """Validate ``body``, load its ``previous_response_id`` and list its tools, as ``caller``
         may: its stored responses only, the servers and tools its grant allows (`Forbidden`)."""
         self.turns.check_model(body.get("model"))
-        context = await self.stored.context(body.get("previous_response_id"), caller)
+        if (conversation := conversation_id(body)) is not None:
+            context = ParsableContext()
+            for i, item in enumerate(await self.conversations.history(conversation)):
+                context.add_item(flat_call_name(item), f"conversation.items[{i}]")
+            context.close_input()
+        else:
+            context = await self.stored.context(body.get("previous_response_id"), caller)
         grant = self.permissions.grant(caller)
 
         def gateway(raw: dict[str, Any]) -> ToolSource | None:
@@ -126,8 +136,10 @@ class ResponsesService:
         """The response's events; it is stored once it ends (when ``store`` is on)."""
         async for event in self._events(run):
             yield event
+        final = to_wire(run.snapshot())
         if run.request.store:
-            await self._save(run, to_wire(run.snapshot()))
+            await self._save(run, final)
+        await self._record_conversation(run, final)
 
     async def complete(self, run: Run) -> Response:
         """The drained stream: the final response."""
@@ -171,7 +183,8 @@ class ResponsesService:
                 if event.type.endswith(_FLUSH_AFTER):
                     await self._flush(run, batch)
             await self._flush(run, batch)
-            await self._save(run, to_wire(run.snapshot()))
+            await self._save(run, final := to_wire(run.snapshot()))
+            await self._record_conversation(run, final)
         except asyncio.CancelledError:
             await self.store.add_events(run.id, batch)
             await self._save(run, to_wire(run.stream.cancelled() if run.stream.started else run.snapshot()))
@@ -181,6 +194,12 @@ class ResponsesService:
         finally:
             watcher.cancel()
             run.release()  # also when cancelled before its first event
+
+    async def _record_conversation(self, run: Run, response: dict[str, Any]) -> None:
+        """A finished response's input and output items join its conversation."""
+        conversation = run.request.conversation_id
+        if conversation is not None and response["status"] in ("completed", "incomplete"):
+            await self.conversations.record(conversation, run.request.input_items + response["output"])
 
     async def _flush(self, run: Run, batch: list[Any]) -> None:
         assert self.store is not None

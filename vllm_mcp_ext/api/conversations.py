@@ -1,0 +1,88 @@
+"""``/v1/conversations`` and its items (OpenAI's Conversations API); errors go through the same
+boundary as ``/v1/responses``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from vllm_mcp_ext.api.routes import _plugin, error_boundary
+from vllm_mcp_ext.conversations import Conversations
+from vllm_mcp_ext.errors import InvalidRequest
+
+router = APIRouter()
+
+
+def _conversations(raw_request: Request) -> Conversations:
+    return _plugin(raw_request).service.conversations
+
+
+async def _body(raw_request: Request) -> dict[str, Any]:
+    raw = await raw_request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidRequest("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+@router.post("/v1/conversations")
+@error_boundary
+async def create_conversation(raw_request: Request) -> Response:
+    return JSONResponse(await _conversations(raw_request).create(await _body(raw_request)))
+
+
+@router.get("/v1/conversations/{conversation_id}")
+@error_boundary
+async def get_conversation(conversation_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _conversations(raw_request).get(conversation_id))
+
+
+@router.post("/v1/conversations/{conversation_id}")
+@error_boundary
+async def update_conversation(conversation_id: str, raw_request: Request) -> Response:
+    body = await _body(raw_request)
+    return JSONResponse(await _conversations(raw_request).update(conversation_id, body))
+
+
+@router.delete("/v1/conversations/{conversation_id}")
+@error_boundary
+async def delete_conversation(conversation_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _conversations(raw_request).delete(conversation_id))
+
+
+@router.get("/v1/conversations/{conversation_id}/items")
+@error_boundary
+async def list_items(
+    conversation_id: str, raw_request: Request, after: str | None = None, limit: int = 20, order: str = "desc"
+) -> Response:
+    conversations = _conversations(raw_request)
+    return JSONResponse(
+        await conversations.list_items(conversation_id, after=after, limit=limit, order=order)
+    )
+
+
+@router.post("/v1/conversations/{conversation_id}/items")
+@error_boundary
+async def add_items(conversation_id: str, raw_request: Request) -> Response:
+    body = await _body(raw_request)
+    return JSONResponse(await _conversations(raw_request).add_items(conversation_id, body))
+
+
+@router.get("/v1/conversations/{conversation_id}/items/{item_id}")
+@error_boundary
+async def get_item(conversation_id: str, item_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _conversations(raw_request).get_item(conversation_id, item_id))
+
+
+@router.delete("/v1/conversations/{conversation_id}/items/{item_id}")
+@error_boundary
+async def delete_item(conversation_id: str, item_id: str, raw_request: Request) -> Response:
+    return JSONResponse(await _conversations(raw_request).delete_item(conversation_id, item_id))
