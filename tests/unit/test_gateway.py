@@ -249,6 +249,33 @@ async def test_another_key_cannot_reach_a_stored_response(base_url: str) -> None
     assert [i.type for i in (await owner.responses.input_items.list(r.id)).data] == ["message"]
 
 
+async def test_another_key_cannot_reach_a_conversation(base_url: str) -> None:
+    tools: Any = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+    owner, other = sdk(base_url, "key-a"), sdk(base_url, "key-b")
+    conversation = await owner.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "Call me Ada."}]
+    )
+    for attempt in (
+        other.conversations.retrieve(conversation.id),
+        other.conversations.update(conversation.id, metadata={"x": "y"}),
+        other.conversations.items.list(conversation.id),
+        other.conversations.items.create(
+            conversation.id, items=[{"type": "message", "role": "user", "content": "Hi"}]
+        ),
+        other.conversations.delete(conversation.id),
+    ):
+        with pytest.raises(openai.NotFoundError):
+            await attempt
+    with pytest.raises(openai.BadRequestError) as info:
+        await other.responses.create(
+            model="scripted", input="2+3?", tools=tools, conversation=conversation.id
+        )
+    assert isinstance(info.value.body, dict) and info.value.body["code"] == "conversation_not_found"
+    items = await owner.conversations.items.list(conversation.id)
+    assert [i.type for i in items.data] == ["message"]  # nothing the other key tried got in
+    assert (await owner.conversations.retrieve(conversation.id)).metadata == {}
+
+
 # -- /metrics ------------------------------------------------------------------------------------
 
 

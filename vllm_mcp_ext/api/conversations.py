@@ -9,15 +9,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from vllm_mcp_ext.api.routes import _plugin, error_boundary
+from vllm_mcp_ext.access import Caller
+from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary
 from vllm_mcp_ext.conversations import Conversations
 from vllm_mcp_ext.errors import InvalidRequest
 
 router = APIRouter()
 
 
-def _conversations(raw_request: Request) -> Conversations:
-    return _plugin(raw_request).service.conversations
+def _conversations(raw_request: Request) -> tuple[Conversations, Caller]:
+    """The conversations and who asks (a conversation is private to the key that made it)."""
+    plugin = _plugin(raw_request)
+    return plugin.service.conversations, _caller(raw_request, plugin)
 
 
 async def _body(raw_request: Request) -> dict[str, Any]:
@@ -36,26 +39,30 @@ async def _body(raw_request: Request) -> dict[str, Any]:
 @router.post("/v1/conversations")
 @error_boundary
 async def create_conversation(raw_request: Request) -> Response:
-    return JSONResponse(await _conversations(raw_request).create(await _body(raw_request)))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.create(await _body(raw_request), caller))
 
 
 @router.get("/v1/conversations/{conversation_id}")
 @error_boundary
 async def get_conversation(conversation_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _conversations(raw_request).get(conversation_id))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.get(conversation_id, caller))
 
 
 @router.post("/v1/conversations/{conversation_id}")
 @error_boundary
 async def update_conversation(conversation_id: str, raw_request: Request) -> Response:
     body = await _body(raw_request)
-    return JSONResponse(await _conversations(raw_request).update(conversation_id, body))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.update(conversation_id, body, caller))
 
 
 @router.delete("/v1/conversations/{conversation_id}")
 @error_boundary
 async def delete_conversation(conversation_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _conversations(raw_request).delete(conversation_id))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.delete(conversation_id, caller))
 
 
 @router.get("/v1/conversations/{conversation_id}/items")
@@ -63,9 +70,9 @@ async def delete_conversation(conversation_id: str, raw_request: Request) -> Res
 async def list_items(
     conversation_id: str, raw_request: Request, after: str | None = None, limit: int = 20, order: str = "desc"
 ) -> Response:
-    conversations = _conversations(raw_request)
+    conversations, caller = _conversations(raw_request)
     return JSONResponse(
-        await conversations.list_items(conversation_id, after=after, limit=limit, order=order)
+        await conversations.list_items(conversation_id, after=after, limit=limit, order=order, caller=caller)
     )
 
 
@@ -73,16 +80,19 @@ async def list_items(
 @error_boundary
 async def add_items(conversation_id: str, raw_request: Request) -> Response:
     body = await _body(raw_request)
-    return JSONResponse(await _conversations(raw_request).add_items(conversation_id, body))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.add_items(conversation_id, body, caller))
 
 
 @router.get("/v1/conversations/{conversation_id}/items/{item_id}")
 @error_boundary
 async def get_item(conversation_id: str, item_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _conversations(raw_request).get_item(conversation_id, item_id))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.get_item(conversation_id, item_id, caller))
 
 
 @router.delete("/v1/conversations/{conversation_id}/items/{item_id}")
 @error_boundary
 async def delete_item(conversation_id: str, item_id: str, raw_request: Request) -> Response:
-    return JSONResponse(await _conversations(raw_request).delete_item(conversation_id, item_id))
+    conversations, caller = _conversations(raw_request)
+    return JSONResponse(await conversations.delete_item(conversation_id, item_id, caller))

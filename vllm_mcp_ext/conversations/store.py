@@ -18,7 +18,8 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS mcp_ext_conversations (
         id TEXT PRIMARY KEY,
         created_at DOUBLE PRECISION NOT NULL,
-        metadata TEXT NOT NULL
+        metadata TEXT NOT NULL,
+        owner TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS mcp_ext_conversation_items (
         conversation_id TEXT NOT NULL,
@@ -28,8 +29,8 @@ SCHEMA = (
         PRIMARY KEY (conversation_id, seq)
     )""",
 )
-_CREATE = "INSERT INTO mcp_ext_conversations (id, created_at, metadata) VALUES (?, ?, ?)"
-_GET = "SELECT id, created_at, metadata FROM mcp_ext_conversations WHERE id = ?"
+_CREATE = "INSERT INTO mcp_ext_conversations (id, created_at, metadata, owner) VALUES (?, ?, ?, ?)"
+_GET = "SELECT id, created_at, metadata, owner FROM mcp_ext_conversations WHERE id = ?"
 _SET_METADATA = "UPDATE mcp_ext_conversations SET metadata = ? WHERE id = ?"
 _DELETE = "DELETE FROM mcp_ext_conversations WHERE id = ?"
 _DELETE_ITEMS = "DELETE FROM mcp_ext_conversation_items WHERE conversation_id = ?"
@@ -44,6 +45,7 @@ class StoredConversation:
     id: str
     created_at: int
     metadata: dict[str, str]
+    owner: str | None = None  # the key hash of the caller that created it (never the key)
 
 
 class ConversationStore:
@@ -59,10 +61,14 @@ class ConversationStore:
             self._ready = True
 
     async def create(
-        self, conversation_id: str, metadata: dict[str, str], items: list[dict[str, Any]]
+        self,
+        conversation_id: str,
+        metadata: dict[str, str],
+        items: list[dict[str, Any]],
+        owner: str | None = None,
     ) -> None:
         await self._tables()
-        statements = [(_CREATE, (conversation_id, time.time(), json.dumps(metadata)))]
+        statements = [(_CREATE, (conversation_id, time.time(), json.dumps(metadata), owner))]
         statements += [_add(conversation_id, item) for item in items]
         await self.db.run(statements)
 
@@ -71,8 +77,8 @@ class ConversationStore:
         rows = await self.db.rows(_GET, (conversation_id,))
         if not rows:
             return None
-        cid, created, metadata = rows[0]
-        return StoredConversation(cid, int(created), json.loads(metadata))
+        cid, created, metadata, owner = rows[0]
+        return StoredConversation(cid, int(created), json.loads(metadata), owner)
 
     async def set_metadata(self, conversation_id: str, metadata: dict[str, str]) -> None:
         await self._tables()

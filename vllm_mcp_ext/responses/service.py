@@ -88,7 +88,7 @@ class ResponsesService:
         self.turns.check_model(body.get("model"))
         if (conversation := conversation_id(body)) is not None:
             context = ParsableContext()
-            for i, item in enumerate(await self.conversations.history(conversation)):
+            for i, item in enumerate(await self.conversations.history(conversation, caller)):
                 context.add_item(flat_call_name(item), f"conversation.items[{i}]")
             context.close_input()
         else:
