@@ -31,6 +31,7 @@ import httpx2
 from mcp import ClientSession, types
 from mcp.shared.exceptions import MCPError
 
+from vllm_mcp_ext.servers.limits import checked_tools
 from vllm_mcp_ext.servers.source import LOST, CallFailed, Code, OpenFailed
 from vllm_mcp_ext.servers.transports import Transport
 
@@ -208,7 +209,7 @@ class McpSession:
                 with anyio.fail_after(timeouts.initialize):
                     init = await session.initialize()
                 with anyio.fail_after(timeouts.list):
-                    self.tools = tuple((await session.list_tools()).tools)
+                    self.tools = checked_tools((await session.list_tools()).tools)
                 opening.deadline = math.inf
                 self.server_name = init.server_info.name
                 self.transport = transport.kind
@@ -245,7 +246,7 @@ class McpSession:
             return
         try:
             with anyio.fail_after(self.timeouts.list):
-                self.tools = tuple((await session.list_tools()).tools)
+                self.tools = checked_tools((await session.list_tools()).tools)
             logger.info("MCP server %s tools changed: %d tools", self.name, len(self.tools))
         except Exception as exc:
             self._mark_broken(describe(exc))
