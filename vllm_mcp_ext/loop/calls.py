@@ -39,9 +39,7 @@ def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallO
     try:
         validator = jsonschema.validators.validator_for(schema)
         validator.check_schema(schema)
-        error = jsonschema.exceptions.best_match(
-            validator(schema, registry=_NO_RETRIEVAL).iter_errors(value)
-        )
+        error = jsonschema.exceptions.best_match(validator(schema, registry=_NO_RETRIEVAL).iter_errors(value))
     except jsonschema.SchemaError:
         return value  # a server's broken schema is its own business: let the server judge
     except referencing.exceptions.Unresolvable as exc:
@@ -51,17 +49,19 @@ def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallO
             "only references inside the schema are followed",
         )
     if error is not None:
-        return protocol_error(Code.INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {error.message}")
+        return protocol_error(
+            Code.INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {error.message}"
+        )
     return value
 
 
 def _refuse(uri: str) -> referencing.Resource[Any]:
     """A schema from a server never makes us fetch a URL or read a file: only references inside
     the document (``#/$defs/...``) resolve."""
-    raise referencing.exceptions.NoSuchResource(ref=uri)
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs
 
 
-_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)
+_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)  # type: ignore[call-arg]
 
 
 def _ref_of(exc: referencing.exceptions.Unresolvable) -> str:
