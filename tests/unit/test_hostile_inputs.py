@@ -8,8 +8,8 @@ import http.server
 import json
 import threading
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2
