@@ -62,7 +62,13 @@ class HttpServerSpec:
     @property
     def provisional_label(self) -> str:
         """What the server is called before it has told us its name."""
-        return self.label or (urlparse(self.url).netloc or self.url)
+        if self.label:
+            return self.label
+        parsed = urlparse(self.url)  # host[:port]: never the URL's userinfo
+        try:
+            return f"{parsed.hostname}:{parsed.port}" if parsed.port else (parsed.hostname or "server")
+        except ValueError:
+            return parsed.hostname or "server"
 
 
 ServerSpec = StdioServerSpec | HttpServerSpec

@@ -16,9 +16,10 @@ from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
+from vllm_mcp_ext.servers.remote import redact
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 from vllm_mcp_ext.servers.source import OpenFailed, ServerUnavailable
 
@@ -61,6 +62,14 @@ class ServerConnection:
         self._attempted = asyncio.Event()  # set after each connection attempt, won or lost
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._redactor = redact.Redactor(_secrets_of(spec))
+
+    def _redact(self, text: str) -> str:
+        """An error as clients and logs see it: the server's URL shown without userinfo, query
+        or fragment, and its credentials (header values, password, query tokens) masked."""
+        if isinstance(self.spec, HttpServerSpec) and self.spec.url in text:
+            text = text.replace(self.spec.url, redact.display_url(self.spec.url))
+        return self._redactor.text(text)
 
     @property
     def label(self) -> str:
@@ -140,7 +149,9 @@ class ServerConnection:
 
     async def _one_session(self) -> bool:
         """Open a session and keep it until it ends; whether it opened."""
-        session = self._current = McpSession(self.label, [transports.configured(self.spec)], self._timeouts)
+        session = self._current = McpSession(
+            self.label, [transports.configured(self.spec)], self._timeouts, redact=self._redact
+        )
         session.start(f"mcp-session:{self.label}")
         try:
             await session.wait_open()
@@ -159,3 +170,9 @@ class ServerConnection:
         self.last_error = session.last_error
         logger.info("MCP server %r session ended: %s", self.label, session.last_error)
         return True
+
+
+def _secrets_of(spec: ServerSpec) -> tuple[str, ...]:
+    if not isinstance(spec, HttpServerSpec):
+        return ()
+    return redact.secrets_of(spec.headers) + redact.url_secrets(spec.url)
