@@ -13,7 +13,7 @@ import referencing.exceptions
 from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
-from vllm_mcp_ext import trace
+from vllm_mcp_ext import limits, trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.servers.source import (
     CallFailed,
@@ -30,7 +30,9 @@ __all__ = ["CallOutcome", "outcome_of", "parse_arguments", "protocol_error", "ru
 def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallOutcome:
     """The call's arguments as an object, or the failed outcome the model should see."""
     try:
-        value = json.loads(arguments) if arguments.strip() else {}
+        value = limits.loads_bounded(arguments) if arguments.strip() else {}
+    except limits.TooDeep as exc:
+        return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are {exc}")
     except json.JSONDecodeError as exc:
         return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are not JSON: {exc}")
     if not isinstance(value, dict):

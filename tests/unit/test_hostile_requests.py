@@ -1,0 +1,62 @@
+"""Hostile requests at the HTTP door in process (issue 14): deep nesting, oversized bodies and
+deeply nested tool arguments are clear client errors, never a 500 or a crash."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.support.asgi import BASE_URL, plugin_client
+from tests.support.scripted import ScriptedTurns, tool_call
+from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.engine.parts import TextDelta
+
+CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
+CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
+TOOLS: list[Any] = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+DEEP_ARGS = '{"a": ' + "[" * 5000 + "]" * 5000 + ', "b": 3}'
+
+
+@pytest.fixture
+async def engine() -> ScriptedTurns:
+    return ScriptedTurns([tool_call("add", DEEP_ARGS), [TextDelta("done")]])
+
+
+@pytest.fixture
+async def http(engine: ScriptedTurns, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with plugin_client(engine, (CALC,), tmp_path / "responses.sqlite3") as client:
+        yield client
+
+
+@pytest.mark.parametrize("depth", [70, 5_000, 200_000])
+async def test_deeply_nested_bodies_are_a_400(http: httpx.AsyncClient, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    body = f'{{"model": "scripted", "input": "hi", "metadata": {{"x": {nested}}}}}'
+    r = await http.post("/v1/responses", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "nested more than 64 levels" in r.json()["error"]["message"]
+
+
+async def test_an_oversized_body_is_a_413_without_reading_it_all(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLLM_MCP_MAX_REQUEST_BYTES", "100000")
+    body = '{"model": "scripted", "input": "' + "x" * 200_000 + '"}'
+    r = await http.post("/v1/responses", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "request_too_large"
+
+
+async def test_deeply_nested_tool_arguments_are_a_failed_call(http: httpx.AsyncClient) -> None:
+    client = openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
+    r = await client.responses.create(model="scripted", input="2+3?", tools=TOOLS)
+    call = r.output[1]
+    assert call.type == "mcp_call" and call.status == "failed"
+    assert call.error is not None and "nested more than 64 levels" in str(call.error)
+    assert r.status == "completed" and r.output_text == "done"
