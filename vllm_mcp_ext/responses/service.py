@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from openai.types.responses import Response, ResponseStreamEvent
@@ -147,7 +147,7 @@ class ResponsesService:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _events(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+    async def _events(self, run: Run) -> AsyncGenerator[ResponseStreamEvent, None]:
         """The loop's events: the one path of foreground, streamed and background responses.
         Remote sessions go back however it ends."""
         try:
