@@ -61,6 +61,8 @@ class ServerConnection:
         self._listed: McpSession | None = None  # the last session that opened: its tools
         self._attempted = asyncio.Event()  # set after each connection attempt, won or lost
         self._wake = asyncio.Event()
+        self._backing_off = False  # waiting after a failed attempt
+        self._wake_used = False  # a request already cut a backoff short: the next is waited out
         self._task: asyncio.Task[None] | None = None
         self._redactor = redact.Redactor(_secrets_of(spec))
 
@@ -109,6 +111,12 @@ class ServerConnection:
         current = self._current
         if current is not None and current.is_open:
             return current
+        if self._backing_off:
+            if self._wake_used:  # a failing server is not relaunched once per request
+                raise ServerUnavailable(
+                    f"MCP server {self.label!r} is unavailable: {self.last_error or 'not connected'}"
+                )
+            self._wake_used = True
         self._attempted.clear()
         self._wake.set()
         with contextlib.suppress(TimeoutError):
@@ -137,11 +145,17 @@ class ServerConnection:
                 if await self._one_session():  # it worked, then broke: re-open at once
                     self.status = ServerStatus.CONNECTING
                     delay = 1.0
+                    self._wake_used = False
                     continue
                 self.status = ServerStatus.ERROR
+                self._backing_off = True
                 self._attempted.set()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    self._wake_used = False  # waited out in full: a request may cut the next one short
+                finally:
+                    self._backing_off = False
                 delay = min(delay * 2, self.settings.retry_max_delay)
         finally:
             if self._current is not None:
