@@ -205,3 +205,37 @@ def test_redirects_to_forbidden_places_name_the_rule(location: str, rejected: st
 def test_origin_drops_path_query_and_default_port() -> None:
     assert policy().check("https://mcp.example.com/secret/path?key=1").origin == "https://mcp.example.com"
     assert policy().check("https://mcp.example.com:8443/mcp").origin == "https://mcp.example.com:8443"
+
+
+async def test_dns_lookups_that_time_out_do_not_pin_the_default_executor(monkeypatch) -> None:
+    """Stuck lookups hold at most DNS_THREADS threads of their own; beyond that a lookup fails
+    at once, and the loop's default executor stays free (issue 14)."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    from vllm_mcp_ext.servers.remote import policy as policy_module
+
+    release = threading.Event()
+
+    def stuck(*args, **kwargs):
+        release.wait(10)
+        raise socket.gaierror("timed out upstream")
+
+    monkeypatch.setattr(policy_module.socket, "getaddrinfo", stuck)
+    checked = UrlPolicy(resolve_timeout=0.2)
+    try:
+        start = time.perf_counter()
+        results = await asyncio.gather(
+            *(checked.admit(f"https://h{i}.example.com/mcp") for i in range(40)), return_exceptions=True
+        )
+        assert all(isinstance(r, Unresolvable) for r in results)
+        assert time.perf_counter() - start < 3
+        busy = [t for t in threading.enumerate() if t.name.startswith("mcp-dns")]
+        assert len(busy) <= getattr(policy_module, "DNS_THREADS", 8)
+        # the default executor still answers at once
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.run_in_executor(None, lambda: 1), 1)
+    finally:
+        release.set()

@@ -12,9 +12,12 @@ import asyncio
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import httpx2
 
@@ -153,8 +156,34 @@ class Target:
         return str(url.copy_with(path="/", query=None, fragment=None, userinfo=b"")).rstrip("/")
 
 
+DNS_THREADS = 8  # lookups in flight at once, timed-out ones included (they cannot be stopped)
+_dns_pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="mcp-dns")
+_dns_in_flight = 0
+_dns_lock = threading.Lock()
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """``getaddrinfo`` on threads of our own: a lookup that outlives its timeout keeps one of
+    `DNS_THREADS` busy, never the loop's default executor, and when all are busy a new lookup
+    fails at once instead of queueing behind them."""
+    global _dns_in_flight
+    with _dns_lock:
+        if _dns_in_flight >= DNS_THREADS:
+            raise OSError("too many DNS lookups in flight")
+        _dns_in_flight += 1
+
+    def lookup() -> list[Any]:
+        global _dns_in_flight
+        try:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        finally:
+            with _dns_lock:
+                _dns_in_flight -= 1
+
+    try:
+        infos = await asyncio.get_running_loop().run_in_executor(_dns_pool, lookup)
+    except RuntimeError:  # the pool is shut down (interpreter exit)
+        raise OSError("DNS is unavailable") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
