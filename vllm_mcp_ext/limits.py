@@ -9,19 +9,39 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 MAX_JSON_DEPTH = 64  # nesting levels of objects and arrays in a request body or tool arguments
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024  # one POST /v1/responses body
+DEFAULT_MAX_TOOLS = 128  # entries of a request's ``tools`` (function tools and MCP servers)
+DEFAULT_MAX_CALLS_PER_SERVER = 16  # tools/call in flight at once per configured MCP server
 
 
 class TooDeep(ValueError):
     """JSON nested deeper than `MAX_JSON_DEPTH`."""
 
 
-def max_request_bytes(env: dict[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get("VLLM_MCP_MAX_REQUEST_BYTES", "")
-    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else DEFAULT_MAX_REQUEST_BYTES
+def _env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def max_request_bytes(env: Mapping[str, str] | None = None) -> int:
+    return _env_int("VLLM_MCP_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, env)
+
+
+def max_calls_per_server(env: Mapping[str, str] | None = None) -> int:
+    return _env_int("VLLM_MCP_MAX_CALLS_PER_SERVER", DEFAULT_MAX_CALLS_PER_SERVER, env)
+
+
+def check_tool_count(count: int) -> None:
+    """A request's ``tools`` within ``VLLM_MCP_MAX_TOOLS`` entries, else a 400."""
+    cap = _env_int("VLLM_MCP_MAX_TOOLS", DEFAULT_MAX_TOOLS)
+    if count > cap:
+        from vllm_mcp_ext.errors import InvalidRequest
+
+        raise InvalidRequest(f"'tools' has {count} entries; at most {cap} are accepted", param="tools")
 
 
 def loads_bounded(text: str | bytes) -> Any:

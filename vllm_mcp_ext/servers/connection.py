@@ -16,12 +16,13 @@ from typing import Any
 
 from mcp import types
 
+from vllm_mcp_ext import limits
 from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.remote import redact
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
-from vllm_mcp_ext.servers.source import OpenFailed, ServerUnavailable
+from vllm_mcp_ext.servers.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class ServerConnection:
         self._backing_off = False  # waiting after a failed attempt
         self._wake_used = False  # a request already cut a backoff short: the next is waited out
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(limits.max_calls_per_server())  # tools/call in flight
         self._redactor = redact.Redactor(_secrets_of(spec))
 
     def _redact(self, text: str) -> str:
@@ -133,7 +135,19 @@ class ServerConnection:
         return self.tools
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        return await (await self.session()).call_tool(name, arguments)
+        session = await self.session()
+        try:  # waiting for a slot counts against the call's own timeout
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise CallFailed(
+                Code.CONNECTION_CLOSED,
+                f"too many calls in flight to MCP server {self.label!r} (limit {limits.max_calls_per_server()})",
+            ) from None
+        try:
+            return await session.call_tool(name, arguments)
+        finally:
+            self._slots.release()
 
     # -- the owner task ------------------------------------------------------------------
 
