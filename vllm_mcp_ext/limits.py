@@ -22,9 +22,33 @@ class TooDeep(ValueError):
     """JSON nested deeper than `MAX_JSON_DEPTH`."""
 
 
+# the tool-server file's "limits" section key -> its environment variable (which wins)
+FILE_KEYS = {
+    "maxRequestBytes": "VLLM_MCP_MAX_REQUEST_BYTES",
+    "maxTools": "VLLM_MCP_MAX_TOOLS",
+    "maxCallsPerServer": "VLLM_MCP_MAX_CALLS_PER_SERVER",
+}
+_from_file: dict[str, int] = {}  # environment variable -> the file's value
+
+
+def configure(section: Mapping[str, Any] | None) -> None:
+    """Take the ``limits`` section of the tool-server file (at start-up). Raises `ConfigError`."""
+    from vllm_mcp_ext.errors import ConfigError
+
+    _from_file.clear()
+    for key, value in (section or {}).items():
+        if key not in FILE_KEYS:
+            raise ConfigError(f"limits: unknown field {key!r} (allowed: {sorted(FILE_KEYS)})")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"limits: field {key!r} must be a positive integer")
+        _from_file[FILE_KEYS[key]] = value
+
+
 def _env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     raw = (os.environ if env is None else env).get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return _from_file.get(name, default)
 
 
 def max_request_bytes(env: Mapping[str, str] | None = None) -> int:

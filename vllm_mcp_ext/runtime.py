@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from vllm_mcp_ext import _compat
+from vllm_mcp_ext import _compat, limits
 from vllm_mcp_ext.config import ToolServerConfig
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
@@ -56,6 +56,7 @@ class Runtime:
         this process has no generating engine."""
         settings = settings or Settings.from_env()
         remote_settings = RemoteSettings.load(config.remote)
+        limits.configure(config.limits)
         chat = _compat.VllmChat.from_state(state)
         if chat is None:
             return None

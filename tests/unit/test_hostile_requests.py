@@ -114,3 +114,25 @@ async def test_calls_in_flight_per_configured_server_are_capped(
         first.cancel()
     finally:
         await connection.stop()
+
+
+def test_limits_come_from_the_tool_server_file_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vllm_mcp_ext import limits
+    from vllm_mcp_ext.config.tool_servers import parse_tool_server_arg
+    from vllm_mcp_ext.errors import ConfigError
+
+    path = tmp_path / "mcp.json"
+    path.write_text('{"mcpServers": {}, "limits": {"maxRequestBytes": 1000, "maxCallsPerServer": 2}}')
+    monkeypatch.delenv("VLLM_MCP_MAX_REQUEST_BYTES", raising=False)
+    monkeypatch.setenv("VLLM_MCP_MAX_CALLS_PER_SERVER", "5")
+    try:
+        limits.configure(parse_tool_server_arg(str(path)).limits)
+        assert limits.max_request_bytes() == 1000
+        assert limits.max_calls_per_server() == 5
+        with pytest.raises(ConfigError, match="unknown field 'maxBodies'"):
+            limits.configure({"maxBodies": 3})
+    finally:
+        limits.configure(None)
+    assert limits.max_request_bytes() == limits.DEFAULT_MAX_REQUEST_BYTES

@@ -81,6 +81,7 @@ class ToolServerConfig:
     servers: tuple[ServerSpec, ...] = ()
     vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
     remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
+    limits: dict[str, Any] | None = None  # the mcp.json "limits" section, see vllm_mcp_ext.limits
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -90,6 +91,7 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
     servers: list[ServerSpec] = []
     native: list[str] = []
     remote: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
     for raw in value.split(","):
         entry = raw.strip()
         if not entry:
@@ -104,8 +106,11 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
         else:
             servers.extend(load_mcp_json(Path(entry)))
             remote = _remote_section(Path(entry)) or remote
+            limits = _section_of(_read_json(Path(entry)), Path(entry), "limits") or limits
     _check_unique_labels(servers)
-    return ToolServerConfig(servers=tuple(servers), vllm_native=",".join(native) or None, remote=remote)
+    return ToolServerConfig(
+        servers=tuple(servers), vllm_native=",".join(native) or None, remote=remote, limits=limits
+    )
 
 
 def _looks_like_url(entry: str) -> bool:
@@ -139,7 +144,9 @@ def tool_server_config(value: str | os.PathLike[str] | Mapping[str, Any] | None)
     where = Path("tool_server")
     servers = _servers_of(value, where, Path.cwd())
     _check_unique_labels(servers)
-    return ToolServerConfig(servers=tuple(servers), remote=_remote_of(value, where))
+    return ToolServerConfig(
+        servers=tuple(servers), remote=_remote_of(value, where), limits=_section_of(value, where, "limits")
+    )
 
 
 def load_mcp_json(path: Path) -> list[ServerSpec]:
@@ -163,6 +170,13 @@ def _remote_of(data: Any, where: Path) -> dict[str, Any] | None:
     section = data.get("remoteMcp") if isinstance(data, Mapping) else None
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"{where}: field 'remoteMcp' must be an object")
+    return section
+
+
+def _section_of(data: Any, where: Path, name: str) -> dict[str, Any] | None:
+    section = data.get(name) if isinstance(data, Mapping) else None
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{where}: field {name!r} must be an object")
     return section
 
 
