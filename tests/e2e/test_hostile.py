@@ -1,7 +1,10 @@
 """A hostile MCP server and hostile requests against the real server (issue 14): real vLLM +
 plugin, the hostile modes of tests/e2e/servers/remote_mcp.py reached through the suite's
 allowlist, the real openai SDK. Nothing gets in, nothing stalls: each attack is a clear error on
-its own item or request, and the server keeps answering everyone else meanwhile."""
+its own item or request, and the server keeps answering everyone else meanwhile.
+
+(The schema-reference attack is tested in process, tests/unit/test_hostile_inputs.py, against
+the same hostile server: the tiny model only calls ``add`` for the calculator's exact schema.)"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.test_remote_mcp import calls, create, remote, state
+from tests.e2e.test_remote_mcp import calls, create, remote
 
 pytestmark = pytest.mark.e2e
 
@@ -56,16 +59,6 @@ def test_a_flood_of_tools_fails_the_listing_and_stalls_nobody(
     assert "8000 tools; at most 1024" in listing.error or "byte limit" in listing.error, listing.error
     assert calls(r) == []
     assert probe.worst < 5, probe.worst
-
-
-def test_a_schema_reference_is_never_fetched(client: openai.OpenAI, remote_mcp_server: str) -> None:
-    r = create(
-        client, "What is 2 plus 3?", [remote(f"{remote_mcp_server}/schemaref/mcp")], max_output_tokens=80
-    )
-    call = calls(r)[0]
-    assert (call.name, call.status) == ("add", "failed")
-    assert "outside the tool's schema" in str(call.error)
-    assert state(remote_mcp_server)["canary"] == []
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("gzip", "1000000-byte limit"), ("drip", "timed out")])
