@@ -181,9 +181,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
                 _dns_in_flight -= 1
 
     try:
-        infos = await asyncio.get_running_loop().run_in_executor(_dns_pool, lookup)
-    except RuntimeError:  # the pool is shut down (interpreter exit)
+        future = asyncio.get_running_loop().run_in_executor(_dns_pool, lookup)
+    except RuntimeError:  # the pool is shut down (interpreter exit): the lookup never ran
+        with _dns_lock:
+            _dns_in_flight -= 1
         raise OSError("DNS is unavailable") from None
+    infos = await future
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
