@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllm_mcp_ext import _compat
+from vllm_mcp_ext import _compat, limits
 from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.config import ToolServerConfig
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
@@ -59,6 +59,7 @@ class Runtime:
         settings = settings or Settings.from_env()
         remote_settings = RemoteSettings.load(config.remote)
         permissions = Permissions.load(config.permissions)
+        limits.configure(config.limits)
         chat = _compat.VllmChat.from_state(state)
         if chat is None:
             return None

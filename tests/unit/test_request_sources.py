@@ -42,3 +42,22 @@ async def test_leaving_the_scope_gives_the_sessions_back_once(server: str) -> No
             await first.current_tools()
     finally:
         await service.close()
+
+
+async def test_a_failing_stdio_server_is_not_relaunched_once_per_request(tmp_path) -> None:
+    """A request may cut a failing server's backoff short once; then the backoff holds and
+    requests fail fast with the last error (issue 14)."""
+    launches = tmp_path / "launches"
+    spec = StdioServerSpec(label="dies", command="sh", args=("-c", f"echo x >> {launches}; exit 1"))
+    connection = ServerConnection(spec, Settings(connect_timeout=5, retry_max_delay=30))
+    connection.start()
+    try:
+        await asyncio.wait_for(connection.wait_first_attempt(), 10)
+        for _ in range(12):
+            with pytest.raises(ServerUnavailable):
+                await connection.current_tools()
+            await asyncio.sleep(0.05)
+        launched = len(launches.read_text().splitlines())
+    finally:
+        await connection.stop()
+    assert launched <= 3, launched

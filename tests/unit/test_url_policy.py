@@ -19,6 +19,28 @@ DNS = {
     "multicast.example.com": ["224.0.0.1"],
     "v6.example.com": ["2606:4700::1111"],
     "localhost": ["127.0.0.1"],
+    # IPv6 forms that embed or translate an IPv4 address are judged by it (issue 14)
+    "nat64-loop.example.com": ["64:ff9b::7f00:1"],  # NAT64 of 127.0.0.1
+    "nat64-private.example.com": ["64:ff9b::a00:1"],  # NAT64 of 10.0.0.1
+    "nat64-metadata.example.com": ["64:ff9b::a9fe:a9fe"],  # NAT64 of 169.254.169.254
+    "nat64-public.example.com": ["64:ff9b::5db8:d822"],  # NAT64 of 93.184.216.34: fine
+    "nat64-local.example.com": ["64:ff9b:1::a00:1"],  # local-use NAT64 prefix
+    "compat-loop.example.com": ["::7f00:1"],  # IPv4-compatible ::127.0.0.1
+    "compat-private.example.com": ["::c0a8:101"],  # ::192.168.1.1
+    "translated.example.com": ["::ffff:0:a9fe:a9fe"],  # IPv4-translated 169.254.169.254
+    "mapped-private.example.com": ["::ffff:10.0.0.1"],
+    "sixtofour.example.com": ["2002:a9fe:a9fe::1"],  # 6to4 of 169.254.169.254
+    "teredo.example.com": ["2001:0:4136:e378:8000:63bf:f5ff:fffe"],  # Teredo client 10.0.0.1
+    "site-local.example.com": ["fec0::1"],
+    "ietf.example.com": ["192.0.0.9"],  # 192.0.0.0/24, special purpose
+    "relay.example.com": ["192.88.99.1"],  # 6to4 relay anycast, deprecated
+    "bench.example.com": ["198.18.0.1"],
+    "reserved.example.com": ["240.0.0.1"],
+    "broadcast.example.com": ["255.255.255.255"],
+    "doc6.example.com": ["2001:db8::1"],
+    "doc6new.example.com": ["3fff::1"],
+    "discard.example.com": ["100::1"],
+    "this-net.example.com": ["0.1.2.3"],
 }
 
 
@@ -66,6 +88,29 @@ def policy(**kw) -> UrlPolicy:
         ("https://cgnat.example.com/mcp", Rule.NOT_GLOBAL),
         ("https://zero.example.com/mcp", Rule.UNSPECIFIED),
         ("https://multicast.example.com/mcp", Rule.MULTICAST),
+        ("https://nat64-loop.example.com/mcp", Rule.LOOPBACK),
+        ("https://nat64-private.example.com/mcp", Rule.PRIVATE),
+        ("https://nat64-metadata.example.com/mcp", Rule.LINK_LOCAL),
+        ("https://nat64-public.example.com/mcp", None),
+        ("https://nat64-local.example.com/mcp", Rule.NOT_GLOBAL),
+        ("https://compat-loop.example.com/mcp", Rule.LOOPBACK),
+        ("https://compat-private.example.com/mcp", Rule.PRIVATE),
+        ("https://translated.example.com/mcp", Rule.LINK_LOCAL),
+        ("https://mapped-private.example.com/mcp", Rule.PRIVATE),
+        ("https://sixtofour.example.com/mcp", Rule.LINK_LOCAL),
+        ("https://teredo.example.com/mcp", Rule.PRIVATE),
+        ("https://site-local.example.com/mcp", Rule.NOT_GLOBAL),
+        ("https://ietf.example.com/mcp", Rule.NOT_GLOBAL),
+        ("https://relay.example.com/mcp", Rule.NOT_GLOBAL),
+        ("https://bench.example.com/mcp", Rule.PRIVATE),
+        ("https://reserved.example.com/mcp", Rule.PRIVATE),
+        ("https://broadcast.example.com/mcp", Rule.PRIVATE),
+        ("https://doc6.example.com/mcp", Rule.PRIVATE),
+        ("https://doc6new.example.com/mcp", Rule.NOT_GLOBAL),
+        ("https://discard.example.com/mcp", Rule.PRIVATE),
+        ("https://this-net.example.com/mcp", Rule.PRIVATE),
+        ("https://[64:ff9b::7f00:1]/mcp", Rule.IP_LITERAL),
+        ("https://[::127.0.0.1]/mcp", Rule.IP_LITERAL),
     ],
 )
 async def test_default_policy(url: str, rule: Rule | None) -> None:
@@ -160,3 +205,37 @@ def test_redirects_to_forbidden_places_name_the_rule(location: str, rejected: st
 def test_origin_drops_path_query_and_default_port() -> None:
     assert policy().check("https://mcp.example.com/secret/path?key=1").origin == "https://mcp.example.com"
     assert policy().check("https://mcp.example.com:8443/mcp").origin == "https://mcp.example.com:8443"
+
+
+async def test_dns_lookups_that_time_out_do_not_pin_the_default_executor(monkeypatch) -> None:
+    """Stuck lookups hold at most DNS_THREADS threads of their own; beyond that a lookup fails
+    at once, and the loop's default executor stays free (issue 14)."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    from vllm_mcp_ext.servers.remote import policy as policy_module
+
+    release = threading.Event()
+
+    def stuck(*args, **kwargs):
+        release.wait(10)
+        raise socket.gaierror("timed out upstream")
+
+    monkeypatch.setattr(policy_module.socket, "getaddrinfo", stuck)
+    checked = UrlPolicy(resolve_timeout=0.2)
+    try:
+        start = time.perf_counter()
+        results = await asyncio.gather(
+            *(checked.admit(f"https://h{i}.example.com/mcp") for i in range(40)), return_exceptions=True
+        )
+        assert all(isinstance(r, Unresolvable) for r in results)
+        assert time.perf_counter() - start < 3
+        busy = [t for t in threading.enumerate() if t.name.startswith("mcp-dns")]
+        assert len(busy) <= getattr(policy_module, "DNS_THREADS", 8)
+        # the default executor still answers at once
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.run_in_executor(None, lambda: 1), 1)
+    finally:
+        release.set()

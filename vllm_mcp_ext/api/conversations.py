@@ -3,16 +3,15 @@ boundary as ``/v1/responses``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from vllm_mcp_ext.access import Caller
+from vllm_mcp_ext.api.body import read_json_object
 from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary
 from vllm_mcp_ext.conversations import Conversations
-from vllm_mcp_ext.errors import InvalidRequest
 
 router = APIRouter()
 
@@ -24,16 +23,7 @@ def _conversations(raw_request: Request) -> tuple[Conversations, Caller]:
 
 
 async def _body(raw_request: Request) -> dict[str, Any]:
-    raw = await raw_request.body()
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return body
+    return await read_json_object(raw_request, empty_ok=True)
 
 
 @router.post("/v1/conversations")

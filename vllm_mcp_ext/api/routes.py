@@ -3,7 +3,6 @@ and where typed responses and events become wire JSON and server-sent events."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.access import Caller
+from vllm_mcp_ext.api.body import read_json_object
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.api.routing import choose_route
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound, Unauthorized
@@ -60,12 +60,7 @@ def error_boundary(handler: Callable[..., Awaitable[Response]]) -> Callable[...,
 @router.post("/v1/responses")
 @error_boundary
 async def create_response(raw_request: Request) -> Response:
-    try:
-        body = json.loads(await raw_request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidRequest("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
+    body = await read_json_object(raw_request)
     plugin = _plugin(raw_request)
     caller = _caller(raw_request, plugin)
     previous = body.get("previous_response_id")

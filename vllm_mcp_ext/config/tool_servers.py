@@ -62,7 +62,13 @@ class HttpServerSpec:
     @property
     def provisional_label(self) -> str:
         """What the server is called before it has told us its name."""
-        return self.label or (urlparse(self.url).netloc or self.url)
+        if self.label:
+            return self.label
+        parsed = urlparse(self.url)  # host[:port]: never the URL's userinfo
+        try:
+            return f"{parsed.hostname}:{parsed.port}" if parsed.port else (parsed.hostname or "server")
+        except ValueError:
+            return parsed.hostname or "server"
 
 
 ServerSpec = StdioServerSpec | HttpServerSpec
@@ -76,6 +82,7 @@ class ToolServerConfig:
     vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
     remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
     permissions: dict[str, Any] | None = None  # the mcp.json "permissions" section, see access
+    limits: dict[str, Any] | None = None  # the mcp.json "limits" section, see vllm_mcp_ext.limits
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -86,6 +93,7 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
     native: list[str] = []
     remote: dict[str, Any] | None = None
     permissions: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
     for raw in value.split(","):
         entry = raw.strip()
         if not entry:
@@ -100,13 +108,16 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
         else:
             servers.extend(load_mcp_json(Path(entry)))
             remote = _remote_section(Path(entry)) or remote
-            permissions = _permissions_of(_read_json(Path(entry)), Path(entry)) or permissions
+            data = _read_json(Path(entry))
+            permissions = _section_of(data, Path(entry), "permissions") or permissions
+            limits = _section_of(data, Path(entry), "limits") or limits
     _check_unique_labels(servers)
     return ToolServerConfig(
         servers=tuple(servers),
         vllm_native=",".join(native) or None,
         remote=remote,
         permissions=permissions,
+        limits=limits,
     )
 
 
@@ -142,7 +153,10 @@ def tool_server_config(value: str | os.PathLike[str] | Mapping[str, Any] | None)
     servers = _servers_of(value, where, Path.cwd())
     _check_unique_labels(servers)
     return ToolServerConfig(
-        servers=tuple(servers), remote=_remote_of(value, where), permissions=_permissions_of(value, where)
+        servers=tuple(servers),
+        remote=_remote_of(value, where),
+        permissions=_section_of(value, where, "permissions"),
+        limits=_section_of(value, where, "limits"),
     )
 
 
@@ -170,11 +184,12 @@ def _remote_of(data: Any, where: Path) -> dict[str, Any] | None:
     return section
 
 
-def _permissions_of(data: Any, where: Path) -> dict[str, Any] | None:
-    """The optional ``permissions`` section: API key -> servers and tools (see access.permissions)."""
-    section = data.get("permissions") if isinstance(data, Mapping) else None
+def _section_of(data: Any, where: Path, name: str) -> dict[str, Any] | None:
+    """An optional object section of the file: ``permissions`` (API key -> servers and tools, see
+    access.permissions) or ``limits`` (see vllm_mcp_ext.limits)."""
+    section = data.get(name) if isinstance(data, Mapping) else None
     if section is not None and not isinstance(section, dict):
-        raise ConfigError(f"{where}: field 'permissions' must be an object")
+        raise ConfigError(f"{where}: field {name!r} must be an object")
     return section
 
 

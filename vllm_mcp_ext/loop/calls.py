@@ -8,10 +8,12 @@ import time
 from typing import Any
 
 import jsonschema
+import referencing
+import referencing.exceptions
 from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
-from vllm_mcp_ext import trace
+from vllm_mcp_ext import limits, trace
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.servers.source import (
     CallFailed,
@@ -28,18 +30,45 @@ __all__ = ["CallOutcome", "outcome_of", "parse_arguments", "protocol_error", "ru
 def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallOutcome:
     """The call's arguments as an object, or the failed outcome the model should see."""
     try:
-        value = json.loads(arguments) if arguments.strip() else {}
+        value = limits.loads_bounded(arguments) if arguments.strip() else {}
+    except limits.TooDeep as exc:
+        return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are {exc}")
     except json.JSONDecodeError as exc:
         return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are not JSON: {exc}")
     if not isinstance(value, dict):
         return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} must be an object")
+    schema = tool.tool.input_schema
     try:
-        jsonschema.validate(value, tool.tool.input_schema)
-    except jsonschema.ValidationError as exc:
-        return protocol_error(Code.INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {exc.message}")
+        validator = jsonschema.validators.validator_for(schema)
+        validator.check_schema(schema)
+        error = jsonschema.exceptions.best_match(validator(schema, registry=_NO_RETRIEVAL).iter_errors(value))
     except jsonschema.SchemaError:
-        pass  # a server's broken schema is its own business: let the server judge
+        return value  # a server's broken schema is its own business: let the server judge
+    except referencing.exceptions.Unresolvable as exc:
+        return protocol_error(
+            Code.INVALID_PARAMS,
+            f"The input schema of tool {tool.name!r} refers to {_ref_of(exc)}, outside the tool's schema; "
+            "only references inside the schema are followed",
+        )
+    if error is not None:
+        return protocol_error(
+            Code.INVALID_PARAMS, f"Invalid arguments for tool {tool.name!r}: {error.message}"
+        )
     return value
+
+
+def _refuse(uri: str) -> referencing.Resource[Any]:
+    """A schema from a server never makes us fetch a URL or read a file: only references inside
+    the document (``#/$defs/...``) resolve."""
+    raise referencing.exceptions.NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs
+
+
+_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)  # type: ignore[call-arg]
+
+
+def _ref_of(exc: referencing.exceptions.Unresolvable) -> str:
+    ref = getattr(exc, "ref", None) or getattr(getattr(exc, "_wrapped", None), "ref", None)
+    return repr(ref[:200]) if isinstance(ref, str) else "a document"
 
 
 def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:

@@ -64,12 +64,13 @@ class ToolSet:
         taken = set(reserved)
         for name in taken:
             counts[name] += 1
+        suffixes: dict[str, int] = {}  # base name -> the next suffix to try: linear, however many clash
         exposed: list[ExposedTool] = []
         for server in servers:
             for tool in server.tools:
                 plain = _clean(tool.name)
                 name = plain if counts[tool.name] == 1 else f"{_clean(server.server_label)}__{plain}"
-                name = _unique(name[:64], taken)
+                name = _unique(name[:64], taken, suffixes)
                 taken.add(name)
                 exposed.append(ExposedTool(name, server.server_label, tool))
         return cls(exposed)
@@ -152,9 +153,13 @@ def _clean(name: str) -> str:
     return _NOT_NAME_CHARS.sub("_", name) or "tool"
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
+def _unique(name: str, taken: set[str], suffixes: dict[str, int]) -> str:
+    if name not in taken:
+        return name
+    n = suffixes.get(name, 2)
+    candidate = f"{name[:57]}_{n}"
     while candidate in taken:
-        candidate = f"{name[:60]}_{n}"
         n += 1
+        candidate = f"{name[:57]}_{n}"
+    suffixes[name] = n + 1
     return candidate

@@ -206,5 +206,5 @@ def _is_whole_object(text: str) -> bool:
         return False
     try:
         return isinstance(json.loads(stripped), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep: judged (and refused) once the turn ends
         return False

@@ -16,6 +16,7 @@ from openai.types.responses.tool import Mcp, McpAllowedTools
 from openai.types.shared.reasoning import Reasoning
 from pydantic import TypeAdapter, ValidationError
 
+from vllm_mcp_ext import limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
@@ -177,6 +178,7 @@ def _tools(
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
+    limits.check_tool_count(len(tools))
     servers: list[McpServerUse] = []
     functions: list[dict[str, Any]] = []
     echo: list[Any] = []

@@ -18,9 +18,10 @@ and where events are stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from openai.types.responses import Response, ResponseStreamEvent
@@ -48,6 +49,13 @@ logger = logging.getLogger(__name__)
 
 # A background response stores its events in batches, and its snapshot, after each of these.
 _FLUSH_AFTER = (".done", ".completed", ".failed", ".in_progress", ".created")
+_TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to store a failed end
+
+
+def store_failed(exc: BaseException) -> str:
+    """The error a response ends with when the store failed (no details that could hold data)."""
+    return f"The response could not be stored: the response store failed ({type(exc).__name__})."
 
 
 class ResponsesService:
@@ -133,13 +141,26 @@ class ResponsesService:
             raise
 
     async def stream(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
-        """The response's events; it is stored once it ends (when ``store`` is on)."""
+        """The response's events; it is stored once it ends (when ``store`` is on), before its
+        terminal event goes out: a store that fails turns that event into ``response.failed``."""
+        saved = False
         async for event in self._events(run):
+            if event.type in _TERMINAL and (run.request.store or run.request.conversation_id):
+                saved = True
+                try:
+                    final = to_wire(run.snapshot())
+                    if run.request.store:
+                        await self._save(run, final)
+                    await self._record_conversation(run, final)
+                except Exception as exc:
+                    logger.exception("response %s could not be stored", run.id)
+                    run.stream.fail("server_error", store_failed(exc))
+                    for failed in run.stream.take():
+                        yield failed
+                    continue
             yield event
-        final = to_wire(run.snapshot())
-        if run.request.store:
-            await self._save(run, final)
-        await self._record_conversation(run, final)
+        if run.request.store and not saved:
+            await self._save(run, to_wire(run.snapshot()))
 
     async def complete(self, run: Run) -> Response:
         """The drained stream: the final response."""
@@ -163,7 +184,7 @@ class ResponsesService:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _events(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+    async def _events(self, run: Run) -> AsyncGenerator[ResponseStreamEvent, None]:
         """The loop's events: the one path of foreground, streamed and background responses.
         Remote sessions go back however it ends."""
         try:
@@ -178,10 +199,11 @@ class ResponsesService:
         watcher = asyncio.create_task(self._watch_cancel(run.id, asyncio.current_task()))
         batch: list[tuple[int, dict[str, Any]]] = []
         try:
-            async for event in self._events(run):
-                batch.append((event.sequence_number, to_wire(event)))
-                if event.type.endswith(_FLUSH_AFTER):
-                    await self._flush(run, batch)
+            async with contextlib.aclosing(self._events(run)) as events:  # closed on a store error too
+                async for event in events:
+                    batch.append((event.sequence_number, to_wire(event)))
+                    if event.type.endswith(_FLUSH_AFTER):
+                        await self._flush(run, batch)
             await self._flush(run, batch)
             await self._save(run, final := to_wire(run.snapshot()))
             await self._record_conversation(run, final)
@@ -189,8 +211,9 @@ class ResponsesService:
             await self.store.add_events(run.id, batch)
             await self._save(run, to_wire(run.stream.cancelled() if run.stream.started else run.snapshot()))
             logger.info("background response %s cancelled", run.id)
-        except Exception:
+        except Exception as exc:
             logger.exception("background response %s failed", run.id)
+            await self._end_failed(run, batch, store_failed(exc))
         finally:
             watcher.cancel()
             run.release()  # also when cancelled before its first event
@@ -200,6 +223,24 @@ class ResponsesService:
         conversation = run.request.conversation_id
         if conversation is not None and response["status"] in ("completed", "incomplete"):
             await self.conversations.record(conversation, run.request.input_items + response["output"])
+
+    async def _end_failed(self, run: Run, batch: list[tuple[int, dict[str, Any]]], message: str) -> None:
+        """A background response whose store failed ends ``failed``: followers and GET see it
+        from memory at once, and the store gets it as soon as it takes writes again."""
+        assert self.store is not None
+        response = to_wire(run.stream.fail("server_error", message))
+        batch.extend((e.sequence_number, to_wire(e)) for e in run.stream.take())
+        self.stored.failed[run.id] = (response, batch[-1][1])
+        for delay in STORE_RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.add_events(run.id, batch)
+                await self._save(run, response)
+            except Exception as exc:
+                logger.warning("response %s: the store still fails (%s)", run.id, type(exc).__name__)
+                continue
+            self.stored.failed.pop(run.id, None)
+            return
 
     async def _flush(self, run: Run, batch: list[Any]) -> None:
         assert self.store is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,11 +36,17 @@ class StoredResponses:
         self.store = store
         self.settings = settings
         self.running: dict[str, asyncio.Task[None]] = {}  # background responses of this process
+        # background responses that ended failed while the store took no writes: their final
+        # snapshot and terminal event (wire JSON), until the store has them
+        self.failed: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     async def get(self, response_id: str, caller: Caller = ANONYMOUS) -> StoredResponse:
         record = await self._visible(response_id, caller)
         if record is None:
             raise NotFound(f"Response with id {response_id!r} not found.", param="response_id")
+        if not record.done and response_id in self.failed:
+            response = self.failed[response_id][0]
+            return dataclasses.replace(record, status=response["status"], response=response)
         return record
 
     async def holds(self, response_id: str, caller: Caller = ANONYMOUS) -> bool:
@@ -85,6 +92,9 @@ class StoredResponses:
                 yield event
                 if event["type"] in _TERMINAL_EVENTS:
                     return
+            if response_id in self.failed:  # ended while the store took no writes
+                yield {**self.failed[response_id][1], "sequence_number": last + 1}
+                return
             record = await self.store.get(response_id)
             if record is None or (record.done and not await self.store.events_after(response_id, last)):
                 return

@@ -17,11 +17,13 @@ from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext import limits
+from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
+from vllm_mcp_ext.servers.remote import redact
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
-from vllm_mcp_ext.servers.source import OpenFailed, ServerUnavailable
+from vllm_mcp_ext.servers.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +63,20 @@ class ServerConnection:
         self._listed: McpSession | None = None  # the last session that opened: its tools
         self._attempted = asyncio.Event()  # set after each connection attempt, won or lost
         self._wake = asyncio.Event()
+        self._backing_off = False  # waiting after a failed attempt
+        self._wake_used = False  # a request already cut a backoff short: the next is waited out
         self._task: asyncio.Task[None] | None = None
         # told when the tool list may have changed (list_changed, a new session): the /mcp gateway
         self.listeners: list[Callable[[], None]] = []
+        self._slots = asyncio.Semaphore(limits.max_calls_per_server())  # tools/call in flight
+        self._redactor = redact.Redactor(_secrets_of(spec))
+
+    def _redact(self, text: str) -> str:
+        """An error as clients and logs see it: the server's URL shown without userinfo, query
+        or fragment, and its credentials (header values, password, query tokens) masked."""
+        if isinstance(self.spec, HttpServerSpec) and self.spec.url in text:
+            text = text.replace(self.spec.url, redact.display_url(self.spec.url))
+        return self._redactor.text(text)
 
     @property
     def label(self) -> str:
@@ -103,6 +116,12 @@ class ServerConnection:
         current = self._current
         if current is not None and current.is_open:
             return current
+        if self._backing_off:
+            if self._wake_used:  # a failing server is not relaunched once per request
+                raise ServerUnavailable(
+                    f"MCP server {self.label!r} is unavailable: {self.last_error or 'not connected'}"
+                )
+            self._wake_used = True
         self._attempted.clear()
         self._wake.set()
         with contextlib.suppress(TimeoutError):
@@ -121,7 +140,19 @@ class ServerConnection:
     async def call_tool(
         self, name: str, arguments: dict[str, Any], progress: Progress | None = None
     ) -> types.CallToolResult:
-        return await (await self.session()).call_tool(name, arguments, progress=progress)
+        session = await self.session()
+        try:  # waiting for a slot counts against the call's own timeout
+            async with asyncio.timeout(self.settings.call_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise CallFailed(
+                Code.CONNECTION_CLOSED,
+                f"too many calls in flight to MCP server {self.label!r} (limit {limits.max_calls_per_server()})",
+            ) from None
+        try:
+            return await session.call_tool(name, arguments, progress=progress)
+        finally:
+            self._slots.release()
 
     def _tools_changed(self) -> None:
         for listener in list(self.listeners):
@@ -137,11 +168,17 @@ class ServerConnection:
                 if await self._one_session():  # it worked, then broke: re-open at once
                     self.status = ServerStatus.CONNECTING
                     delay = 1.0
+                    self._wake_used = False
                     continue
                 self.status = ServerStatus.ERROR
+                self._backing_off = True
                 self._attempted.set()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    self._wake_used = False  # waited out in full: a request may cut the next one short
+                finally:
+                    self._backing_off = False
                 delay = min(delay * 2, self.settings.retry_max_delay)
         finally:
             if self._current is not None:
@@ -153,6 +190,7 @@ class ServerConnection:
             self.label,
             [transports.configured(self.spec)],
             self._timeouts,
+            redact=self._redact,
             on_tools_changed=self._tools_changed,
         )
         session.start(f"mcp-session:{self.label}")
@@ -175,3 +213,9 @@ class ServerConnection:
         self.last_error = session.last_error
         logger.info("MCP server %r session ended: %s", self.label, session.last_error)
         return True
+
+
+def _secrets_of(spec: ServerSpec) -> tuple[str, ...]:
+    if not isinstance(spec, HttpServerSpec):
+        return ()
+    return redact.secrets_of(spec.headers) + redact.url_secrets(spec.url)

@@ -34,6 +34,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
 from vllm_mcp_ext import metrics, spans
+from vllm_mcp_ext.servers.limits import checked_tools
 from vllm_mcp_ext.servers.source import LOST, CallFailed, Code, OpenFailed
 from vllm_mcp_ext.servers.transports import Transport
 
@@ -299,7 +300,7 @@ class McpSession:
         ok = False
         try:
             with anyio.fail_after(self.timeouts.list):
-                tools = tuple((await session.list_tools()).tools)
+                tools = checked_tools((await session.list_tools()).tools)
             ok = True
             return tools
         finally:

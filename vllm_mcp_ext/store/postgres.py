@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.servers.remote.redact import redact_url as _redact_url
 from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
 
 
@@ -66,8 +65,5 @@ def _pg(sql: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return re.sub(r":[^:@/]*@", ":***@", url, count=1)
+    """The URL without its password (nor ``?password=``), for logs and errors."""
+    return _redact_url(url)

@@ -14,6 +14,12 @@ Every mode serves the calculator's tools (same names, descriptions and schemas a
 * ``redirect``: answers everything with a 307 to ``http://169.254.169.254/``;
 * ``hang``: accepts connections and never answers.
 
+Hostile modes (issue 14): ``flood`` lists 8,000 tools all named ``add``; ``schemaref``'s ``add``
+has an input schema whose ``$ref`` points at this server's ``/canary`` (a fetch shows up in
+``STATE["canary"]``); ``gzip`` answers ``tools/call`` with 100 KB of gzip that decodes to 100 MB;
+``drip`` answers ``tools/call`` with an event stream that sends one byte a second, forever;
+``fat`` answers every GET and DELETE with a 50 MB body.
+
 ``GET /state`` returns what the server saw: JSON-RPC methods per mode, headers, started and
 cancelled calls. Run it with ``python remote_mcp.py --port N``.
 """
@@ -59,7 +65,9 @@ MCP_MODES = (
 )
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 92).decode()
 
-STATE: dict[str, Any] = {"methods": [], "headers": [], "started": [], "cancelled": []}  # times for calls
+STATE: dict[str, Any] = {"methods": [], "headers": [], "started": [], "cancelled": [], "canary": []}
+PORT: list[int] = []  # the port this server listens on (for the schemaref mode's reference)
+HOSTILE_MODES = ("flood", "schemaref", "gzip", "drip", "fat")
 
 
 def _text(text: str) -> types.CallToolResult:
@@ -127,6 +135,14 @@ async def _result(mode: str, name: str, args: dict[str, Any], ctx: Any) -> types
 
 def _mcp_server(mode: str, tools: list[types.Tool]) -> Server:
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        if mode == "flood":
+            return types.ListToolsResult(tools=[tools[0].model_copy(update={"name": "add"})] * 8000)
+        if mode == "schemaref":
+            ref = f"http://127.0.0.1:{PORT[0]}/canary/schema.json"
+            schema = {"type": "object", "properties": {"a": {"$ref": ref}, "b": {"type": "integer"}}}
+            return types.ListToolsResult(
+                tools=[t.model_copy(update={"input_schema": schema}) if t.name == "add" else t for t in tools]
+            )
         return types.ListToolsResult(tools=tools)
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -159,6 +175,13 @@ class Faults:
         STATE["methods"].append([mode, method, payload.get("params") if isinstance(payload, dict) else None])
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         STATE["headers"].append(headers)
+        if mode == "canary":
+            STATE["canary"].append(scope["path"])
+            await _respond(send, 200, b'{"type": "integer"}', [(b"content-type", b"application/json")])
+            return
+        if mode == "fat" and scope["method"] in ("GET", "DELETE"):
+            await _fat(send)
+            return
         if mode == "hang":  # accepts the connection, never answers
             await anyio.sleep(3600)
             return
@@ -186,6 +209,21 @@ async def _fault(mode: str, payload: dict[str, Any], send: Any) -> bool:
     if mode == "garbage":
         await _respond(send, 200, b"<html>this is not JSON-RPC {{{", [(b"content-type", b"application/json")])
         return True
+    if mode == "gzip":
+        await _gzip_bomb(send, payload)
+        return True
+    if mode == "drip":
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        for _ in range(600):
+            await send({"type": "http.response.body", "body": b":", "more_body": True})
+            await anyio.sleep(1)
+        return True
     if mode == "close":
         await send(
             {
@@ -198,6 +236,34 @@ async def _fault(mode: str, payload: dict[str, Any], send: Any) -> bool:
         await send({"type": "http.response.body", "body": cut.encode(), "more_body": True})
         raise RuntimeError("closing mid-stream on purpose")
     return False
+
+
+async def _gzip_bomb(send: Any, payload: dict[str, Any]) -> None:
+    """A valid JSON-RPC answer whose text is 100 MB of "x", sent as about 100 KB of gzip."""
+    import zlib
+
+    head = json.dumps(
+        {"jsonrpc": "2.0", "id": payload.get("id"), "result": {"content": [{"type": "text", "text": ""}]}}
+    )
+    before, after = head.split('"text": ""')
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    body = packer.compress(f'{before}"text": "'.encode())
+    block = b"x" * 1_000_000
+    for _ in range(100):
+        body += packer.compress(block)
+    body += packer.compress(f'"{after}'.encode()) + packer.flush()
+    headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+    await _respond(send, 200, body, headers)
+
+
+async def _fat(send: Any) -> None:
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+    )
+    block = b": " + b"z" * 1_000_000 + b"\n"
+    for _ in range(50):
+        await send({"type": "http.response.body", "body": block, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _respond(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -219,7 +285,7 @@ async def state(request: Request) -> JSONResponse:
 def build_app() -> Starlette:
     calc = load_example_server("calc").server
     tools: list[types.Tool] = []
-    servers = {mode: _mcp_server(mode, tools) for mode in MCP_MODES}
+    servers = {mode: _mcp_server(mode, tools) for mode in MCP_MODES + HOSTILE_MODES}
     routes: list[Any] = [Route("/state", state)]
     for mode, server in servers.items():
         routes.append(Mount(f"/{mode}", app=server.streamable_http_app(transport_security=NO_HOST_CHECK)))
@@ -244,6 +310,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    PORT[:] = [args.port]
     uvicorn.run(Faults(build_app()), host="127.0.0.1", port=args.port, log_level="warning")
 
 
@@ -258,6 +325,7 @@ def running_in_thread(port: int) -> Iterator[str]:
 
     import uvicorn
 
+    PORT[:] = [port]
     server = uvicorn.Server(
         uvicorn.Config(Faults(build_app()), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -5,12 +5,15 @@ reported as ``http_error``. `remote_transports` gives a session the transports t
 * `PinnedBackend` replaces DNS: ``connect_tcp(host)`` goes to the addresses admitted for that
   host, and refuses any other host. TLS still verifies the certificate against the host name and
   sends it as SNI; the ``Host`` header is the URL's. Proxies from the environment are ignored.
-* `GuardedTransport` caps each POST's response body and records error statuses and redirects.
+* `GuardedTransport` caps every response body (any method, redirects included) after decoding:
+  it decodes ``gzip``/``deflate`` itself, in bounded steps, so a compressed bomb stops at the cap;
+  any other content coding is refused. It records error statuses and redirects.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -64,20 +67,40 @@ class PinnedBackend(httpcore2.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+ACCEPTED_ENCODINGS = "gzip, deflate"  # what we ask for; decoded here, under the cap
+
+
 class _CappedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, limit: int, trace: HttpTrace):
+    """The body as decoded bytes, at most ``limit`` of them. ``coding`` is the response's
+    ``Content-Encoding`` ("" for none); the decompressor never produces more than the cap allows."""
+
+    def __init__(self, inner: httpx2.AsyncByteStream, limit: int, trace: HttpTrace, coding: str = ""):
         self._inner = inner
         self._limit = limit
         self._trace = trace
+        self._coding = coding
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
+        decoder = _decompressor(self._coding)
         async for chunk in self._inner:
-            seen += len(chunk)
-            if seen > self._limit:
-                self._trace.too_large = self._limit
-                raise ResponseTooLarge(f"the MCP server's response is larger than {self._limit} bytes")
-            yield chunk
+            parts = [chunk] if decoder is None else _decoded(decoder, chunk, self._limit - seen + 1)
+            for part in parts:
+                seen += len(part)
+                if seen > self._limit:
+                    self._too_large()
+                if part:
+                    yield part
+        if decoder is not None:
+            tail = decoder.flush()
+            if seen + len(tail) > self._limit:
+                self._too_large()
+            if tail:
+                yield tail
+
+    def _too_large(self) -> None:
+        self._trace.too_large = self._limit
+        raise ResponseTooLarge(f"the MCP server's response is larger than {self._limit} bytes")
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -102,8 +125,16 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
             location = response.headers.get("location")
             if location and 300 <= response.status_code < 400:
                 self.trace.redirects[method] = str(request.url.join(location))
-        if request.method == "POST" and isinstance(response.stream, httpx2.AsyncByteStream):
-            response.stream = _CappedStream(response.stream, self._limit, self.trace)
+        if isinstance(response.stream, httpx2.AsyncByteStream):
+            coding = response.headers.get("content-encoding", "").strip().lower()
+            if coding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+                await response.aclose()
+                raise httpx2.DecodingError(f"the MCP server's response uses content coding {coding!r}")
+            # We decode (bounded); httpx must not decode again or trust the compressed length.
+            for name in ("content-encoding", "content-length") if coding else ():
+                if name in response.headers:
+                    del response.headers[name]
+            response.stream = _CappedStream(response.stream, self._limit, self.trace, coding)
         return response
 
     async def aclose(self) -> None:
@@ -120,7 +151,7 @@ def http_client(
 ) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` for one remote session (what the SDK transports are given)."""
     return httpx2.AsyncClient(
-        headers=dict(headers),
+        headers={**headers, "Accept-Encoding": ACCEPTED_ENCODINGS},
         # Reads stay long: an SSE stream may be quiet for a while; calls have their own deadline.
         timeout=httpx2.Timeout(connect_timeout, read=300.0),
         transport=GuardedTransport(target, max_response_bytes, trace),
@@ -159,6 +190,29 @@ def _transport(
     return transports.streamable_http(
         target.url, client, max_event_size=settings.max_response_bytes, trace=trace
     )
+
+
+def _decompressor(coding: str) -> Any:
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+def _decoded(decoder: Any, data: bytes, room: int) -> list[bytes]:
+    """What ``data`` decodes to, stopping once more than ``room`` bytes came out."""
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        while data and produced <= room:
+            part = decoder.decompress(data, max(1, room - produced + 1))
+            parts.append(part)
+            produced += len(part)
+            data = decoder.unconsumed_tail
+    except zlib.error as exc:
+        raise httpx2.DecodingError(f"the MCP server's compressed response is corrupt: {exc}") from None
+    return parts
 
 
 def _jsonrpc_method(request: httpx2.Request) -> str:

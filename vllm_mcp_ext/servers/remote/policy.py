@@ -12,9 +12,12 @@ import asyncio
 import ipaddress
 import re
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import httpx2
 
@@ -26,6 +29,28 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+# IPv6 forms whose last 32 bits are an IPv4 address a gateway reaches (RFC 6052, 4291, 2765).
+_EMBEDDING = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "::/96",  # IPv4-compatible (deprecated); :: and ::1 are judged as themselves
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+    )
+)
+# Special-purpose and deprecated ranges Python's is_global still calls global (IANA registries).
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "192.0.0.0/24",  # IETF protocol assignments (incl. 192.0.0.9, .10, .170, .171)
+        "192.88.99.0/24",  # 6to4 relay anycast (deprecated)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): translates to private networks
+        "fec0::/10",  # site-local (deprecated)
+        "3fff::/20",  # documentation (RFC 9637)
+        "5f00::/16",  # SRv6 SIDs
+        "2001::/23",  # IETF protocol assignments (Teredo, ORCHID, benchmarking...)
+    )
+)
 
 
 class Rule(StrEnum):
@@ -131,8 +156,37 @@ class Target:
         return str(url.copy_with(path="/", query=None, fragment=None, userinfo=b"")).rstrip("/")
 
 
+DNS_THREADS = 8  # lookups in flight at once, timed-out ones included (they cannot be stopped)
+_dns_pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="mcp-dns")
+_dns_in_flight = 0
+_dns_lock = threading.Lock()
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """``getaddrinfo`` on threads of our own: a lookup that outlives its timeout keeps one of
+    `DNS_THREADS` busy, never the loop's default executor, and when all are busy a new lookup
+    fails at once instead of queueing behind them."""
+    global _dns_in_flight
+    with _dns_lock:
+        if _dns_in_flight >= DNS_THREADS:
+            raise OSError("too many DNS lookups in flight")
+        _dns_in_flight += 1
+
+    def lookup() -> list[Any]:
+        global _dns_in_flight
+        try:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        finally:
+            with _dns_lock:
+                _dns_in_flight -= 1
+
+    try:
+        future = asyncio.get_running_loop().run_in_executor(_dns_pool, lookup)
+    except RuntimeError:  # the pool is shut down (interpreter exit): the lookup never ran
+        with _dns_lock:
+            _dns_in_flight -= 1
+        raise OSError("DNS is unavailable") from None
+    infos = await future
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -263,9 +317,12 @@ _DESCRIBE = {
 def classify(address: IPAddress) -> Rule | None:
     """The default rule an address breaks, or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        embedded = _embedded_ipv4(address)
         if embedded is not None:
             return classify(embedded)
+        if address.teredo is not None:  # (server, client): a tunnel to the client's address
+            server, client = address.teredo
+            return classify(client) or classify(server) or Rule.NOT_GLOBAL
     if address.is_unspecified:
         return Rule.UNSPECIFIED
     if address.is_loopback:
@@ -278,8 +335,21 @@ def classify(address: IPAddress) -> Rule | None:
         return Rule.UNIQUE_LOCAL
     if address.is_private:
         return Rule.PRIVATE
-    if not address.is_global:
+    if not address.is_global or any(address in net for net in _NOT_GLOBAL if net.version == address.version):
         return Rule.NOT_GLOBAL
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped, 6to4, NAT64, compatible, translated):
+    it is judged by that address, the place a gateway would really connect to."""
+    embedded = address.ipv4_mapped or address.sixtofour
+    if embedded is not None:
+        return embedded
+    if int(address) <= 1:  # :: and ::1 are themselves, not 0.0.0.0 and 0.0.0.1
+        return None
+    if any(address in net for net in _EMBEDDING):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
 

@@ -8,18 +8,25 @@ of any registered secret, whichever library logs it (the MCP SDK, httpx, vLLM).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel
 
 MASK = "[REDACTED]"
-MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text and protect nothing
+# Secrets shorter than this are scrubbed only where they stand alone (not inside a longer word):
+# as substrings they would mask ordinary text; as whole tokens they still never leak verbatim.
+MIN_SECRET_LENGTH = 4
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential|session", re.IGNORECASE)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,35 +37,120 @@ def secrets_of(headers: Mapping[str, str]) -> tuple[str, ...]:
     for value in headers.values():
         value = value.strip()
         found.add(value)
-        _, _, credential = value.partition(" ")
-        if credential.strip():
-            found.add(credential.strip())
-    return tuple(sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True))
+        scheme, _, credential = value.partition(" ")
+        credential = credential.strip()
+        if credential:
+            found.add(credential)
+            if scheme.lower() == "basic":
+                found.update(_basic_parts(credential))
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+def _basic_parts(credential: str) -> set[str]:
+    """``user:password`` and the password of a Basic credential, as they would leak decoded."""
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return set()
+    _, _, password = decoded.partition(":")
+    return {decoded, password} - {""}
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What in an operator's URL is a credential: the password (as written and decoded) and the
+    values of secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ()
+    found: set[str] = set()
+    userinfo = parts.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        password = userinfo.split(":", 1)[1]
+        found.update({password, unquote(password)})
+    for key, value in _query_pairs(parts.query):
+        if _SECRET_QUERY_KEY.search(unquote(key)) and value:
+            found.update({value, unquote(value)})
+    return tuple(s for s in found if s)
+
+
+def display_url(url: str) -> str:
+    """An operator's URL as shown to clients and in errors: ``scheme://host[:port]/path``,
+    without userinfo, query or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an invalid URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else "(a URL)"
+
+
+def redact_url(url: str) -> str:
+    """A URL for logs and operator errors: the password and secret-looking query values masked
+    (``?password=``, ``?token=``, percent-encoded forms included); the rest kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an invalid URL)"
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+    query = "&".join(
+        f"{key}=***"
+        if _SECRET_QUERY_KEY.search(unquote(key)) and value
+        else (f"{key}={value}" if eq else key)
+        for key, eq, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, _, v in (pair.partition("=") for pair in query.split("&") if pair)]
 
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]):
-        self.secrets = tuple(sorted(set(secrets), key=len, reverse=True))
-        # A secret inside JSON text appears escaped; scrub that spelling too.
-        self._json_forms = tuple(json.dumps(s)[1:-1] for s in self.secrets)
+        self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        # A secret inside JSON text (a tool's text that quotes JSON) appears escaped: scrub that too.
+        self._forms = tuple(dict.fromkeys(form for s in self.secrets for form in (s, json.dumps(s)[1:-1])))
+        short = [re.escape(s) for s in self._forms if len(s) < MIN_SECRET_LENGTH]
+        # a short secret only where it stands alone: not inside a longer word or number
+        self._short = (
+            re.compile(rf"(?<![\w])(?:{'|'.join(sorted(set(short), key=len, reverse=True))})(?![\w])")
+            if short
+            else None
+        )
 
     def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if secret in value:
+        for secret in self._forms:
+            if len(secret) >= MIN_SECRET_LENGTH and secret in value:
                 value = value.replace(secret, MASK)
+        if self._short is not None:
+            value = self._short.sub(MASK, value)
         return value
 
     def model(self, value: M) -> M:
-        """A pydantic value (a tool list, a call result) with every string scrubbed."""
+        """A pydantic value (a tool list, a call result) with every string scrubbed (keys too)."""
         if not self.secrets:
             return value
-        dumped = value.model_dump_json(by_alias=True, exclude_unset=True)
-        scrubbed = dumped
-        for form in self._json_forms:
-            scrubbed = scrubbed.replace(form, MASK)
+        dumped = value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        scrubbed = self._walk(dumped)
         if scrubbed == dumped:
             return value
-        return type(value).model_validate_json(scrubbed, by_alias=True)
+        return type(value).model_validate(scrubbed, by_alias=True)
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self._walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        return value
 
 
 class _Registry:
