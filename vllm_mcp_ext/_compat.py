@@ -32,6 +32,7 @@ __all__ = [
     "RequestOutput",
     "VllmChat",
     "patch_tool_server_init",
+    "stock_chat_completion",
     "stock_create_responses",
     "stock_route",
     "use_vllm_logging",
@@ -249,6 +250,20 @@ async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
     return await create_responses(request, raw_request=raw_request)
+
+
+async def stock_chat_completion(body: dict[str, Any], raw_request: Any) -> Any:
+    """vLLM's own ``POST /v1/chat/completions``, for requests that carry no MCP tool."""
+    from pydantic import ValidationError
+    from vllm.entrypoints.openai.chat_completion.api_router import create_chat_completion
+
+    try:
+        request = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
+    return await create_chat_completion(request, raw_request=raw_request)
 
 
 async def stock_route(name: str, *args: Any) -> Any:

@@ -18,6 +18,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.support.scripted import ScriptedTurns
+from vllm_mcp_ext.api.chat import chat_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
@@ -45,6 +46,7 @@ async def plugin_client(
     await registry.start()
     app = FastAPI()
     app.include_router(router)
+    app.include_router(chat_router)
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote)
     runtime = Runtime(service, harmony=False)
