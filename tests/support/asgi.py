@@ -15,10 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import httpx2
 from fastapi import FastAPI
 
 from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.api.chat import chat_router
+from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
@@ -47,12 +49,20 @@ async def plugin_client(
     app = FastAPI()
     app.include_router(router)
     app.include_router(chat_router)
+    app.include_router(messages_router)
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote)
     runtime = Runtime(service, harmony=False)
     app.state.vllm_mcp_ext = runtime
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+            client.app = app  # type: ignore[attr-defined]  # for clients on httpx2 (`httpx2_client`)
             yield client
     finally:
         await runtime.aclose()
+
+
+def httpx2_client(client: httpx.AsyncClient) -> httpx2.AsyncClient:
+    """The same app for SDKs built on ``httpx2`` (the ``anthropic`` SDK refuses httpx clients)."""
+    app = client.app  # type: ignore[attr-defined]
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE_URL)

@@ -31,18 +31,23 @@ WEATHER: dict[str, Any] = {
 ASK = [{"role": "user", "content": "2+3?"}]
 
 
-def engine_for(*turns: list[Any]) -> ScriptedTurns:
-    return ScriptedTurns(list(turns))
+SHARED = ScriptedTurns([])  # one app and one calculator process for the module; turns set per test
 
 
-@pytest.fixture
-async def engine() -> ScriptedTurns:
-    return engine_for(tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is "), TextDelta("5.")])
+def play(engine: ScriptedTurns, *turns: list[Any]) -> None:
+    engine.turns = list(turns)
 
 
-@pytest.fixture
-async def http(engine: ScriptedTurns) -> AsyncIterator[httpx.AsyncClient]:
-    async with plugin_client(engine, (CALC,)) as client:
+@pytest.fixture(autouse=True)
+def engine() -> ScriptedTurns:
+    SHARED.seen.clear()
+    play(SHARED, tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is "), TextDelta("5.")])
+    return SHARED
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with plugin_client(SHARED, (CALC,)) as client:
         yield client
 
 
@@ -113,8 +118,10 @@ async def test_the_sdk_stream_helper_accumulates_the_same_message(client: openai
     assert final.choices[0].message.content == "It is 5." and final.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("engine", [engine_for(tool_call("get_weather", '{"city": "Paris"}'))])
-async def test_a_function_tool_comes_back_as_tool_calls_for_the_client(client: openai.AsyncOpenAI) -> None:
+async def test_a_function_tool_comes_back_as_tool_calls_for_the_client(
+    client: openai.AsyncOpenAI, engine: ScriptedTurns
+) -> None:
+    play(engine, tool_call("get_weather", '{"city": "Paris"}'))
     c = await client.chat.completions.create(model="scripted", messages=ASK, tools=[MCP, WEATHER])  # type: ignore[list-item]
     choice = c.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
@@ -127,10 +134,10 @@ async def test_a_function_tool_comes_back_as_tool_calls_for_the_client(client: o
     )
 
 
-@pytest.mark.parametrize(
-    "engine", [engine_for(tool_call("get_weather", '{"city": "Paris"}'), tool_call("get_weather", "{}"))]
-)
-async def test_streamed_function_calls_accumulate_in_the_sdk(client: openai.AsyncOpenAI) -> None:
+async def test_streamed_function_calls_accumulate_in_the_sdk(
+    client: openai.AsyncOpenAI, engine: ScriptedTurns
+) -> None:
+    play(engine, tool_call("get_weather", '{"city": "Paris"}'), tool_call("get_weather", "{}"))
     async with client.chat.completions.stream(model="scripted", messages=ASK, tools=[MCP, WEATHER]) as stream:  # type: ignore[list-item]
         final = await stream.get_final_completion()
     assert final.choices[0].finish_reason == "tool_calls"
@@ -138,13 +145,10 @@ async def test_streamed_function_calls_accumulate_in_the_sdk(client: openai.Asyn
     assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "Paris"}')
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [engine_for(tool_call("get_weather", '{"city": "Paris"}'), [TextDelta("Sunny.")])],
-)
 async def test_the_client_sends_its_tool_result_back_and_the_model_answers(
     client: openai.AsyncOpenAI, engine: ScriptedTurns
 ) -> None:
+    play(engine, tool_call("get_weather", '{"city": "Paris"}'), [TextDelta("Sunny.")])
     first = await client.chat.completions.create(model="scripted", messages=ASK, tools=[MCP, WEATHER])  # type: ignore[list-item]
     message = first.choices[0].message
     [call] = message.tool_calls or []
@@ -156,12 +160,10 @@ async def test_the_client_sends_its_tool_result_back_and_the_model_answers(
     assert engine.seen[1][-1] == {"role": "tool", "tool_call_id": call.id, "content": "sunny"}
 
 
-@pytest.mark.parametrize(
-    "engine", [engine_for(tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is 5.")], [TextDelta("Bye.")])]
-)
 async def test_an_approval_ends_the_completion_and_the_answer_runs_the_call(
     client: openai.AsyncOpenAI, engine: ScriptedTurns
 ) -> None:
+    play(engine, tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is 5.")], [TextDelta("Bye.")])
     tools: Any = [{**MCP, "require_approval": "always"}]
     first = await client.chat.completions.create(model="scripted", messages=ASK, tools=tools)
     message = first.choices[0].message
@@ -189,12 +191,10 @@ async def test_an_approval_ends_the_completion_and_the_answer_runs_the_call(
     assert engine.seen[2][2]["content"] == "5"
 
 
-@pytest.mark.parametrize(
-    "engine", [engine_for(tool_call("multiply", '{"a": 4, "b": 5}'), [TextDelta("20.")])]
-)
 async def test_a_forced_mcp_tool_choice_is_the_core_s(
     client: openai.AsyncOpenAI, engine: ScriptedTurns
 ) -> None:
+    play(engine, tool_call("multiply", '{"a": 4, "b": 5}'), [TextDelta("20.")])
     choice: Any = {"type": "mcp", "server_label": "calc", "name": "multiply"}
     c = await client.chat.completions.create(model="scripted", messages=ASK, tools=[MCP], tool_choice=choice)  # type: ignore[list-item]
     assert c.choices[0].message.content == "20."

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.chat import chat_router
+from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.runtime import Runtime
@@ -29,6 +30,7 @@ class McpEndpointPlugin:
     def attach_router(self, app: FastAPI) -> None:
         app.include_router(router)
         app.include_router(chat_router)
+        app.include_router(messages_router)
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))
