@@ -6,6 +6,8 @@ messages request with the same text and tools renders the prompt the model was t
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -178,7 +180,7 @@ def test_messages_streamed_with_a_remote_server_and_a_token(
     assert blocks(final) == one_call("rcalc")
     assert types[0] == "message_start" and types[-1] == "message_stop" and "content_block_delta" in types
     seen = httpx.get(f"{remote_mcp_server}/state").json()["headers"]
-    assert seen[-1].get("authorization") == "Bearer tok-123"
+    assert any(h.get("authorization") == "Bearer tok-123" for h in seen)
     assert "tok-123" not in final.model_dump_json()
 
 
@@ -212,3 +214,40 @@ def test_messages_bad_connector_input_is_an_anthropic_400(
 def test_messages_without_the_connector_are_stock_vllm(claude: anthropic.Anthropic) -> None:
     m = claude.messages.create(model="tiny", max_tokens=3, messages=ask("hi"))
     assert m.type == "message" and m.content and m.usage.output_tokens > 0
+
+
+# -- a client that goes away ---------------------------------------------------------------------
+
+SLOW_CHAT: Any = {"tools": [{**CALC, "server_label": "slowcalc"}], "stream": True}
+SLOW_MESSAGES: Any = {
+    "tools": [{"type": "mcp_toolset", "mcp_server_name": "slowcalc"}],
+    "max_tokens": 200,
+    "stream": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"), [("/v1/chat/completions", SLOW_CHAT), ("/v1/messages", SLOW_MESSAGES)]
+)
+def test_a_client_that_goes_away_cancels_the_running_call(
+    vllm_server: str, slow_marker: Path, path: str, extra: Any
+) -> None:
+    for suffix in (".started", ".cancelled"):
+        slow_marker.with_suffix(suffix).unlink(missing_ok=True)
+    body = {"model": "tiny", "messages": ask("What is 2 plus 3?"), "temperature": 0, **extra}
+    with (
+        httpx.Client(timeout=httpx.Timeout(120, read=30)) as http,
+        http.stream("POST", f"{vllm_server}{path}", json=body) as r,
+    ):
+        assert r.status_code == 200
+        next(r.iter_lines())  # the first chunk / message_start: the response runs
+        until(slow_marker.with_suffix(".started").exists, 30, "the slow tool to start")
+    # well before the 20 s call timeout would cancel it anyway
+    until(slow_marker.with_suffix(".cancelled").exists, 8, "the MCP server to see the cancellation")
+
+
+def until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
