@@ -238,3 +238,15 @@ async def test_an_unknown_model_is_a_404(client: openai.AsyncOpenAI) -> None:
 async def test_a_body_that_is_not_json_is_a_400(http: httpx.AsyncClient) -> None:
     r = await http.post("/v1/chat/completions", content=b"[1]")
     assert r.status_code == 400 and json.loads(r.content)["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_failure_mid_response_is_an_openai_error_streamed_or_not(
+    client: openai.AsyncOpenAI, engine: ScriptedTurns
+) -> None:
+    play(engine)  # the engine has no turn to give: the response fails after it started
+    with pytest.raises(openai.InternalServerError):
+        await client.chat.completions.create(model="scripted", messages=ASK, tools=[MCP])  # type: ignore[list-item]
+    stream = await client.chat.completions.create(model="scripted", messages=ASK, tools=[MCP], stream=True)  # type: ignore[list-item]
+    with pytest.raises(openai.APIError, match="failed"):
+        async for _ in stream:
+            pass

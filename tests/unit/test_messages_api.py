@@ -179,3 +179,18 @@ async def test_an_unknown_model_is_a_not_found_error(client: anthropic.AsyncAnth
     with pytest.raises(anthropic.NotFoundError) as info:
         await create(client, model="other")
     assert isinstance(info.value.body, dict) and info.value.body["error"]["type"] == "not_found_error"
+
+
+async def test_a_failure_mid_response_is_an_anthropic_error_streamed_or_not(
+    client: anthropic.AsyncAnthropic, engine: ScriptedTurns
+) -> None:
+    play(engine)  # the engine has no turn to give: the response fails after it started
+    with pytest.raises(anthropic.InternalServerError) as info:
+        await create(client)
+    assert isinstance(info.value.body, dict) and info.value.body["error"]["type"] == "api_error"
+    with pytest.raises(anthropic.APIStatusError, match="api_error"):
+        async with client.beta.messages.stream(
+            model="scripted", max_tokens=64, messages=ASK, mcp_servers=SERVERS, tools=[TOOLSET], betas=BETA
+        ) as stream:
+            async for _ in stream:
+                pass
