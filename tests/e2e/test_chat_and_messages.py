@@ -240,7 +240,8 @@ def test_a_client_that_goes_away_cancels_the_running_call(
         http.stream("POST", f"{vllm_server}{path}", json=body) as r,
     ):
         assert r.status_code == 200
-        next(r.iter_lines())  # the first chunk / message_start: the response runs
+        lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+        next(lines)  # the first chunk / message_start: the response runs
         until(slow_marker.with_suffix(".started").exists, 30, "the slow tool to start")
     # well before the 20 s call timeout would cancel it anyway
     until(slow_marker.with_suffix(".cancelled").exists, 8, "the MCP server to see the cancellation")
