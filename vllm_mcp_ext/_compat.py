@@ -36,7 +36,9 @@ __all__ = [
     "VllmChat",
     "hermes_progress",
     "patch_tool_server_init",
+    "stock_chat_completion",
     "stock_create_responses",
+    "stock_messages",
     "stock_route",
     "use_vllm_logging",
 ]
@@ -322,6 +324,35 @@ async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
     return await create_responses(request, raw_request=raw_request)
+
+
+async def stock_chat_completion(body: dict[str, Any], raw_request: Any) -> Any:
+    """vLLM's own ``POST /v1/chat/completions``, for requests that carry no MCP tool."""
+    from pydantic import ValidationError
+    from vllm.entrypoints.openai.chat_completion.api_router import create_chat_completion
+
+    try:
+        request = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
+    return await create_chat_completion(request, raw_request=raw_request)
+
+
+async def stock_messages(body: dict[str, Any], raw_request: Any) -> Any:
+    """vLLM's own ``POST /v1/messages`` (Anthropic), for requests without the MCP connector."""
+    from pydantic import ValidationError
+    from vllm.entrypoints.anthropic.api_router import create_messages
+    from vllm.entrypoints.anthropic.protocol import AnthropicMessagesRequest
+
+    try:
+        request = AnthropicMessagesRequest.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
+    return await create_messages(request, raw_request=raw_request)
 
 
 async def stock_route(name: str, *args: Any) -> Any:

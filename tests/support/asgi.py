@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import uvicorn
 from fastapi import FastAPI
 from starlette.routing import Route
@@ -28,7 +29,9 @@ from starlette.routing import Route
 from tests.support.processes import free_port
 from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.access import ApiKeys, Permissions
+from vllm_mcp_ext.api.chat import chat_router
 from vllm_mcp_ext.api.conversations import router as conversations_router
+from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
@@ -53,6 +56,7 @@ async def plugin_client(
         plugin_app(engine, servers, store) as app,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
     ):
+        client.app = app  # type: ignore[attr-defined]  # for clients on httpx2 (`httpx2_client`)
         yield client
 
 
@@ -78,6 +82,8 @@ async def plugin_app(
     app.include_router(router)
     app.router.routes.append(Route("/mcp", GatewayApp()))
     app.include_router(conversations_router)
+    app.include_router(chat_router)
+    app.include_router(messages_router)
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote, Permissions.load(permissions))
     runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))
@@ -108,3 +114,9 @@ async def loopback(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+def httpx2_client(client: httpx.AsyncClient) -> httpx2.AsyncClient:
+    """The same app for SDKs built on ``httpx2`` (the ``anthropic`` SDK refuses httpx clients)."""
+    app = client.app  # type: ignore[attr-defined]
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE_URL)

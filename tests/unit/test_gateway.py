@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -191,6 +192,33 @@ async def test_a_forbidden_label_is_a_403_naming_it(base_url: str) -> None:
     error = info.value.body
     assert isinstance(error, dict) and "'back'" in error["message"]
     assert error["code"] == "server_not_permitted"
+
+
+async def test_a_forbidden_label_is_refused_on_the_chat_and_messages_doors_too(base_url: str) -> None:
+    tools: Any = [{"type": "mcp", "server_label": "back", "require_approval": "never"}]
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        await sdk(base_url, "key-b").chat.completions.create(
+            model="scripted", messages=[{"role": "user", "content": "2+3?"}], tools=tools
+        )
+    error = info.value.body
+    assert isinstance(error, dict) and "'back'" in error["message"]
+    messages = anthropic.AsyncAnthropic(base_url=base_url, auth_token="key-b", max_retries=0)
+    with pytest.raises(anthropic.PermissionDeniedError) as refused:
+        await messages.beta.messages.create(
+            model="scripted",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "2+3?"}],
+            mcp_servers=[{"type": "url", "url": "tool-server://back", "name": "back"}],
+            tools=[{"type": "mcp_toolset", "mcp_server_name": "back"}],
+            betas=["mcp-client-2025-11-20"],
+        )
+    body = refused.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "permission_error"
+    assert "'back'" in body["error"]["message"]
+    granted = await sdk(base_url, "key-a").chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "2+3?"}], tools=tools
+    )
+    assert granted.choices[0].message.content
 
 
 async def test_a_granted_server_shows_only_the_granted_tools(base_url: str) -> None:

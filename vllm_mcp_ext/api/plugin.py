@@ -11,7 +11,9 @@ from starlette.routing import Route
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
+from vllm_mcp_ext.api.chat import chat_router
 from vllm_mcp_ext.api.conversations import router as conversations_router
+from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.gateway.server import GatewayApp
@@ -33,6 +35,8 @@ class McpEndpointPlugin:
         app.include_router(router)
         app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
         app.include_router(conversations_router)
+        app.include_router(chat_router)
+        app.include_router(messages_router)
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.access import Caller
-from vllm_mcp_ext.api.body import read_json_object
+from vllm_mcp_ext.api.body import read_body
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
 from vllm_mcp_ext.api.routing import choose_route
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound, Unauthorized
@@ -60,7 +60,8 @@ def error_boundary(handler: Callable[..., Awaitable[Response]]) -> Callable[...,
 @router.post("/v1/responses")
 @error_boundary
 async def create_response(raw_request: Request) -> Response:
-    body = await read_json_object(raw_request)
+    raw_body = await read_body(raw_request)
+    body = raw_body.data
     plugin = _plugin(raw_request)
     caller = _caller(raw_request, plugin)
     previous = body.get("previous_response_id")
@@ -70,6 +71,7 @@ async def create_response(raw_request: Request) -> Response:
     if route.handler == "stock":
         logger.debug("POST /v1/responses goes to vLLM's own handler: %s", route.reason)
         return await _compat.stock_create_responses(body, raw_request)
+    body = raw_body.for_plugin()  # the plugin's limits, for what the plugin serves
     service = plugin.service
     run = await service.prepare(body, caller)
     if run.request.background:

@@ -148,3 +148,23 @@ def _item_not_served(item: Any) -> str | None:
             if isinstance(part, dict) and part.get("type") not in _TEXT_PARTS:
                 return f"content part type {part.get('type')!r}"
     return None
+
+
+def choose_chat_route(body: dict[str, Any]) -> Route:
+    """``POST /v1/chat/completions``: only requests with ``mcp`` tools are the plugin's; every
+    other request is stock vLLM's, untouched."""
+    if has_mcp_tools(body):
+        return Route("plugin", "mcp tools")
+    return Route("stock", "no mcp tools")
+
+
+def choose_messages_route(body: dict[str, Any]) -> Route:
+    """``POST /v1/messages``: requests using the MCP connector (``mcp_servers`` or an
+    ``mcp_toolset`` tool) are the plugin's; every other request is stock vLLM's, untouched."""
+    tools = body.get("tools")
+    toolsets = isinstance(tools, list) and any(
+        isinstance(t, dict) and t.get("type") == "mcp_toolset" for t in tools
+    )
+    if body.get("mcp_servers") or toolsets:
+        return Route("plugin", "mcp connector")
+    return Route("stock", "no mcp connector")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mcp import types
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import metrics, spans
@@ -113,15 +114,15 @@ class AgentLoop:
         return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
 
     async def _list(self, use: McpServerUse, context: ParsableContext) -> Listing:
-        key = allowed_key(use.allowed)
+        key = allowed_key(use.allowed) + (f" denied {sorted(use.denied)}" if use.denied else "")
         earlier = context.listed.get(use.label)
         if earlier is not None and _still_listed(earlier, key, use.allowed):
-            return Listing(use.label, filter_allowed(earlier.tools, use.allowed), None, True, key)
+            return Listing(use.label, _shown(earlier.tools, use), None, True, key)
         try:
             tools = await use.source.current_tools()
         except ServerUnavailable as exc:
             return Listing(use.label, (), exc.message, key=key)
-        return Listing(use.label, filter_allowed(tools, use.allowed), None, key=key)
+        return Listing(use.label, _shown(tools, use), None, key=key)
 
     # -- the response ---------------------------------------------------------------------
 
@@ -391,6 +392,11 @@ def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:
         return policies[tool.server_label].needs_approval(tool.tool)
 
     return needs_approval
+
+
+def _shown(tools: Sequence[types.Tool], use: McpServerUse) -> tuple[types.Tool, ...]:
+    """The server's tools that ``allowed_tools`` allows and ``denied_tools`` does not hide."""
+    return tuple(t for t in filter_allowed(tools, use.allowed) if t.name not in use.denied)
 
 
 def _still_listed(earlier: ListedServer, key: str, allowed: Any) -> bool:

@@ -44,6 +44,8 @@ class McpServerUse:
     source: ToolSource
     allowed: McpAllowedTools | None = None
     approval: ApprovalPolicy = NEVER
+    # ``denied_tools`` (our extension; Anthropic's mcp_toolset denylists need it): hidden tools
+    denied: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,8 @@ def _tools(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
             approval = ApprovalPolicy(tool.require_approval)
-            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval))
+            denied = _denied(raw.get("denied_tools"), f"{param}.denied_tools")
+            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval, denied))
             shown = tool.model_dump(exclude_none=True, exclude={"headers", "authorization"})
             if remote is not None and tool.server_url and isinstance(source, RemoteSource):
                 shown["server_url"] = remote.echo_url(tool.server_url)  # like OpenAI: no path
@@ -257,6 +260,14 @@ def _mcp_tool(
             code="unknown_server_label",
         )
     return tool, source
+
+
+def _denied(raw: Any, param: str) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise InvalidRequest("'denied_tools' must be an array of tool names", param=param)
+    return frozenset(raw)
 
 
 def _function_tool(raw: dict[str, Any], param: str) -> dict[str, Any]:

@@ -1,0 +1,75 @@
+"""``POST /v1/messages`` (Anthropic): requests using the MCP connector run through the Responses
+core (`vllm_mcp_ext.messages`); every other request goes to vLLM's own handler. This door's
+errors take Anthropic's ``{"type": "error", "error": {...}}`` shape, mapped here only."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from openai.types.responses import ResponseStreamEvent
+
+from vllm_mcp_ext import _compat
+from vllm_mcp_ext.api.body import read_body
+from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
+from vllm_mcp_ext.api.routes import _caller, _plugin
+from vllm_mcp_ext.api.routing import choose_messages_route
+from vllm_mcp_ext.errors import McpExtError
+from vllm_mcp_ext.messages.request import messages_request
+from vllm_mcp_ext.messages.response import EventWriter, error_body, event_wire, message, message_wire
+
+logger = logging.getLogger(__name__)
+messages_router = APIRouter()
+
+
+def anthropic_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    @wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except McpExtError as exc:
+            return JSONResponse(error_body(exc), status_code=exc.status)
+        except Exception:
+            logger.exception("unexpected error in %s", handler.__name__)
+            error = McpExtError("The server had an error while processing your request.")
+            return JSONResponse(error_body(error), status_code=500)
+
+    return wrapper
+
+
+@messages_router.post("/v1/messages")
+@anthropic_errors
+async def create_message(raw_request: Request) -> Response:
+    raw_body = await read_body(raw_request)
+    body = raw_body.data
+    if choose_messages_route(body).handler == "stock":
+        return await _compat.stock_messages(body, raw_request)
+    body = raw_body.for_plugin()  # the plugin's limits, for what the plugin serves
+    request = messages_request(body)
+    plugin = _plugin(raw_request)
+    service = plugin.service
+    run = await service.prepare(request.body, _caller(raw_request, plugin))
+    if request.stream:
+        events = while_connected(raw_request, service.stream(run))
+        return StreamingResponse(_sse(events, run.id), media_type="text/event-stream")
+    try:
+        response = await unless_disconnected(raw_request, service.complete(run))
+    except ClientGone:
+        return Response(status_code=499)  # nobody reads it
+    return JSONResponse(message_wire(message(response)))
+
+
+async def _sse(events: AsyncIterator[ResponseStreamEvent], response_id: str) -> AsyncIterator[str]:
+    writer = EventWriter()
+    try:
+        async for event in events:
+            for out in writer.events(event):
+                yield event_wire(out)
+    except McpExtError as exc:
+        logger.warning("message %s failed: %s", response_id, exc.message)
+        yield f"event: error\ndata: {json.dumps(error_body(exc))}\n\n"
