@@ -56,6 +56,10 @@ class ChatTemplateTurns:
         self.model_name = chat.model_name
         self._logged: set[str] = set()
 
+    @property
+    def takes_media(self) -> bool:
+        return self._chat.takes_media
+
     def check_model(self, name: str | None) -> None:
         """A 404 for a model this server does not serve, as vLLM's own routes answer."""
         if name and not self._chat.serves(name):

@@ -58,6 +58,26 @@ def has_media(messages: list[dict[str, Any]]) -> bool:
     )
 
 
+def check_media(turns: Any, messages: list[dict[str, Any]], raw_input: Any) -> None:
+    """A 400 before the response starts when the conversation has media and the model takes
+    none (an engine without ``takes_media``, as in tests, takes it)."""
+    if not has_media(messages) or getattr(turns, "takes_media", True):
+        return
+    param = "input"
+    for i, item in enumerate(raw_input if isinstance(raw_input, list) else []):
+        content = item.get("content") if isinstance(item, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, dict) and part.get("type") in ("input_image", "input_file", "input_audio"):
+                param = f"input[{i}].content[{j}]"
+                break
+        if param != "input":
+            break
+    raise InvalidRequest(
+        f"model {turns.model_name!r} is not a multimodal model: it takes no image or audio input",
+        param=param,
+    )
+
+
 def media_parts(result: types.CallToolResult) -> tuple[dict[str, Any], ...]:
     """A tool result's images and audio as media parts (the text describes them as well)."""
     media: list[dict[str, Any]] = []

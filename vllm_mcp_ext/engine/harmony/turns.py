@@ -133,6 +133,7 @@ class HarmonyTurns:
     def __init__(self, engine: HarmonyEngine | VllmChat):
         self._engine = VllmHarmonyEngine(engine) if isinstance(engine, VllmChat) else engine
         self.model_name = self._engine.model_name
+        self.takes_media = False  # gpt-oss reads text only
 
     def check_model(self, name: str | None) -> None:
         if name and not self._engine.serves(name):
