@@ -179,3 +179,43 @@ async def test_a_pdf_is_a_400_naming_the_part(client: openai.AsyncOpenAI) -> Non
             tools=TOOLS,
         )
     assert info.value.body["param"] == "input[0].content[1].file_data"  # type: ignore[index]
+
+
+class TextOnlyTurns(ScriptedTurns):
+    takes_media = False
+
+
+async def test_an_image_for_a_text_only_model_is_a_400_before_the_response(tmp_path: Path) -> None:
+    engine = TextOnlyTurns([[TextDelta("never")]])
+    async with plugin_client(engine, (CAMERA,)) as http:
+        client = openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
+        with pytest.raises(openai.BadRequestError) as info:
+            await client.responses.create(
+                model="scripted",
+                input=[
+                    {"role": "user", "content": "hello"},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_text", "text": "look"},
+                            {"type": "input_image", "image_url": DATA_URL},
+                        ],
+                    },
+                ],
+                tools=TOOLS,
+            )
+        assert info.value.body["param"] == "input[1].content[1]"  # type: ignore[index]
+        assert "not a multimodal model" in info.value.body["message"]  # type: ignore[index]
+        assert engine.seen == []
+        # a text file is text: the same model takes it
+        r = await client.responses.create(
+            model="scripted",
+            input=[
+                {
+                    "role": "user",
+                    "content": [{"type": "input_file", "filename": "a.txt", "file_data": b64("hi")}],
+                }
+            ],
+            tools=TOOLS,
+        )
+        assert r.output_text == "never" and engine.seen[0][-1]["content"] == "[file: a.txt, text/plain]\nhi"
