@@ -83,6 +83,11 @@ class VllmChat:
             or is_mistral_tokenizer(chat.renderer.tokenizer)
         )
 
+    @property
+    def takes_media(self) -> bool:
+        """Whether the model takes images (or audio) through vLLM's multimodal input handling."""
+        return bool(self._chat.model_config.is_multimodal_model)
+
     # -- tokenizer ------------------------------------------------------------------------
 
     @property

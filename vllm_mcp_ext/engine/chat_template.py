@@ -28,6 +28,7 @@ from vllm_mcp_ext.engine.parts import (
 )
 from vllm_mcp_ext.engine.truncation import drop_oldest
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.loop.media import has_media, without_tool_media
 from vllm_mcp_ext.trace import TurnTrace
 from vllm_mcp_ext.trace import current as current_trace
 
@@ -55,6 +56,10 @@ class ChatTemplateTurns:
         self.model_name = chat.model_name
         self._logged: set[str] = set()
 
+    @property
+    def takes_media(self) -> bool:
+        return self._chat.takes_media
+
     def check_model(self, name: str | None) -> None:
         """A 404 for a model this server does not serve, as vLLM's own routes answer."""
         if name and not self._chat.serves(name):
@@ -62,6 +67,8 @@ class ChatTemplateTurns:
 
     async def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
         record = TurnTrace(time.perf_counter()) if (trace := current_trace()) is not None else None
+        if not self._chat.takes_media:  # tool result images and audio as their description
+            turn = replace(turn, messages=without_tool_media(turn.messages))
         if turn.truncate:
             turn = await self._fit(turn)
         generation = await self.start(_chat_request(self.model_name, turn), turn.request_id, turn.held)
@@ -131,7 +138,18 @@ class ChatTemplateTurns:
         template_kwargs = chat.template_kwargs(request)
         request = chat.structured_answer(request, template_kwargs)
         parser = chat.make_parser(request, template_kwargs)
+        media = has_media(request.messages)  # type: ignore[arg-type]
+        if media and not chat.takes_media:
+            raise InvalidRequest(
+                f"model {self.model_name!r} is not a multimodal model: it takes no image, audio or "
+                "image/audio file input",
+                param="input",
+            )
         rewritten = None
+        if media and held is not None:
+            # Held ids carry no multimodal data: re-render in full (vLLM's prefix cache still
+            # serves the prefix, images included, by their hashes).
+            rewritten, held = "the conversation holds media", None
         continued = await self._continue(request, held) if held is not None and chat.renders_text else None
         if isinstance(continued, HistoryRewritten):
             rewritten, continued = continued.reason, None

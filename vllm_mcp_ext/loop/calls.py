@@ -14,6 +14,7 @@ from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
 from vllm_mcp_ext import limits, trace
+from vllm_mcp_ext.loop.media import media_parts
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.servers.source import (
     CallFailed,
@@ -103,7 +104,7 @@ def outcome_of(result: types.CallToolResult, *, max_output: int | None = None) -
             # Servers often say "Error ..." themselves; don't make it "Error: Error ...".
             model_text=text if text.lower().startswith("error") else f"Error: {text}",
         )
-    return CallOutcome(output=text, error=None, model_text=text)
+    return CallOutcome(output=text, error=None, model_text=text, media=media_parts(result))
 
 
 def truncate(text: str, limit: int | None) -> str:

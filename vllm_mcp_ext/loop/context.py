@@ -20,6 +20,7 @@ from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
+from vllm_mcp_ext.loop.media import message_content
 from vllm_mcp_ext.loop.toolset import tool_from_listing
 
 NOT_ANSWERED = "The user did not approve this tool call; it did not run."
@@ -39,7 +40,7 @@ class WaitingCall:
     """A tool call of the last model turn whose result is not in the conversation yet."""
 
     call_id: str
-    result: str | None = None
+    result: str | list[dict[str, Any]] | None = None  # a list: text and media
     approval: PendingApproval | None = None
 
 
@@ -91,7 +92,7 @@ class ParsableContext:
         self.waiting = calls
         self.flush()
 
-    def give_result(self, call_id: str, text: str) -> None:
+    def give_result(self, call_id: str, text: str | list[dict[str, Any]]) -> None:
         """A tool result for a call of the last turn: kept in call order until none waits."""
         for call in self.waiting:
             if call.call_id == call_id:
@@ -156,10 +157,10 @@ class ParsableContext:
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
                 raise InvalidRequest(f"unsupported role {role!r}", param=f"{param}.role")
-            content = message_text(item, param)
             if role == "assistant":
-                self._assistant({"content": content})
+                self._assistant({"content": message_text(item, param)})
             else:
+                content = message_content(item.get("content"), param)  # images and files as media
                 self.messages.append({"role": "system" if role == "developer" else role, "content": content})
         elif kind == "function_call":
             self._tool_call(item.get("call_id") or new_id("call"), item)

@@ -297,7 +297,7 @@ class AgentLoop:
             elif call.call_id in running:
                 outcome = await running[call.call_id]
                 stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
-                waiting.append(WaitingCall(call.call_id, outcome.model_text))
+                waiting.append(WaitingCall(call.call_id, outcome.model_content))
             else:
                 skipped = True
                 stream.close_mcp_call_skipped(call.output_index)
@@ -339,7 +339,7 @@ class AgentLoop:
         )
         for (approval, index), outcome in zip(approved, outcomes, strict=True):
             stream.close_mcp_call(index, outcome.output, outcome.error)
-            context.give_result(approval.call_id, outcome.model_text)
+            context.give_result(approval.call_id, outcome.model_content)
 
     async def _call(
         self, req: ResponsesRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str

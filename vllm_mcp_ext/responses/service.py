@@ -35,6 +35,7 @@ from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.gateway import Catalog, GatewaySource, names_gateway
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.media import check_media
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.responses.permitted import permitted
 from vllm_mcp_ext.responses.request import ResponsesRequest, conversation_id, parse_request
@@ -118,6 +119,7 @@ class ResponsesService:
             store_available=self.store is not None,
             gateway=gateway,
         )
+        check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)
         run.owner = caller.key_hash
         return run

@@ -55,6 +55,15 @@ class CallOutcome:
     output: str | None  # the item's `output`
     error: McpProtocolError | McpToolExecutionError | HTTPError | None
     model_text: str  # what the model is shown as the tool result
+    # the result's images and audio as chat media parts (a multimodal model sees them)
+    media: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def model_content(self) -> str | list[dict[str, Any]]:
+        """The tool message content: the text, then the media when there are any."""
+        if not self.media:
+            return self.model_text
+        return [{"type": "text", "text": self.model_text}, *self.media]
 
     @property
     def failed(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
@@ -31,6 +31,7 @@ from vllm_mcp_ext.engine.harmony.render import (
 )
 from vllm_mcp_ext.engine.parts import Part, TurnEnd, TurnRequest, TurnUsage
 from vllm_mcp_ext.errors import InvalidRequest, NotFound, Unsupported
+from vllm_mcp_ext.loop.media import has_media, without_tool_media
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class HarmonyTurns:
     def __init__(self, engine: HarmonyEngine | VllmChat):
         self._engine = VllmHarmonyEngine(engine) if isinstance(engine, VllmChat) else engine
         self.model_name = self._engine.model_name
+        self.takes_media = False  # gpt-oss reads text only
 
     def check_model(self, name: str | None) -> None:
         if name and not self._engine.serves(name):
@@ -142,6 +144,13 @@ class HarmonyTurns:
             raise Unsupported(
                 "text.format other than text is not supported for gpt-oss with MCP tools",
                 param="text.format",
+            )
+        turn = replace(turn, messages=without_tool_media(turn.messages))  # gpt-oss reads text
+        if has_media(turn.messages):
+            raise InvalidRequest(
+                f"model {self.model_name!r} is not a multimodal model: it takes no image, audio or "
+                "image/audio file input",
+                param="input",
             )
         names = ToolNames.build(turn.tools if turn.tool_choice != "none" else [], turn.tool_servers)
         prompt = harmony_prompt(turn, names)
