@@ -16,6 +16,7 @@ from tests.support.asgi import BASE_URL, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.engine.parts import TextDelta
+from vllm_mcp_ext.errors import InvalidRequest
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
 CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
@@ -115,3 +116,30 @@ async def test_the_servers_route_shows_the_configured_server(http: httpx.AsyncCl
     tools = (await http.get("/v1/mcp/servers/calc/tools")).json()["data"]
     assert {t["name"] for t in tools} >= {"add", "multiply"}
     assert (await http.get("/v1/mcp/servers/nowhere/tools")).status_code == 404
+
+
+class FailsOnSecondTurn(ScriptedTurns):
+    """The engine refuses the second turn with a client error (as a context that no longer fits)."""
+
+    async def run_turn(self, turn: Any) -> AsyncIterator[Any]:
+        if self.seen:
+            raise InvalidRequest(
+                "the conversation no longer fits the model's context window",
+                param="input",
+                code="context_length_exceeded",
+            )
+        async for part in super().run_turn(turn):
+            yield part
+
+
+async def test_a_client_error_after_the_response_started_fails_it_with_the_message(tmp_path: Path) -> None:
+    engine = FailsOnSecondTurn([tool_call("add", '{"a": 2, "b": 3}')])
+    async with plugin_client(engine, (CALC,), tmp_path / "responses.sqlite3") as http:
+        client = openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
+        tools: Any = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+        r = await client.responses.create(model="scripted", input="2+3?", tools=tools)
+        assert r.status == "failed" and r.error is not None
+        assert r.error.code == "invalid_prompt" and "no longer fits" in r.error.message
+        assert [i.type for i in r.output] == ["mcp_list_tools", "mcp_call"]  # what ran is kept
+        stored = await client.responses.retrieve(r.id)
+        assert stored.status == "failed" and stored.error == r.error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from openai.types.responses import (
     Response,
@@ -47,6 +47,7 @@ from openai.types.responses import (
     ResponseUsage,
 )
 from openai.types.responses.response import IncompleteDetails
+from openai.types.responses.response_error import ResponseError
 from openai.types.responses.response_output_item import (
     McpApprovalRequest,
     McpCall,
@@ -62,6 +63,17 @@ from vllm_mcp_ext.events.ids import new_id
 
 if TYPE_CHECKING:
     from vllm_mcp_ext.responses.request import ResponsesRequest  # the fields snapshots repeat
+
+# A failed response's ``error.code`` is one of a closed set in the Responses API.
+RESPONSE_ERROR_CODES = frozenset(get_args(ResponseError.model_fields["code"].annotation))
+
+
+def response_error_code(code: str | None, status: int) -> str:
+    """``code`` where the Responses API has it; otherwise what it calls a client's error
+    (``invalid_prompt``) or the server's (``server_error``). The message keeps the detail."""
+    if code is not None and code in RESPONSE_ERROR_CODES:
+        return code
+    return "invalid_prompt" if status < 500 else "server_error"
 
 
 @dataclass
@@ -229,6 +241,7 @@ class ResponseStream:
         return self.final
 
     def fail(self, code: str, message: str) -> Response:
+        code = code if code in RESPONSE_ERROR_CODES else "server_error"
         self.final = self.snapshot("failed", error={"code": code, "message": message})
         self._emit(ResponseFailedEvent, type="response.failed", response=self.final)
         return self.final

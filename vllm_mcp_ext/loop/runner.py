@@ -22,6 +22,7 @@ from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.events.stream import response_error_code
 from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
@@ -143,7 +144,7 @@ class AgentLoop:
             async for event in self._respond(req, run.context, plan, stream):
                 yield event
         except McpExtError as exc:
-            stream.fail(exc.code or exc.type, exc.message)
+            stream.fail(response_error_code(exc.code, exc.status), exc.message)
         except Exception:
             logger.exception("response %s failed", req.id)
             stream.fail("server_error", "The server failed while generating this response.")
