@@ -316,48 +316,39 @@ def patch_tool_server_init() -> None:
     app_state.init_tool_server = init_tool_server
 
 
-async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
-    """vLLM's own ``POST /v1/responses``, for requests that carry no MCP tool."""
+def _stock_request(model: Any, body: dict[str, Any]) -> Any:
+    """``body`` as vLLM's own request model; its first validation error as our 400."""
     from pydantic import ValidationError
-    from vllm.entrypoints.openai.responses.api_router import create_responses
-    from vllm.entrypoints.openai.responses.protocol import ResponsesRequest
 
     try:
-        request = ResponsesRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
-    return await create_responses(request, raw_request=raw_request)
+
+
+async def stock_create_responses(body: dict[str, Any], raw_request: Any) -> Any:
+    """vLLM's own ``POST /v1/responses``, for requests that carry no MCP tool."""
+    from vllm.entrypoints.openai.responses.api_router import create_responses
+    from vllm.entrypoints.openai.responses.protocol import ResponsesRequest
+
+    return await create_responses(_stock_request(ResponsesRequest, body), raw_request=raw_request)
 
 
 async def stock_chat_completion(body: dict[str, Any], raw_request: Any) -> Any:
     """vLLM's own ``POST /v1/chat/completions``, for requests that carry no MCP tool."""
-    from pydantic import ValidationError
     from vllm.entrypoints.openai.chat_completion.api_router import create_chat_completion
 
-    try:
-        request = ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
-    return await create_chat_completion(request, raw_request=raw_request)
+    return await create_chat_completion(_stock_request(ChatCompletionRequest, body), raw_request=raw_request)
 
 
 async def stock_messages(body: dict[str, Any], raw_request: Any) -> Any:
     """vLLM's own ``POST /v1/messages`` (Anthropic), for requests without the MCP connector."""
-    from pydantic import ValidationError
     from vllm.entrypoints.anthropic.api_router import create_messages
     from vllm.entrypoints.anthropic.protocol import AnthropicMessagesRequest
 
-    try:
-        request = AnthropicMessagesRequest.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRequest(f"{where}: {err['msg']}", param=where or None) from None
-    return await create_messages(request, raw_request=raw_request)
+    return await create_messages(_stock_request(AnthropicMessagesRequest, body), raw_request=raw_request)
 
 
 async def stock_route(name: str, *args: Any) -> Any:
