@@ -60,6 +60,13 @@ def _metrics() -> dict[str, Any]:
     }
 
 
+def collectors() -> dict[str, Any]:
+    """The metric objects themselves (for tests: vLLM unregisters every ``vllm``-named collector
+    from the default registry when an engine starts in the process, so a later read of the
+    registry need not see them, while ``/metrics`` of a server does)."""
+    return _metrics()
+
+
 def tool_call(server: str, tool: str, outcome: str, seconds: float) -> None:
     m = _metrics()
     m["calls"].labels(server, tool, outcome).inc()

@@ -5,7 +5,6 @@ clients. Two keys: ``key-a`` may use everything, ``key-b`` only the calculator's
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,10 +18,10 @@ import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
 from tests.support.asgi import loopback, plugin_app
 from tests.support.scripted import ScriptedTurns, tool_call
+from vllm_mcp_ext import metrics
 from vllm_mcp_ext.access import hash_key
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.engine.parts import TextDelta
@@ -308,19 +307,20 @@ async def test_another_key_cannot_reach_a_conversation(base_url: str) -> None:
 # -- /metrics ------------------------------------------------------------------------------------
 
 
-def scraped() -> CollectorRegistry:
-    """What vLLM's ``/metrics`` reads: the default registry, or the multiprocess directory once
-    vLLM has set ``PROMETHEUS_MULTIPROC_DIR`` (an in-process engine earlier in the session does)."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
+def sample(metric: str, name: str, labels: dict[str, str]) -> float | None:
+    """A sample of one of the plugin's metrics, read from the metric itself: an in-process vLLM
+    engine earlier in the session unregisters ``vllm:*`` collectors from the default registry
+    (the e2e suite scrapes a real server's ``/metrics`` instead)."""
+    for family in metrics.collectors()[metric].collect():
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return None
 
 
 def calls(server: str, tool: str, outcome: str) -> float:
     labels = {"server": server, "tool": tool, "outcome": outcome}
-    return scraped().get_sample_value("vllm:mcp_tool_calls_total", labels) or 0.0
+    return sample("calls", "vllm:mcp_tool_calls_total", labels) or 0.0
 
 
 async def test_calls_are_counted_by_server_tool_and_outcome(base_url: str) -> None:
@@ -330,7 +330,7 @@ async def test_calls_are_counted_by_server_tool_and_outcome(base_url: str) -> No
         await session.call_tool("back__divide", {"a": 1, "b": 0})
         await session.call_tool("back__divide", {"a": 1, "b": 0})
     assert (calls("back", "divide", "ok"), calls("back", "divide", "error")) == (before[0] + 1, before[1] + 2)
-    count = scraped().get_sample_value(
-        "vllm:mcp_tool_call_duration_seconds_count", {"server": "back", "tool": "divide"}
+    count = sample(
+        "duration", "vllm:mcp_tool_call_duration_seconds_count", {"server": "back", "tool": "divide"}
     )
     assert count is not None and count >= 3
