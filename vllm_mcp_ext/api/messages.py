@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import wraps
-from typing import Any
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -17,7 +15,7 @@ from openai.types.responses import ResponseStreamEvent
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.body import read_body
 from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
-from vllm_mcp_ext.api.routes import _caller, _plugin
+from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary_in
 from vllm_mcp_ext.api.routing import choose_messages_route
 from vllm_mcp_ext.errors import McpExtError
 from vllm_mcp_ext.messages.request import messages_request
@@ -27,19 +25,7 @@ logger = logging.getLogger(__name__)
 messages_router = APIRouter()
 
 
-def anthropic_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    @wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except McpExtError as exc:
-            return JSONResponse(error_body(exc), status_code=exc.status)
-        except Exception:
-            logger.exception("unexpected error in %s", handler.__name__)
-            error = McpExtError("The server had an error while processing your request.")
-            return JSONResponse(error_body(error), status_code=500)
-
-    return wrapper
+anthropic_errors = error_boundary_in(error_body)  # the same boundary, Anthropic's error shape
 
 
 @messages_router.post("/v1/messages")

@@ -42,19 +42,31 @@ def _caller(raw_request: Request, plugin: Runtime) -> Caller:
     return caller
 
 
-def error_boundary(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    @wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except McpExtError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        except Exception:
-            logger.exception("unexpected error in %s", handler.__name__)
-            error = McpExtError("The server had an error while processing your request.")
-            return JSONResponse(error.body(), status_code=500)
+Handler = Callable[..., Awaitable[Response]]
 
-    return wrapper
+
+def error_boundary_in(shape: Callable[[McpExtError], dict[str, Any]]) -> Callable[[Handler], Handler]:
+    """The one place errors become HTTP answers, in an API's own body ``shape`` (OpenAI's
+    ``{"error": {...}}`` by default, Anthropic's on ``/v1/messages``)."""
+
+    def boundary(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapper(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return await handler(*args, **kwargs)
+            except McpExtError as exc:
+                return JSONResponse(shape(exc), status_code=exc.status)
+            except Exception:
+                logger.exception("unexpected error in %s", handler.__name__)
+                error = McpExtError("The server had an error while processing your request.")
+                return JSONResponse(shape(error), status_code=500)
+
+        return wrapper
+
+    return boundary
+
+
+error_boundary = error_boundary_in(McpExtError.body)
 
 
 @router.post("/v1/responses")
