@@ -102,6 +102,17 @@ def check_output(plan: Plan, output: list[dict[str, Any]]) -> str:
     return ""
 
 
+async def fetch_trace(http: httpx.AsyncClient, stack: Stack, response_id: str | None) -> dict[str, Any]:
+    """The plugin's trace of a finished response (the server runs with VLLM_MCP_TRACE=1)."""
+    reply = await http.get(f"{stack.vllm_url}/v1/mcp/traces/{response_id}")
+    if reply.status_code != 200:
+        raise RuntimeError(
+            f"no trace for response {response_id}: HTTP {reply.status_code} {reply.text[:300]}"
+        )
+    trace: dict[str, Any] = reply.json()
+    return trace
+
+
 class PluginLoop:
     """(a) One streamed /v1/responses request; the plugin runs the loop in the engine's process."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from benchmarks.common import PluginLoop, percentile, table
+from benchmarks.common import PluginLoop, fetch_trace, percentile, table
 from benchmarks.context import Context
 from benchmarks.scripted import Plan
 
@@ -30,7 +30,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         outcome = await plugin(plan)
         if not outcome.ok:
             continue
-        trace = (await ctx.http.get(f"{ctx.stack.vllm_url}/v1/mcp/traces/{outcome.response_id}")).json()
+        trace = await fetch_trace(ctx.http, ctx.stack, outcome.response_id)
         turn = trace["turns"][0]
         latencies.append(outcome.seconds)
         hidden.append(trace["summary"]["mcp_hidden_s"])

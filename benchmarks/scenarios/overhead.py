@@ -17,7 +17,7 @@ from typing import Any
 
 from mcp import types
 
-from benchmarks.common import PluginLoop, percentile, table
+from benchmarks.common import PluginLoop, fetch_trace, percentile, table
 from benchmarks.context import Context
 from benchmarks.scripted import Plan
 from vllm_mcp_ext._compat import ChatCompletionRequest
@@ -52,7 +52,7 @@ async def _traced(ctx: Context) -> dict[str, Any]:
     summaries = []
     for _ in range(max(ctx.mode.c1_requests // 2, 1)):
         outcome = await plugin(plan)
-        trace = (await ctx.http.get(f"{ctx.stack.vllm_url}/v1/mcp/traces/{outcome.response_id}")).json()
+        trace = await fetch_trace(ctx.http, ctx.stack, outcome.response_id)
         summaries.append(trace["summary"])
     turns = summaries[0]["turns"]
     tokens = summaries[0]["output_tokens"]

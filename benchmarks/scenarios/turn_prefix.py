@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from benchmarks.common import ClientLoop, PluginLoop, table
+from benchmarks.common import ClientLoop, PluginLoop, fetch_trace, table
 from benchmarks.context import Context
 from benchmarks.scripted import Plan
 
@@ -34,9 +34,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             per_variant: dict[str, list[list[dict[str, Any]]]] = {"a": [], "b": []}
             for _ in range(ctx.mode.conversations):
                 outcome = await plugin(plan, stream=False)
-                trace = (
-                    await ctx.http.get(f"{ctx.stack.vllm_url}/v1/mcp/traces/{outcome.response_id}")
-                ).json()
+                trace = await fetch_trace(ctx.http, ctx.stack, outcome.response_id)
                 per_variant["a"].append(trace["turns"])
                 per_variant["b"].append((await client_loop(plan)).turns)
             summary = {k: _reuse(v, block) for k, v in per_variant.items()}

@@ -115,3 +115,20 @@ async def test_a_function_call_ends_the_response_for_the_client_to_answer() -> N
     response = await responses.complete(await responses.prepare({**ASK, "tools": [tool]}))
     assert response.store is False  # no store: nothing kept
     assert [(i.type, i.status) for i in response.output] == [("function_call", "completed")]
+
+
+async def test_the_trace_is_served_once_the_client_sees_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark asks for the trace the moment the terminal event arrives and may close the
+    stream there; the trace must not wait for the generator to be resumed after it."""
+    from vllm_mcp_ext import trace
+
+    monkeypatch.setenv("VLLM_MCP_TRACE", "1")
+    responses = await service(None, Scripted([[TextDelta("5.")]]))
+    run = await responses.prepare(ASK)
+    events = responses.stream(run)
+    async for event in events:
+        if event.type == "response.completed":
+            break
+    recorded = trace.finished(run.id)
+    await events.aclose()
+    assert recorded is not None and recorded.end >= recorded.start

@@ -191,8 +191,9 @@ class ResponsesService:
         Remote sessions go back however it ends."""
         try:
             async for event in self.loop.events(run):
+                if event.type in _TERMINAL:
+                    trace.end(run.trace)  # before the client can see the end and ask for the trace
                 yield event
-            trace.end(run.trace)
         finally:
             run.release()  # pooled remote sessions go back
 
