@@ -16,6 +16,7 @@ from vllm_mcp_ext.engine.parts import (
     TurnEnd,
 )
 from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.loop.json_depth import JsonDepth
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 
 CallKind = Literal["mcp", "function", "unknown", "approval"]
@@ -37,6 +38,7 @@ class PendingCall:
     complete: bool = False
     approval_id: str | None = None
     pieces: list[str] = field(default_factory=list)  # argument text as streamed, joined on demand
+    depth: JsonDepth = field(default_factory=JsonDepth)  # where the arguments' JSON stands
 
     @property
     def arguments(self) -> str:
@@ -151,11 +153,13 @@ class TurnBuilder:
             self.calls.append(call)
         if part.arguments and not call.complete:
             call.pieces.append(part.arguments)
+            call.depth.feed(part.arguments)
             if call.kind == "function":
                 self.stream.function_arguments_delta(call.output_index, part.arguments)
             elif call.kind != "approval":
                 self.stream.mcp_arguments_delta(call.output_index, part.arguments)
-            if part.arguments.rstrip().endswith("}") and _is_whole_object(call.arguments):
+            closing = call.depth.closed and part.arguments.rstrip().endswith("}")
+            if closing and _is_whole_object(call.arguments):  # parsed once per top-level close
                 self._complete(call)
 
     def _open_call(self, name: str) -> PendingCall:
