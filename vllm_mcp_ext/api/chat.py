@@ -43,8 +43,8 @@ async def create_chat_completion(raw_request: Request) -> Response:
     except McpExtError as exc:
         raise chat.renamed(exc) from None
     if chat.stream:
-        events = while_connected(raw_request, service.stream(run))
-        return StreamingResponse(_sse(events, chat, run), media_type="text/event-stream")
+        chunks = while_connected(raw_request, _sse(service.stream(run), chat, run))
+        return StreamingResponse(chunks, media_type="text/event-stream")
     try:
         response = await unless_disconnected(raw_request, service.complete(run))
     except ClientGone:

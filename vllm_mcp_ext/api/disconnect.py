@@ -45,18 +45,20 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def while_connected(request: Request, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    """``items`` until they end or the client disconnects, which cancels the work behind them.
+async def while_connected(request: Request, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``chunks`` until they end or the client disconnects, which cancels the work behind them.
+    Chunks that are ready together go out as one (one socket write for the events of one engine
+    output, or for those a slow client let pile up).
 
-    The items are produced by one task of ours, cancelled plainly: both when we see the
+    The chunks are produced by one task of ours, cancelled plainly: both when we see the
     disconnect and when the server cancels the stream itself (through an anyio scope, which
     would not reach the tasks the work started)."""
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
     async def produce() -> None:
         try:
-            async for item in items:
-                queue.put_nowait(("item", item))
+            async for chunk in chunks:
+                queue.put_nowait(("chunk", chunk))
         except BaseException as exc:  # handed to the consumer; this task is ours alone
             queue.put_nowait(("error", exc))
             return
@@ -71,14 +73,21 @@ async def while_connected(request: Request, items: AsyncIterator[T]) -> AsyncIte
     listener = asyncio.create_task(watch())
     try:
         while True:
+            ready: list[str] = []
             kind, value = await queue.get()
+            while kind == "chunk":
+                ready.append(value)
+                if queue.empty():
+                    break
+                kind, value = queue.get_nowait()
+            if ready:
+                yield "".join(ready)
             if kind == "end":
                 return
             if kind == "error":
                 if isinstance(value, asyncio.CancelledError):
                     return  # the disconnect above
                 raise value
-            yield value
     finally:
         listener.cancel()
         if not producer.done():

@@ -41,8 +41,8 @@ async def create_message(raw_request: Request) -> Response:
     service = plugin.service
     run = await service.prepare(request.body, _caller(raw_request, plugin))
     if request.stream:
-        events = while_connected(raw_request, service.stream(run))
-        return StreamingResponse(_sse(events, run.id), media_type="text/event-stream")
+        chunks = while_connected(raw_request, _sse(service.stream(run), run.id))
+        return StreamingResponse(chunks, media_type="text/event-stream")
     try:
         response = await unless_disconnected(raw_request, service.complete(run))
     except ClientGone:

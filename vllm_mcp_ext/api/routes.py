@@ -158,7 +158,7 @@ async def _not_ours(plugin: Runtime, response_id: str, caller: Caller) -> bool:
 def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> StreamingResponse:
     """Typed events (``encode``) or stored wire events (``encode_wire``) as server-sent events.
     A client that goes away cancels the response's work (engine requests, MCP calls)."""
-    encoded = _encoded(while_connected(raw_request, events), encoder)
+    encoded = while_connected(raw_request, _encoded(events, encoder))
     return StreamingResponse(encoded, media_type="text/event-stream")
 
 
