@@ -49,11 +49,13 @@ async def _traced(ctx: Context) -> dict[str, Any]:
     plan = Plan(calls=(1, 1), tool="add", text=ctx.mode.long_text)
     plugin = PluginLoop(ctx.stack, ctx.http)
     await plugin(plan)
-    summaries = []
+    summaries, renders = [], {"first": [], "continued": []}
     for _ in range(max(ctx.mode.c1_requests // 2, 1)):
         outcome = await plugin(plan)
         trace = await fetch_trace(ctx.http, ctx.stack, outcome.response_id)
         summaries.append(trace["summary"])
+        for turn in trace["turns"]:  # render, continuation, parser setup: until generate() is called
+            renders["continued" if turn["continued"] else "first"].append(turn["render_s"])
     turns = summaries[0]["turns"]
     tokens = summaries[0]["output_tokens"]
 
@@ -68,11 +70,18 @@ async def _traced(ctx: Context) -> dict[str, Any]:
         "plugin_ms_per_turn": p50("plugin_s") / turns * 1e3,
         "hot_path_us_per_token": p50("hot_path_s") / tokens * 1e6,
         "render_ms_per_turn": p50("render_s") / turns * 1e3,
+        "turn_start_ms_p50": {k: percentile(v, 50) * 1e3 for k, v in renders.items()},
+        "turn_start_ms_p50_all": percentile(renders["first"] + renders["continued"], 50) * 1e3,
         # what a turn costs apart from its tokens: render, continuation, parser setup, item events
         "per_turn_ms": percentile([(s["plugin_s"] - s["hot_path_s"]) / turns for s in summaries], 50) * 1e3,
         "plugin_share": p50("plugin_s") / p50("total_s"),
     }
     p = result["p50"]
+    starts = result["turn_start_ms_p50"]
+    print(
+        f"overhead: turn start (render, continuation, parser setup) p50 {result['turn_start_ms_p50_all']:.2f} ms; "
+        f"first turns {starts['first']:.2f} ms, continued turns {starts['continued']:.2f} ms"
+    )
     table(
         f"overhead: plugin time from its own timestamps ({turns} turns, {tokens} tokens streamed, p50)",
         ["total ms", "engine ms", "MCP ms", "plugin ms", "plugin share", "plugin ms/turn",
