@@ -167,9 +167,13 @@ class VllmChat:
         components = chat._extract_prompt_components(engine_input)
         return engine_input, list(components.token_ids or []), components.text
 
-    async def render_text(self, request: ChatCompletionRequest) -> str | None:
+    async def render_text(self, request: ChatCompletionRequest, *, inline: bool = False) -> str | None:
         """The conversation as the template renders it, not tokenized: what vLLM's
-        ``OnlineRenderer.preprocess_chat`` renders for a text-only chat request."""
+        ``OnlineRenderer.preprocess_chat`` renders for a text-only chat request.
+
+        ``inline`` renders on the event loop instead of vLLM's render thread, for a conversation
+        known to be small: the template holds the GIL either way, and the hop to the thread and
+        back cost more than the rendering (2 to 3 ms wall for 0.5 ms of work on a busy server)."""
         renderer = self._chat.online_renderer
         if request.tools is None or (
             request.tool_choice == "none" and renderer.exclude_tools_when_tool_choice_none
@@ -182,7 +186,11 @@ class VllmChat:
         ).with_defaults(
             merge_kwargs(renderer.default_chat_template_kwargs, {"tools": tool_dicts, "tokenize": False})
         )
-        _, prompt = await renderer.renderer.render_messages_async(request.messages, params)  # type: ignore[arg-type]
+        render = renderer.renderer
+        if inline and hasattr(render, "render_messages"):
+            _, prompt = render.render_messages(request.messages, params)  # type: ignore[arg-type]
+        else:
+            _, prompt = await render.render_messages_async(request.messages, params)  # type: ignore[arg-type]
         text = prompt.get("prompt")
         return text if isinstance(text, str) else None
 

@@ -106,3 +106,24 @@ def test_suffix_is_what_the_template_adds_after_the_generated_text(generated: st
 
 def test_template_path_is_the_tiny_models(tokenizer) -> None:
     assert tokenizer.chat_template == Path(TEMPLATE_PATH).read_text()
+
+
+def test_only_a_small_continued_conversation_renders_on_the_event_loop() -> None:
+    """A large tool output or a long conversation renders on vLLM's render thread: template
+    work on the event loop stays bounded."""
+    from vllm_mcp_ext.engine.chat_template import INLINE_RENDER_CHARS, _small
+    from vllm_mcp_ext.engine.continuation import HeldTokens
+
+    held = HeldTokens("<|im_start|>user\nWhat is 2 plus 3?<|im_end|>\n", [1, 2, 3], [4, 5, 6])
+    turn = [
+        {"role": "user", "content": "What is 2 plus 3?"},
+        {"role": "assistant", "content": "", "tool_calls": []},
+        {"role": "tool", "tool_call_id": "c1", "content": "5"},
+    ]
+    assert _small(turn, held)
+    big_output = [*turn[:2], {"role": "tool", "tool_call_id": "c1", "content": "x" * INLINE_RENDER_CHARS}]
+    assert not _small(big_output, held)
+    long_history = HeldTokens("x" * INLINE_RENDER_CHARS, [1], [2])
+    assert not _small(turn, long_history)
+    parts = [*turn[:2], {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    assert not _small(parts, held)  # content parts (media, possibly) keep the usual path

@@ -224,7 +224,7 @@ class ChatTemplateTurns:
         self, request: ChatCompletionRequest, held: HeldTokens
     ) -> tuple[list[int], str] | HistoryRewritten:
         """The held ids plus the tokens of what the template adds after the model's turn."""
-        text = await self._chat.render_text(request)
+        text = await self._chat.render_text(request, inline=_small(request.messages, held))
         if text is None:
             return HistoryRewritten("the chat template did not render text")
         try:
@@ -244,6 +244,24 @@ class ChatTemplateTurns:
             self.model_name,
             reason,
         )
+
+
+INLINE_RENDER_CHARS = 32_768  # a continued conversation up to this size renders on the event loop
+
+
+def _small(messages: list[Any], held: HeldTokens) -> bool:
+    """Whether the held prompt and the messages added since the model's turn are small enough
+    to render on the event loop (well under a millisecond of template work): bounded, so a
+    long conversation or a large tool output still renders off the loop."""
+    size = len(held.prompt_text) + 4 * len(held.output_ids)
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") == "assistant":
+            break
+        content = message.get("content")
+        size += len(content) if isinstance(content, str) else INLINE_RENDER_CHARS
+        if size > INLINE_RENDER_CHARS:
+            return False
+    return size <= INLINE_RENDER_CHARS
 
 
 def _chat_request(model: str, turn: TurnRequest) -> ChatCompletionRequest:
