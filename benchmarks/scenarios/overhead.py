@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from mcp import types
 
 from benchmarks.common import PluginLoop, fetch_trace, percentile, table
 from benchmarks.context import Context
+from benchmarks.scenarios.api_cpu import _pin, _unpin
 from benchmarks.scripted import Plan
 from vllm_mcp_ext._compat import ChatCompletionRequest
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
@@ -40,7 +42,14 @@ NOTE_FUNCTION = {
 
 
 async def run(ctx: Context) -> dict[str, Any]:
-    traced = await _traced(ctx)
+    # As in api_cpu: the API server on one core, the engine's processes (whose OpenMP threads
+    # spin between steps on a CPU) on the others, so a turn's wall time is the plugin's own.
+    api = psutil.Process(ctx.stack.vllm_pid)
+    pinned = _pin(api)
+    try:
+        traced = {**await _traced(ctx), "pinned": pinned}
+    finally:
+        _unpin(api)
     micro = await micro_benchmark(ctx.stack.model, ctx.mode.micro_tokens)
     return {"traced": traced, "micro": micro}
 

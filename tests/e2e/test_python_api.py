@@ -170,3 +170,51 @@ def test_the_readme_example_runs_as_a_script_without_a_server(tiny_model: Path) 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "mcp_call calc.add" in done.stdout
     assert "answer: 2 plus 3 is 5." in done.stdout
+
+
+async def test_a_first_turn_prompt_is_token_for_token_the_one_vllm_renders(
+    engine: McpEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop renders a text-only first turn itself (template text, then the tokenizer) rather
+    than through vLLM's full chat render: the engine must get the very same prompt ids."""
+    from vllm_mcp_ext._compat import ChatCompletionRequest
+
+    runtime = engine._runtime
+    assert runtime is not None
+    turns: Any = runtime.service.turns
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "calc__add",
+            "description": "Add two numbers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            },
+        },
+    }
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "calc__add", "arguments": '{"a": 2, "b": 3}'},
+    }
+    conversations = [
+        [{"role": "user", "content": ASK}],
+        [{"role": "system", "content": "Be brief. é 😀"}, {"role": "user", "content": ASK}],
+        [
+            {"role": "user", "content": ASK},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "5"},
+            {"role": "assistant", "content": "2 plus 3 is 5."},
+            {"role": "user", "content": "And times 4?"},
+        ],
+    ]
+    for messages in conversations:
+        for tools in ([tool], None):
+            request = ChatCompletionRequest(
+                model="tiny", messages=messages, tools=tools, tool_choice="auto" if tools else "none"
+            )
+            _, vllm_ids, vllm_text = await turns._chat.render(request)
+            for inline_up_to in (32_768, 0):  # on the event loop, and on vLLM's render thread
+                monkeypatch.setattr("vllm_mcp_ext.engine.chat_template.INLINE_RENDER_CHARS", inline_up_to)
+                assert await turns._render_text_prompt(request) == (vllm_ids, vllm_text)

@@ -127,3 +127,19 @@ def test_only_a_small_continued_conversation_renders_on_the_event_loop() -> None
     assert not _small(turn, long_history)
     parts = [*turn[:2], {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     assert not _small(parts, held)  # content parts (media, possibly) keep the usual path
+
+
+def test_a_first_turn_counts_every_message_and_the_tools() -> None:
+    from vllm_mcp_ext.engine.chat_template import INLINE_RENDER_CHARS, _small
+
+    ask = [{"role": "user", "content": "What is 2 plus 3?"}]
+    tool = {"type": "function", "function": {"name": "calc__add", "parameters": {"type": "object"}}}
+    assert _small(ask, None, [tool])
+    assert not _small(ask, None, [tool] * (INLINE_RENDER_CHARS // len(repr(tool)) + 1))
+    big_call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "a", "arguments": "x" * INLINE_RENDER_CHARS},
+    }
+    replayed = [*ask, {"role": "assistant", "content": None, "tool_calls": [big_call]}, ask[0]]
+    assert not _small(replayed, None, [tool])  # a first turn renders the replayed history too

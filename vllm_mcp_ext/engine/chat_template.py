@@ -153,10 +153,13 @@ class ChatTemplateTurns:
         continued = await self._continue(request, held) if held is not None and chat.renders_text else None
         if isinstance(continued, HistoryRewritten):
             rewritten, continued = continued.reason, None
+        rendered = continued
+        if rendered is None and chat.renders_text and not media:
+            rendered = await self._render_text_prompt(request)
         engine_input: Any
         prompt_text: str | None
-        if continued is not None:
-            prompt_ids, prompt_text = continued
+        if rendered is not None:
+            prompt_ids, prompt_text = rendered
             chat.preflight(request)
             request = chat.adjust_request(request, template_kwargs)
             engine_input = chat.tokens_input(prompt_ids, prompt_text, request)
@@ -220,6 +223,13 @@ class ChatTemplateTurns:
                 return turn
             turn = replace(turn, messages=fewer, held=None)
 
+    async def _render_text_prompt(self, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
+        """A text-only prompt rendered and tokenized as vLLM's chat path does it (template text,
+        then the tokenizer without special tokens), on the event loop when it is small: vLLM's
+        full render hops to its render thread twice, a few milliseconds on a busy server."""
+        text = await self._chat.render_text(request, inline=_small(request.messages, None, request.tools))
+        return None if text is None else (self._chat.encode(text), text)
+
     async def _continue(
         self, request: ChatCompletionRequest, held: HeldTokens
     ) -> tuple[list[int], str] | HistoryRewritten:
@@ -249,16 +259,23 @@ class ChatTemplateTurns:
 INLINE_RENDER_CHARS = 32_768  # a continued conversation up to this size renders on the event loop
 
 
-def _small(messages: list[Any], held: HeldTokens) -> bool:
-    """Whether the held prompt and the messages added since the model's turn are small enough
-    to render on the event loop (well under a millisecond of template work): bounded, so a
-    long conversation or a large tool output still renders off the loop."""
-    size = len(held.prompt_text) + 4 * len(held.output_ids)
+def _small(messages: list[Any], held: HeldTokens | None, tools: list[Any] | None = None) -> bool:
+    """Whether what the template must render anew is small enough to render on the event loop
+    (well under a millisecond of template work): after a model turn, the held prompt and the
+    messages added since; on a first turn, every message and the tools. Bounded, so a long
+    conversation, a large tool output or a large tool list still renders off the loop."""
+    if held is not None:
+        size = len(held.prompt_text) + 4 * len(held.output_ids)
+    else:
+        size = sum(len(repr(tool)) for tool in tools or ())
     for message in reversed(messages):
-        if not isinstance(message, dict) or message.get("role") == "assistant":
+        if not isinstance(message, dict):
+            return False
+        if held is not None and message.get("role") == "assistant":
             break
         content = message.get("content")
-        size += len(content) if isinstance(content, str) else INLINE_RENDER_CHARS
+        size += len(content) if isinstance(content, str) else 0 if content is None else INLINE_RENDER_CHARS
+        size += sum(len(repr(call)) for call in message.get("tool_calls") or ())
         if size > INLINE_RENDER_CHARS:
             return False
     return size <= INLINE_RENDER_CHARS
