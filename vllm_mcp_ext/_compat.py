@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from vllm.entrypoints.generate.base.protocol import validate_request_mm_kwargs
 from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
 from vllm.entrypoints.openai.chat_completion.serving import OpenAIServingChat
 from vllm.entrypoints.serve.engine.protocol import ErrorResponse
 from vllm.entrypoints.serve.utils.api_utils import get_max_tokens
+from vllm.exceptions import VLLMValidationError
 from vllm.inputs.engine import tokens_input
 from vllm.outputs import RequestOutput
 from vllm.parser.abstract_parser import Parser
@@ -155,6 +157,28 @@ class VllmChat:
         return cast(ChatCompletionRequest, parser._apply_structural_tag(request))
 
     # -- rendering ------------------------------------------------------------------------
+
+    def check_trusted(self, request: ChatCompletionRequest) -> None:
+        """vLLM's refusals of what a request may only bring when the operator trusts clients: a
+        chat template of its own (``--trust-request-chat-template``), multimodal processor and
+        media options (``--trust-request-mm-kwargs``). vLLM's full render checks them; the loop
+        renders text itself, so it checks them first, with vLLM's own functions and messages."""
+        renderer = self._chat.online_renderer
+        error = renderer.validate_chat_template(
+            request_chat_template=request.chat_template,
+            chat_template_kwargs=request.chat_template_kwargs,
+            trust_request_chat_template=renderer.trust_request_chat_template,
+        )
+        if error is not None:
+            raise InvalidRequest(error.error.message, param="chat_template_kwargs")
+        try:
+            validate_request_mm_kwargs(
+                mm_processor_kwargs=request.mm_processor_kwargs,
+                media_io_kwargs=request.media_io_kwargs,
+                trust_request_mm_kwargs=renderer.trust_request_mm_kwargs,
+            )
+        except VLLMValidationError as exc:
+            raise InvalidRequest(str(exc.args[0]) if exc.args else str(exc), param=exc.parameter) from None
 
     async def render(self, request: ChatCompletionRequest) -> tuple[Any, list[int], str | None]:
         """vLLM's full chat rendering: the engine input, its token ids and its text."""

@@ -85,6 +85,20 @@ def test_a_bad_extension_is_a_400_naming_it(client: openai.OpenAI) -> None:
     assert info.value.param == "min_p"
 
 
+def test_a_chat_template_of_the_request_is_refused_as_vllm_refuses_it(client: openai.OpenAI) -> None:
+    """The server does not trust request templates (no --trust-request-chat-template) nor
+    multimodal options: the loop renders nothing with them; the response fails with vLLM's
+    reason, as when vLLM's own render refuses a turn."""
+    template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    refused = create(client, extra_body={"chat_template_kwargs": {"chat_template": template}})
+    assert refused.status == "failed" and refused.error is not None
+    assert "--trust-request-chat-template" in refused.error.message
+    assert [i for i in refused.output if i.type == "message"] == []
+    mm = create(client, extra_body={"mm_processor_kwargs": {"num_crops": 4}})
+    assert mm.status == "failed" and mm.error is not None
+    assert "--trust-request-mm-kwargs" in mm.error.message
+
+
 def test_cache_salt_keeps_the_prefix_cache_apart(client: openai.OpenAI) -> None:
     def cached(salt: str) -> int:
         r = create(

@@ -69,9 +69,12 @@ class ChatTemplateTurns:
         record = TurnTrace(time.perf_counter()) if (trace := current_trace()) is not None else None
         if not self._chat.takes_media:  # tool result images and audio as their description
             turn = replace(turn, messages=without_tool_media(turn.messages))
+        request = _chat_request(self.model_name, turn)
+        self._chat.check_trusted(request)  # before anything renders: the request's own template
         if turn.truncate:
             turn = await self._fit(turn)
-        generation = await self.start(_chat_request(self.model_name, turn), turn.request_id, turn.held)
+            request = _chat_request(self.model_name, turn)
+        generation = await self.start(request, turn.request_id, turn.held)
         if generation.rewritten is not None:
             self._log_rewrite(generation.rewritten)
         parser = generation.parser
