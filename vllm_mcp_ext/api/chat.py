@@ -9,12 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.body import read_body
-from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
+from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
 from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary
 from vllm_mcp_ext.api.routing import choose_chat_route
 from vllm_mcp_ext.chat.request import ChatRequest, chat_request
@@ -43,8 +43,7 @@ async def create_chat_completion(raw_request: Request) -> Response:
     except McpExtError as exc:
         raise chat.renamed(exc) from None
     if chat.stream:
-        chunks = while_connected(raw_request, _sse(service.stream(run), chat, run))
-        return StreamingResponse(chunks, media_type="text/event-stream")
+        return event_stream(raw_request, _sse(service.stream(run), chat, run))
     try:
         response = await unless_disconnected(raw_request, service.complete(run))
     except ClientGone:

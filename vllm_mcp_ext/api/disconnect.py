@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -93,3 +94,9 @@ async def while_connected(request: Request, chunks: AsyncIterator[str]) -> Async
         if not producer.done():
             producer.cancel()
             await asyncio.wait({producer})
+
+
+def event_stream(request: Request, chunks: AsyncIterator[str]) -> StreamingResponse:
+    """Server-sent event chunks as every door streams them: written while the client is there,
+    ready ones together, its work cancelled when it goes away."""
+    return StreamingResponse(while_connected(request, chunks), media_type="text/event-stream")

@@ -9,12 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.body import read_body
-from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
+from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
 from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary_in
 from vllm_mcp_ext.api.routing import choose_messages_route
 from vllm_mcp_ext.errors import McpExtError
@@ -41,8 +41,7 @@ async def create_message(raw_request: Request) -> Response:
     service = plugin.service
     run = await service.prepare(request.body, _caller(raw_request, plugin))
     if request.stream:
-        chunks = while_connected(raw_request, _sse(service.stream(run), run.id))
-        return StreamingResponse(chunks, media_type="text/event-stream")
+        return event_stream(raw_request, _sse(service.stream(run), run.id))
     try:
         response = await unless_disconnected(raw_request, service.complete(run))
     except ClientGone:

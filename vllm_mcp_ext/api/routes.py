@@ -9,12 +9,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from vllm_mcp_ext import _compat, trace
 from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.api.body import read_body
-from vllm_mcp_ext.api.disconnect import ClientGone, unless_disconnected, while_connected
+from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
 from vllm_mcp_ext.api.routing import choose_route
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, NotFound, Unauthorized
 from vllm_mcp_ext.events.sse import encode, encode_wire
@@ -155,11 +155,10 @@ async def _not_ours(plugin: Runtime, response_id: str, caller: Caller) -> bool:
     return not await plugin.service.stored.holds(response_id, caller)
 
 
-def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> StreamingResponse:
+def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> Response:
     """Typed events (``encode``) or stored wire events (``encode_wire``) as server-sent events.
     A client that goes away cancels the response's work (engine requests, MCP calls)."""
-    encoded = while_connected(raw_request, _encoded(events, encoder))
-    return StreamingResponse(encoded, media_type="text/event-stream")
+    return event_stream(raw_request, _encoded(events, encoder))
 
 
 async def _encoded(events: AsyncIterator[T], encoder: Callable[[T], str]) -> AsyncIterator[str]:

@@ -259,7 +259,7 @@ class ChatTemplateTurns:
         )
 
 
-INLINE_RENDER_CHARS = 32_768  # a continued conversation up to this size renders on the event loop
+INLINE_RENDER_CHARS = 32_768  # what a turn renders anew, up to this size, renders on the event loop
 
 
 def _small(messages: list[Any], held: HeldTokens | None, tools: list[Any] | None = None) -> bool:
