@@ -31,12 +31,12 @@ from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.api.chat import chat_router
 from vllm_mcp_ext.api.conversations import router as conversations_router
+from vllm_mcp_ext.api.mcp import STATE_KEY, GatewayApp
 from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.gateway.server import STATE_KEY, GatewayApp
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry

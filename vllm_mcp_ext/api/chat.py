@@ -20,7 +20,7 @@ from vllm_mcp_ext.api.routing import choose_chat_route
 from vllm_mcp_ext.chat.request import ChatRequest, chat_request
 from vllm_mcp_ext.chat.response import ChunkWriter, chunk_wire, completion, completion_wire
 from vllm_mcp_ext.errors import McpExtError
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.loop.run import Run
 
 logger = logging.getLogger(__name__)
 chat_router = APIRouter()

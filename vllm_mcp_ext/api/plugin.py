@@ -13,10 +13,10 @@ from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
 from vllm_mcp_ext.api.chat import chat_router
 from vllm_mcp_ext.api.conversations import router as conversations_router
+from vllm_mcp_ext.api.mcp import GatewayApp
 from vllm_mcp_ext.api.messages import messages_router
 from vllm_mcp_ext.api.routes import router
 from vllm_mcp_ext.config import parse_tool_server_arg
-from vllm_mcp_ext.gateway.server import GatewayApp
 from vllm_mcp_ext.runtime import Runtime
 
 logger = logging.getLogger("vllm_mcp_ext")
@@ -28,7 +28,7 @@ class McpEndpointPlugin:
 
     def __init__(self) -> None:
         # Runs in build_app, before vLLM's own init_tool_server reads --tool-server.
-        _compat.patch_tool_server_init()
+        _compat.patch_tool_server_init(lambda value: parse_tool_server_arg(value).vllm_native)
         _compat.use_vllm_logging()
 
     def attach_router(self, app: FastAPI) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from vllm_mcp_ext._compat import hermes_progress
 from vllm_mcp_ext.engine.hermes import IncrementalHermes
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
 
 
 class ResponsesParser(ABC):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
-from vllm_mcp_ext.engine.parts import Part, TurnRequest
+from vllm_mcp_ext.types.parts import Part, TurnRequest
 
 if TYPE_CHECKING:
     from vllm_mcp_ext._compat import VllmChat

@@ -18,7 +18,6 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import metrics, spans
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
@@ -28,12 +27,13 @@ from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unkn
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
-from vllm_mcp_ext.responses.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.servers.remote import RemoteSource
-from vllm_mcp_ext.servers.source import ServerUnavailable
+from vllm_mcp_ext.types.parts import TurnRequest
+from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
+from vllm_mcp_ext.types.source import ServerUnavailable
 
 if TYPE_CHECKING:
-    from vllm_mcp_ext.responses.run import Run
+    from vllm_mcp_ext.loop.run import Run
 
 logger = logging.getLogger(__name__)
 

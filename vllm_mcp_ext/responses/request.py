@@ -7,104 +7,33 @@ malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` item
 
 from __future__ import annotations
 
-import time
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from openai.types.responses.tool import Mcp, McpAllowedTools
+from openai.types.responses.tool import Mcp
 from openai.types.shared.reasoning import Reasoning
 from pydantic import TypeAdapter, ValidationError
 
 from vllm_mcp_ext import limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
-from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
+from vllm_mcp_ext.events.items import input_item
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
 from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
-from vllm_mcp_ext.responses.input_items import input_item, without_secrets
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
-from vllm_mcp_ext.servers.source import ToolSource
+from vllm_mcp_ext.types.request import ApprovalPolicy, ForcedTool, McpServerUse, ResponsesRequest, ToolChoice
+from vllm_mcp_ext.types.source import ToolSource
 
 _MCP = TypeAdapter(Mcp)
 # The ``/mcp`` gateway as a request's tool source: given the raw tool, its source when its
 # ``server_url`` names this server's own ``/mcp`` (else None). See gateway/.
 GatewayResolver = Callable[[dict[str, Any]], ToolSource | None]
 _UNSUPPORTED_FIELDS = ("prompt",)
-
-
-@dataclass(frozen=True)
-class McpServerUse:
-    """One ``{"type": "mcp"}`` tool of the request, and the server it resolved to."""
-
-    label: str
-    source: ToolSource
-    allowed: McpAllowedTools | None = None
-    approval: ApprovalPolicy = NEVER
-    # ``denied_tools`` (our extension; Anthropic's mcp_toolset denylists need it): hidden tools
-    denied: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ForcedTool:
-    """``tool_choice`` naming one tool (MCP or function) or, with no name, one MCP server."""
-
-    kind: Literal["mcp", "function"]
-    name: str | None
-    server_label: str | None = None
-
-
-ToolChoice = Literal["auto", "none", "required"] | ForcedTool
-
-
-@dataclass(frozen=True)
-class ResponsesRequest:
-    """One validated request: what the loop runs with and what every response snapshot shows.
-
-    Built once per request by `parse_request`; nothing copies its fields elsewhere (the response
-    stream and the loop read them here).
-    """
-
-    id: str
-    model: str
-    # -- what the loop runs with
-    servers: list[McpServerUse] = field(default_factory=list)
-    function_tools: list[dict[str, Any]] = field(default_factory=list)  # chat-completions form
-    tool_choice: ToolChoice = "auto"
-    max_output_tokens: int | None = None
-    max_tool_calls: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    parallel_tool_calls: bool = True
-    response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
-    reasoning_effort: str | None = None  # `reasoning.effort`: a chat-template kwarg, as vLLM passes it
-    engine_options: dict[str, Any] = field(default_factory=dict)  # vLLM's extensions (engine_options.py)
-    truncation: Literal["auto", "disabled"] = "disabled"
-    top_logprobs: int = 0
-    output_logprobs: int | None = None  # top_logprobs, when `include` asks for output text logprobs
-    response_messages: bool = False  # vLLM's `enable_response_messages`: each turn's raw prompt/output
-    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
-    # -- what the response shows as given (tools without secrets, server_url without its path)
-    tools: list[Any] = field(default_factory=list)
-    shown_tool_choice: Any = "auto"
-    instructions: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
-    reasoning: dict[str, Any] | None = None  # echoed as sent
-    prompt_cache_key: str | None = None  # echoed as sent
-    previous_response_id: str | None = None
-    conversation_id: str | None = None  # `conversation`: its items come first; this response's join it
-    user: str | None = None
-    created_at: int = field(default_factory=lambda: int(time.time()))
-    # -- how it is delivered and kept
-    store: bool = True
-    background: bool = False
-    stream: bool = False
-    stored_body: dict[str, Any] = field(default_factory=dict)  # the body without secrets
-    input_items: list[dict[str, Any]] = field(default_factory=list)  # `input`, listed with ids
+_SECRET_FIELDS = ("headers", "authorization")
 
 
 def has_mcp_tools(body: dict[str, Any]) -> bool:
@@ -169,6 +98,16 @@ def parse_request(
         stream=body.get("stream") is True,
         stored_body=without_secrets(body) if store else {},
     )
+
+
+def without_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """The request body as stored: MCP ``headers`` and ``authorization`` values never are."""
+    body = copy.deepcopy(body)
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            for name in _SECRET_FIELDS:
+                tool.pop(name, None)
+    return body
 
 
 def _tools(

@@ -6,7 +6,7 @@ from vllm_mcp_ext.servers.connection import ServerConnection, ServerStatus
 from vllm_mcp_ext.servers.registry import ToolServerRegistry
 from vllm_mcp_ext.servers.scope import RequestSources
 from vllm_mcp_ext.servers.session import McpSession
-from vllm_mcp_ext.servers.source import CallFailed, CallOutcome, ServerUnavailable, ToolSource
+from vllm_mcp_ext.types.source import CallFailed, CallOutcome, ServerUnavailable, ToolSource
 
 __all__ = [
     "CallFailed",

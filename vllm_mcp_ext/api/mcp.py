@@ -26,9 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.errors import Unauthorized
-from vllm_mcp_ext.gateway.catalog import Catalog
 from vllm_mcp_ext.runtime import Runtime
-from vllm_mcp_ext.servers.source import CallFailed, ServerUnavailable
+from vllm_mcp_ext.servers.gateway.catalog import Catalog
+from vllm_mcp_ext.types.source import CallFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
