@@ -9,6 +9,7 @@ top-level module fails until it is placed in `LAYERS`.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import vllm_mcp_ext
 
 PACKAGE_DIR = Path(vllm_mcp_ext.__file__).parent
 PACKAGE = "vllm_mcp_ext"
+ARCHITECTURE = PACKAGE_DIR.parent / "docs" / "architecture.md"
 
 # Top to bottom. A name is a folder of the package or one of its top-level modules; folders in
 # one layer are siblings and import nothing of each other.
@@ -145,6 +147,22 @@ def test_every_folder_and_top_level_module_has_a_layer() -> None:
 def test_layer_table_names_only_what_exists() -> None:
     names = {place(m) for m in modules()}
     assert [n for _, layer in LAYERS for n in layer if n not in names] == []
+
+
+def test_architecture_doc_draws_the_same_layers() -> None:
+    """docs/architecture.md's table lists the same layers, in the same order, with the same names."""
+    text = ARCHITECTURE.read_text()
+    table = text[text.index("## Layers") : text.index("## Folders")]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "`" in line]
+    drawn = [tuple(n.rstrip("/").removesuffix(".py") for n in re.findall(r"`([^`]+)`", row)) for row in rows]
+    assert drawn == [names for _, names in LAYERS]
+
+
+def test_architecture_doc_describes_every_folder() -> None:
+    text = ARCHITECTURE.read_text()
+    folders = text[text.index("## Folders") :]
+    described = set(re.findall(r"^(\w+)(?:/|\.py)", folders, re.M))
+    assert sorted({n for _, names in LAYERS for n in names} - described) == []
 
 
 def test_the_walk_sees_local_and_type_checking_imports(tmp_path: Path) -> None:

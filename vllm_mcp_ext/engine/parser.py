@@ -1,6 +1,6 @@
 """`ResponsesParser`: a model's output, delta by delta, as typed parts.
 
-The parts (``engine/parts.py``) become Responses items and events in the loop's
+The parts (``types/parts.py``) become Responses items and events in the loop's
 `TurnBuilder` (``loop/turn.py``) on the response's one `ResponseStream` (``events/stream.py``):
 
     engine output deltas --ResponsesParser--> parts --TurnBuilder--> items and events

@@ -1,4 +1,4 @@
-"""Running one MCP tool call. Every failure is a value (`servers.source.CallOutcome`): a failed
+"""Running one MCP tool call. Every failure is a value (`types.source.CallOutcome`): a failed
 `mcp_call` item whose error the model also sees as the tool result, so the loop can go on."""
 
 from __future__ import annotations

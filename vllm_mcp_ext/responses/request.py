@@ -8,30 +8,23 @@ malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` item
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any, Literal
 
-from openai.types.responses.tool import Mcp
 from openai.types.shared.reasoning import Reasoning
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from vllm_mcp_ext import limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.items import input_item
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
 from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
+from vllm_mcp_ext.responses.sources import GatewayResolver, mcp_source
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.types.request import ApprovalPolicy, ForcedTool, McpServerUse, ResponsesRequest, ToolChoice
-from vllm_mcp_ext.types.source import ToolSource
 
-_MCP = TypeAdapter(Mcp)
-# The ``/mcp`` gateway as a request's tool source: given the raw tool, its source when its
-# ``server_url`` names this server's own ``/mcp`` (else None). See gateway/.
-GatewayResolver = Callable[[dict[str, Any]], ToolSource | None]
 _UNSUPPORTED_FIELDS = ("prompt",)
 _SECRET_FIELDS = ("headers", "authorization")
 
@@ -127,7 +120,7 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool, source = _mcp_tool(raw, param, registry, remote, gateway)
+            tool, source = mcp_source(raw, param, registry, remote, gateway)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
@@ -150,55 +143,6 @@ def _tools(
     if remote is not None:
         remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
-
-
-def _mcp_tool(
-    raw: dict[str, Any],
-    param: str,
-    registry: ToolServerRegistry,
-    remote: RemoteMcp | None = None,
-    gateway: GatewayResolver | None = None,
-) -> tuple[Mcp, ToolSource]:
-    own = gateway(raw) if gateway is not None else None
-    named = configured_label(raw, param, registry.labels) if own is None else None
-    try:
-        tool = _MCP.validate_python(raw if named is None and own is None else without_reference(raw))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
-    if own is not None:  # this server's own /mcp: every configured server, in process
-        return tool.model_copy(update={"server_url": raw["server_url"]}), own
-    if named is not None:
-        source = registry.get(named)
-        assert source is not None  # configured_label checked it
-        # a tool-server:// URL is echoed; a connector_id is not (OpenAI's type allows only its own names)
-        return tool.model_copy(update={k: raw[k] for k in ("server_url",) if k in raw}), source
-    for name in ("connector_id", "tunnel_id"):
-        if getattr(tool, name, None):
-            raise Unsupported(
-                f"{name!r} is OpenAI-hosted only: use server_url, or name a server configured "
-                "with --tool-server by its server_label",
-                param=f"{param}.{name}",
-            )
-    if tool.server_url:
-        if remote is None:
-            raise Unsupported(
-                "remote MCP servers (server_url) are not available", param=f"{param}.server_url"
-            )
-        remote_source = remote.source(
-            tool.server_label, tool.server_url, tool.headers, tool.authorization, raw.get("transport"), param
-        )
-        return tool, remote_source
-    source = registry.get(tool.server_label)
-    if source is None:
-        configured = ", ".join(registry.labels) or "none"
-        raise InvalidRequest(
-            f"unknown server_label {tool.server_label!r}; configured MCP servers: {configured}",
-            param=f"{param}.server_label",
-            code="unknown_server_label",
-        )
-    return tool, source
 
 
 def _denied(raw: Any, param: str) -> frozenset[str]:

@@ -39,10 +39,10 @@ from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.responses.permitted import permitted
 from vllm_mcp_ext.responses.request import conversation_id, parse_request
+from vllm_mcp_ext.responses.sources import gateway_resolver
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
 from vllm_mcp_ext.responses.tool_kinds import flat_call_name
-from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry, ToolSource
-from vllm_mcp_ext.servers.gateway import Catalog, GatewaySource, names_gateway
+from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 from vllm_mcp_ext.types.request import ResponsesRequest
@@ -105,12 +105,6 @@ class ResponsesService:
             context = await self.stored.context(body.get("previous_response_id"), caller)
         grant = self.permissions.grant(caller)
 
-        def gateway(raw: dict[str, Any]) -> ToolSource | None:
-            url = raw.get("server_url")
-            if not isinstance(url, str) or not names_gateway(url, self.own_port):
-                return None
-            return GatewaySource(str(raw.get("server_label")), Catalog(self.registry, grant))
-
         request = parse_request(
             body,
             self.registry,
@@ -118,7 +112,7 @@ class ResponsesService:
             context,
             remote=self.remote,
             store_available=self.store is not None,
-            gateway=gateway,
+            gateway=gateway_resolver(self.registry, grant, self.own_port),
         )
         check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)
