@@ -127,6 +127,29 @@ def back_arrows(
     return sorted(set(problems))
 
 
+def cycles(edges: list[Arrow]) -> list[list[str]]:
+    """Modules that import each other, directly or around a ring (each ring once, sorted)."""
+    graph: dict[str, set[str]] = {}
+    for arrow in edges:
+        graph.setdefault(arrow.source, set()).add(arrow.target)
+    rings = []
+    for start in sorted(graph):
+        ring = sorted(m for m in _reachable(graph, start) if start in _reachable(graph, m))
+        if ring and ring not in rings:
+            rings.append(ring)
+    return rings
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    reached, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    return reached
+
+
 def unplaced(found: dict[str, Path], layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> list[str]:
     names = {place(m) for m in found} - {""}
     return sorted(n for n in names if layer_of(n, layers) is None)
@@ -137,6 +160,12 @@ def test_imports_point_down_the_layers() -> None:
     assert len(found) > 50  # the walk sees the package
     problems = back_arrows(found, arrows(found))
     assert not problems, "\n".join(problems)
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """Within a folder too: an interface module never imports its implementations (a factory
+    lives beside them), two halves of one concept are one module or a type moves down."""
+    assert cycles(arrows(modules())) == []
 
 
 def test_every_folder_and_top_level_module_has_a_layer() -> None:
@@ -187,6 +216,16 @@ def test_the_walk_sees_local_and_type_checking_imports(tmp_path: Path) -> None:
         "loop/runner.py:3 imports responses/request.py: loop is below responses",
         "loop/runner.py:5 imports responses/run.py: loop is below responses",
     ]
+
+
+def test_a_ring_of_imports_is_found(tmp_path: Path) -> None:
+    package = tmp_path / PACKAGE
+    (package / "store").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "store" / "__init__.py").write_text("")
+    (package / "store" / "base.py").write_text("def open_store():\n    from . import sqlite\n")
+    (package / "store" / "sqlite.py").write_text("from vllm_mcp_ext.store.base import open_store\n")
+    assert cycles(arrows(modules(package))) == [["vllm_mcp_ext.store.base", "vllm_mcp_ext.store.sqlite"]]
 
 
 def test_siblings_and_unplaced_folders_fail(tmp_path: Path) -> None:
