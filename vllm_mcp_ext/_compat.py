@@ -323,8 +323,9 @@ def use_vllm_logging() -> None:
         ours.propagate = False
 
 
-def patch_tool_server_init() -> None:
-    """Let vLLM's own ``init_tool_server`` see only the ``--tool-server`` forms it knows.
+def patch_tool_server_init(native: Callable[[str | None], str | None]) -> None:
+    """Let vLLM's own ``init_tool_server`` see only the ``--tool-server`` forms it knows:
+    ``native`` takes the raw value and returns those entries.
 
     vLLM would try to reach ``http://<value>/sse`` for an ``mcp.json`` path or a URL and fail at
     start-up; we hand it only ``demo`` and ``host:port`` entries (their stock meaning).
@@ -338,10 +339,7 @@ def patch_tool_server_init() -> None:
     async def init_tool_server(args: Any) -> Any:
         from argparse import Namespace
 
-        from vllm_mcp_ext.config import parse_tool_server_arg
-
-        config = parse_tool_server_arg(getattr(args, "tool_server", None))
-        native_args = Namespace(**{**vars(args), "tool_server": config.vllm_native})
+        native_args = Namespace(**{**vars(args), "tool_server": native(getattr(args, "tool_server", None))})
         return await original(native_args)
 
     init_tool_server._vllm_mcp_ext = True  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@
 Every exception the plugin raises for a caller to handle derives from `McpExtError`. The classes
 below this module's own live with the tool-source vocabulary or the URL policy (where named)::
 
-    McpExtError                  500 server_error; `api.routes` is the one place that turns any
-    │                            of these into ``{"error": {...}}`` with its HTTP status
+    McpExtError                  500 server_error; `api.door.error_boundary_in` is the one place that
+    │                            turns any of these into an error body with its HTTP status
     ├── InvalidRequest           400: what a client can get wrong
     │   ├── Unsupported          400: a valid OpenAI feature this server does not support
     │   └── PolicyRejected       400: a server_url the URL policy rejects (servers/remote/policy.py)
@@ -14,16 +14,16 @@ below this module's own live with the tool-source vocabulary or the URL policy (
     ├── ConfigError              --tool-server or VLLM_MCP_* is unusable: start-up stops
     └── ToolError                a tool source failed. Never an HTTP error on a response: the
         │                        loop shows it to the model as a failed list or ``mcp_call``
-        ├── ServerUnavailable    the server cannot be reached (servers/source.py)
-        │   ├── OpenFailed       a session did not open (servers/source.py)
+        ├── ServerUnavailable    the server cannot be reached (types/source.py)
+        │   ├── OpenFailed       a session did not open (types/source.py)
         │   └── Unresolvable     the host has no address (servers/remote/policy.py)
-        └── CallFailed           a tools/call that did not come back as a result (servers/source.py)
+        └── CallFailed           a tools/call that did not come back as a result (types/source.py)
 
 Foreign errors (the MCP SDK's ``MCPError``, anyio stream errors, httpx2 errors, timeouts) become
 `OpenFailed`/`CallFailed` in one place: `servers.session` (``_open_failure``, ``_call_failure``).
 Three internal signals never leave the pair of modules that use them, so they stay out of the
 tree: ``HistoryRewritten`` (engine/continuation.py -> _compat: render the turn in full),
-``ClientGone`` (api/disconnect.py -> api/routes: stop answering) and ``ResponseTooLarge``
+``ClientGone`` (api/disconnect.py -> the doors in api/: stop answering) and ``ResponseTooLarge``
 (servers/remote/http.py, an ``httpx2.StreamError`` so the SDK resolves the call; it reaches the
 model as a `CallFailed`). ``TinyModelError`` belongs to the test-model builder, not the plugin.
 """
@@ -98,4 +98,4 @@ class ConfigError(McpExtError):
 
 class ToolError(McpExtError):
     """A tool source failed. The loop shows it to the model as a value (a failed tool list or
-    ``mcp_call``); it reaches `api.routes` only from the server-status routes, as a 500."""
+    ``mcp_call``); it reaches the error boundary only from the server-status routes (`api.status`), as a 500."""

@@ -28,7 +28,7 @@ from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.sse import encode
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet
 from vllm_mcp_ext.loop.turn import TurnBuilder
-from vllm_mcp_ext.responses.request import ResponsesRequest
+from vllm_mcp_ext.types.request import ResponsesRequest
 
 NOTE_TOOL = types.Tool(
     name="add_note",

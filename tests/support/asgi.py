@@ -24,19 +24,15 @@ import httpx
 import httpx2
 import uvicorn
 from fastapi import FastAPI
-from starlette.routing import Route
 
 from tests.support.processes import free_port
 from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.access import ApiKeys, Permissions
-from vllm_mcp_ext.api.chat import chat_router
-from vllm_mcp_ext.api.conversations import router as conversations_router
-from vllm_mcp_ext.api.messages import messages_router
-from vllm_mcp_ext.api.routes import router
+from vllm_mcp_ext.api.mcp import STATE_KEY
+from vllm_mcp_ext.api.plugin import mount
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.gateway.server import STATE_KEY, GatewayApp
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -79,11 +75,7 @@ async def plugin_app(
     registry = ToolServerRegistry(servers, settings)
     await registry.start()
     app = FastAPI()
-    app.include_router(router)
-    app.router.routes.append(Route("/mcp", GatewayApp()))
-    app.include_router(conversations_router)
-    app.include_router(chat_router)
-    app.include_router(messages_router)
+    mount(app)  # the plugin's doors, as vLLM's build_app attaches them
     remote = RemoteMcp(RemoteSettings.load(None))
     service = ResponsesService(registry, engine, settings, kept, remote, Permissions.load(permissions))
     runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))

@@ -10,7 +10,7 @@ from openai_harmony import Message, Role
 
 from vllm_mcp_ext.engine.harmony.render import call_message, encoding
 from vllm_mcp_ext.engine.harmony.turns import Generated, HarmonyTurns
-from vllm_mcp_ext.engine.parts import TurnRequest
+from vllm_mcp_ext.types.parts import TurnRequest
 
 START = list(encoding().encode("<|start|>assistant", allowed_special="all"))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from vllm_mcp_ext.engine.parts import Part, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.errors import NotFound
+from vllm_mcp_ext.types.parts import Part, ToolCallDelta, TurnEnd, TurnUsage
 
 
 class ScriptedTurns:

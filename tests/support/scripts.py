@@ -29,7 +29,7 @@ from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolF
 
 from vllm_mcp_ext.loop.calls import CallOutcome, outcome_of, parse_arguments, unknown_tool
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
-from vllm_mcp_ext.servers.source import LOST, Code, protocol_error
+from vllm_mcp_ext.types.source import LOST, Code, protocol_error
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"

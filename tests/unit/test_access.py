@@ -10,7 +10,7 @@ import pytest
 from vllm_mcp_ext.access import ANONYMOUS, ApiKeys, Caller, Permissions, hash_key
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.errors import ConfigError, Forbidden
-from vllm_mcp_ext.gateway import names_gateway
+from vllm_mcp_ext.servers.gateway import names_gateway
 
 
 def test_a_caller_is_the_hash_of_a_known_key_and_never_the_key() -> None:

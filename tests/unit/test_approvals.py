@@ -15,13 +15,13 @@ from openai.types.responses.tool import McpRequireApprovalMcpToolApprovalFilter
 
 from tests.unit.test_loop_events import ADD_CALL, InMemoryConnection, load_calculator
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.errors import InvalidRequest
-from vllm_mcp_ext.loop.approvals import ApprovalAnswer, ApprovalPolicy, denial_text
+from vllm_mcp_ext.loop.approvals import ApprovalAnswer, denial_text
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.responses.request import McpServerUse, ResponsesRequest
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
+from vllm_mcp_ext.types.request import ApprovalPolicy, McpServerUse, ResponsesRequest
 
 ALWAYS = ApprovalPolicy("always")
 MULTIPLY_CALL = [ToolCallDelta(1, "multiply", '{"a": 6, "b": 7}')]

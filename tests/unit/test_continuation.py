@@ -112,7 +112,7 @@ def test_only_a_small_continued_conversation_renders_on_the_event_loop() -> None
     """A large tool output or a long conversation renders on vLLM's render thread: template
     work on the event loop stays bounded."""
     from vllm_mcp_ext.engine.chat_template import INLINE_RENDER_CHARS, _small
-    from vllm_mcp_ext.engine.continuation import HeldTokens
+    from vllm_mcp_ext.types.parts import HeldTokens
 
     held = HeldTokens("<|im_start|>user\nWhat is 2 plus 3?<|im_end|>\n", [1, 2, 3], [4, 5, 6])
     turn = [

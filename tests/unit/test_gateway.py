@@ -24,7 +24,7 @@ from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext import metrics
 from vllm_mcp_ext.access import hash_key
 from vllm_mcp_ext.config import StdioServerSpec
-from vllm_mcp_ext.engine.parts import TextDelta
+from vllm_mcp_ext.types.parts import TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 CALC = StdioServerSpec("calc", sys.executable, (str(ROOT / "examples" / "servers" / "calculator.py"),))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.support.harmony import analysis, call, final, output_ids
 from vllm_mcp_ext.engine.harmony.parser import HarmonyParser
 from vllm_mcp_ext.engine.harmony.render import ToolNames, encode_special
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
 
 ARGS = '{"q": "café ☕ 東京", "n": 2}'
 TOOLS = [

@@ -14,7 +14,7 @@ from vllm_mcp_ext.engine.harmony.render import (
     prompt_ids,
 )
 from vllm_mcp_ext.engine.harmony.turns import HarmonyTurns
-from vllm_mcp_ext.engine.parts import TurnEnd, TurnRequest
+from vllm_mcp_ext.types.parts import TurnEnd, TurnRequest
 
 
 def fn(name: str, description: str = "", **properties: Any) -> dict[str, Any]:

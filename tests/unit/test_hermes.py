@@ -17,11 +17,11 @@ from tests.support.tiny_model import build_tiny_model
 from vllm_mcp_ext._compat import ChatCompletionRequest
 from vllm_mcp_ext.engine.hermes import IncrementalHermes
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
-from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.toolset import ToolSet
 from vllm_mcp_ext.loop.turn import TurnBuilder
-from vllm_mcp_ext.responses.request import ResponsesRequest
+from vllm_mcp_ext.types.parts import Part, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.request import ResponsesRequest
 
 FUNCTION = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 PROMPT_IDS = [1, 2, 3]

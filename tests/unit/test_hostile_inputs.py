@@ -25,8 +25,8 @@ from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.servers.remote.http import GuardedTransport, ResponseTooLarge, http_client
 from vllm_mcp_ext.servers.remote.policy import Target
 from vllm_mcp_ext.servers.remote.source import RemoteSource
-from vllm_mcp_ext.servers.source import ServerUnavailable
 from vllm_mcp_ext.servers.transports import HttpTrace
+from vllm_mcp_ext.types.source import ServerUnavailable
 
 
 @pytest.fixture

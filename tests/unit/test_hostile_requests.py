@@ -18,9 +18,9 @@ from tests.support.asgi import BASE_URL, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import TextDelta
 from vllm_mcp_ext.servers import ServerConnection
-from vllm_mcp_ext.servers.source import CallFailed
+from vllm_mcp_ext.types.parts import TextDelta
+from vllm_mcp_ext.types.source import CallFailed
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
 CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))

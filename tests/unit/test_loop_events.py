@@ -10,12 +10,11 @@ from typing import Any
 from mcp.client.client import Client
 
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
-from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.responses.request import McpServerUse, ResponsesRequest
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
+from vllm_mcp_ext.types.request import NEVER, ApprovalPolicy, McpServerUse, ResponsesRequest
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from tests.unit.test_loop_events import ScriptedTurns
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import TextDelta, ToolCallDelta
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
-from vllm_mcp_ext.responses.request import ResponsesRequest
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.types.parts import TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.request import ResponsesRequest
 
 SPAWN = {"type": "function", "function": {"name": "agents__spawn", "description": "", "parameters": {}}}
 

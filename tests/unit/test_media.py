@@ -18,10 +18,10 @@ from tests.support.asgi import BASE_URL, plugin_client
 from tests.support.image_server import png
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
-from vllm_mcp_ext.engine.parts import TextDelta
+from vllm_mcp_ext.engine.media import has_media, message_content, without_tool_media
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.loop.calls import outcome_of
-from vllm_mcp_ext.loop.media import has_media, message_content, without_tool_media
+from vllm_mcp_ext.types.parts import TextDelta
 
 IMAGE_SERVER = Path(__file__).resolve().parents[1] / "support" / "image_server.py"
 CAMERA = StdioServerSpec("camera", sys.executable, (str(IMAGE_SERVER),))

@@ -16,7 +16,7 @@ import pytest
 from tests.support.asgi import BASE_URL, httpx2_client, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
-from vllm_mcp_ext.engine.parts import TextDelta
+from vllm_mcp_ext.types.parts import TextDelta
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
 CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))

@@ -7,7 +7,7 @@ from typing import Any
 
 from vllm_mcp_ext import ResponsesParser
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
-from vllm_mcp_ext.engine.parts import ReasoningDelta, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.parts import ReasoningDelta, TextDelta, ToolCallDelta
 
 
 class HoldsEverything:

@@ -14,8 +14,8 @@ from tests.e2e.servers import remote_mcp
 from tests.support.processes import free_port
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.redact import MASK, Redactor, display_url, redact_url, secrets_of
 from vllm_mcp_ext.servers import ServerConnection
-from vllm_mcp_ext.servers.remote.redact import MASK, Redactor, display_url, redact_url, secrets_of
 from vllm_mcp_ext.store.postgres import redact_url as store_redact_url
 
 

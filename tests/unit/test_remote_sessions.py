@@ -16,12 +16,13 @@ from mcp import types
 
 from tests.e2e.servers import remote_mcp
 from tests.support.processes import free_port
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.loop.calls import run_call
 from vllm_mcp_ext.loop.toolset import ExposedTool
-from vllm_mcp_ext.servers.remote import PolicyRejected, RemoteMcp, Rule, redact
+from vllm_mcp_ext.servers.remote import PolicyRejected, RemoteMcp, Rule
 from vllm_mcp_ext.servers.remote.source import RemoteSource
-from vllm_mcp_ext.servers.source import CallFailed, ServerUnavailable
+from vllm_mcp_ext.types.source import CallFailed, ServerUnavailable
 
 SECRET = "sk-test-PLANTED-0123456789"
 HEADER_SECRET = "hdr-PLANTED-abcdef"

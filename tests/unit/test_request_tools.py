@@ -15,9 +15,10 @@ from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.responses.request import ForcedTool, parse_request
+from vllm_mcp_ext.responses.request import parse_request
 from vllm_mcp_ext.responses.tool_kinds import NAMESPACE_SEPARATOR
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.types.request import ForcedTool
 
 CODEX = Path(__file__).resolve().parents[1] / "e2e" / "requests" / "codex-0.169.0.json"
 MCP = {"type": "mcp", "server_label": "calc", "require_approval": "never"}

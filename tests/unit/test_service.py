@@ -12,12 +12,12 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.store import open_store
+from vllm_mcp_ext.types.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnUsage
 
 ASK = {"model": "scripted", "input": "2+3?"}
 

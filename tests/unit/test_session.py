@@ -24,8 +24,8 @@ from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import ServerConnection, transports
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
-from vllm_mcp_ext.servers.source import LOST, CallFailed, Code
 from vllm_mcp_ext.servers.transports import Transport
+from vllm_mcp_ext.types.source import LOST, CallFailed, Code
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUTS = Timeouts(open=20, initialize=20, list=10, call=30)

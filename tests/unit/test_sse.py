@@ -14,10 +14,10 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from vllm_mcp_ext.engine.parts import TokenLogprob
 from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.stream import _text_logprob
 from vllm_mcp_ext.events.wire import to_wire
+from vllm_mcp_ext.types.parts import TokenLogprob
 
 TEXTS = [
     " hello",

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_service import ASK, Scripted, service
-from vllm_mcp_ext.engine.parts import TextDelta
 from vllm_mcp_ext.responses import service as service_module
 from vllm_mcp_ext.responses.service import ResponsesService
+from vllm_mcp_ext.types.parts import TextDelta
 
 
 async def writable(responses: ResponsesService, on: bool) -> None:

@@ -1,6 +1,6 @@
 """``POST /v1/chat/completions``: requests with ``mcp`` tools run through the Responses core
 (`vllm_mcp_ext.chat`); every other request goes to vLLM's own handler. Errors take OpenAI's
-``{"error": {...}}`` shape at the routes' one boundary."""
+``{"error": {...}}`` shape at the one boundary (`api.door`)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ from openai.types.responses import ResponseStreamEvent
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.body import read_body
 from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
-from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary
+from vllm_mcp_ext.api.door import caller_of, error_boundary, runtime_of
 from vllm_mcp_ext.api.routing import choose_chat_route
 from vllm_mcp_ext.chat.request import ChatRequest, chat_request
 from vllm_mcp_ext.chat.response import ChunkWriter, chunk_wire, completion, completion_wire
 from vllm_mcp_ext.errors import McpExtError
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.loop.run import Run
 
 logger = logging.getLogger(__name__)
-chat_router = APIRouter()
+router = APIRouter()
 
 
-@chat_router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions")
 @error_boundary
 async def create_chat_completion(raw_request: Request) -> Response:
     raw_body = await read_body(raw_request)
@@ -36,10 +36,10 @@ async def create_chat_completion(raw_request: Request) -> Response:
         return await _compat.stock_chat_completion(body, raw_request)
     body = raw_body.for_plugin()  # the plugin's limits, for what the plugin serves
     chat = chat_request(body)
-    plugin = _plugin(raw_request)
+    plugin = runtime_of(raw_request)
     service = plugin.service
     try:
-        run = await service.prepare(chat.body, _caller(raw_request, plugin))
+        run = await service.prepare(chat.body, caller_of(raw_request, plugin))
     except McpExtError as exc:
         raise chat.renamed(exc) from None
     if chat.stream:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.api.body import read_json_object
-from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary
+from vllm_mcp_ext.api.door import caller_of, error_boundary, runtime_of
 from vllm_mcp_ext.conversations import Conversations
 
 router = APIRouter()
@@ -18,8 +18,8 @@ router = APIRouter()
 
 def _conversations(raw_request: Request) -> tuple[Conversations, Caller]:
     """The conversations and who asks (a conversation is private to the key that made it)."""
-    plugin = _plugin(raw_request)
-    return plugin.service.conversations, _caller(raw_request, plugin)
+    plugin = runtime_of(raw_request)
+    return plugin.service.conversations, caller_of(raw_request, plugin)
 
 
 async def _body(raw_request: Request) -> dict[str, Any]:

@@ -15,20 +15,20 @@ from openai.types.responses import ResponseStreamEvent
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.api.body import read_body
 from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
-from vllm_mcp_ext.api.routes import _caller, _plugin, error_boundary_in
+from vllm_mcp_ext.api.door import caller_of, error_boundary_in, runtime_of
 from vllm_mcp_ext.api.routing import choose_messages_route
 from vllm_mcp_ext.errors import McpExtError
 from vllm_mcp_ext.messages.request import messages_request
 from vllm_mcp_ext.messages.response import EventWriter, error_body, event_wire, message, message_wire
 
 logger = logging.getLogger(__name__)
-messages_router = APIRouter()
+router = APIRouter()
 
 
 anthropic_errors = error_boundary_in(error_body)  # the same boundary, Anthropic's error shape
 
 
-@messages_router.post("/v1/messages")
+@router.post("/v1/messages")
 @anthropic_errors
 async def create_message(raw_request: Request) -> Response:
     raw_body = await read_body(raw_request)
@@ -37,9 +37,9 @@ async def create_message(raw_request: Request) -> Response:
         return await _compat.stock_messages(body, raw_request)
     body = raw_body.for_plugin()  # the plugin's limits, for what the plugin serves
     request = messages_request(body)
-    plugin = _plugin(raw_request)
+    plugin = runtime_of(raw_request)
     service = plugin.service
-    run = await service.prepare(request.body, _caller(raw_request, plugin))
+    run = await service.prepare(request.body, caller_of(raw_request, plugin))
     if request.stream:
         return event_stream(raw_request, _sse(service.stream(run), run.id))
     try:

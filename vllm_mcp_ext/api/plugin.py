@@ -11,15 +11,22 @@ from starlette.routing import Route
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
-from vllm_mcp_ext.api.chat import chat_router
-from vllm_mcp_ext.api.conversations import router as conversations_router
-from vllm_mcp_ext.api.messages import messages_router
-from vllm_mcp_ext.api.routes import router
+from vllm_mcp_ext.api import chat, conversations, messages, responses, status
+from vllm_mcp_ext.api.mcp import GatewayApp
 from vllm_mcp_ext.config import parse_tool_server_arg
-from vllm_mcp_ext.gateway.server import GatewayApp
 from vllm_mcp_ext.runtime import Runtime
 
 logger = logging.getLogger("vllm_mcp_ext")
+
+# The HTTP doors: each one module of api/ with its routes on `router` (docs/architecture.md).
+DOORS = (responses, status, conversations, chat, messages)
+
+
+def mount(app: FastAPI) -> None:
+    """Every door on ``app``: the routers, then the MCP server at ``/mcp`` (an ASGI app)."""
+    for door in DOORS:
+        app.include_router(door.router)
+    app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
 
 
 class McpEndpointPlugin:
@@ -28,15 +35,11 @@ class McpEndpointPlugin:
 
     def __init__(self) -> None:
         # Runs in build_app, before vLLM's own init_tool_server reads --tool-server.
-        _compat.patch_tool_server_init()
+        _compat.patch_tool_server_init(lambda value: parse_tool_server_arg(value).vllm_native)
         _compat.use_vllm_logging()
 
     def attach_router(self, app: FastAPI) -> None:
-        app.include_router(router)
-        app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
-        app.include_router(conversations_router)
-        app.include_router(chat_router)
-        app.include_router(messages_router)
+        mount(app)
 
     async def init_state(self, engine_client: Any, state: Any, args: Namespace) -> None:
         config = parse_tool_server_arg(getattr(args, "tool_server", None))

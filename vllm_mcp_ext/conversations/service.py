@@ -16,7 +16,7 @@ from vllm_mcp_ext.access import ANONYMOUS, Caller
 from vllm_mcp_ext.conversations.store import ConversationStore, StoredConversation
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
 from vllm_mcp_ext.events.ids import new_id
-from vllm_mcp_ext.responses.input_items import input_item, page
+from vllm_mcp_ext.events.items import input_item, page
 
 MAX_ITEMS_PER_CALL = 20  # as OpenAI: at most 20 items when creating or adding
 

@@ -1,1 +1,2 @@
-"""Model turns: render the conversation, generate on the engine, parse the output."""
+"""Model turns: render the conversation (its media as vLLM takes it: `media`), generate on the
+engine, parse the output into `types.parts`."""

@@ -15,9 +15,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, RequestOutput, VllmChat
-from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
+from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
+from vllm_mcp_ext.engine.media import has_media, without_tool_media
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
-from vllm_mcp_ext.engine.parts import (
+from vllm_mcp_ext.engine.truncation import drop_oldest
+from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.trace import TurnTrace
+from vllm_mcp_ext.trace import current as current_trace
+from vllm_mcp_ext.types.parts import (
+    HeldTokens,
     Part,
     RawTurn,
     TextDelta,
@@ -26,11 +32,6 @@ from vllm_mcp_ext.engine.parts import (
     TurnRequest,
     TurnUsage,
 )
-from vllm_mcp_ext.engine.truncation import drop_oldest
-from vllm_mcp_ext.errors import InvalidRequest, NotFound
-from vllm_mcp_ext.loop.media import has_media, without_tool_media
-from vllm_mcp_ext.trace import TurnTrace
-from vllm_mcp_ext.trace import current as current_trace
 
 logger = logging.getLogger(__name__)
 

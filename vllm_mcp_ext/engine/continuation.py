@@ -15,21 +15,6 @@ changes the system prompt, reorders arguments), that fails and the caller re-ren
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class HeldTokens:
-    """What the engine holds after a turn: its prompt (text and ids) and the generated ids."""
-
-    prompt_text: str
-    prompt_ids: list[int]
-    output_ids: list[int]
-
-    @property
-    def token_ids(self) -> list[int]:
-        return self.prompt_ids + self.output_ids
-
 
 class HistoryRewritten(Exception):
     """The template does not render the new conversation as an extension of the held tokens."""

@@ -1,6 +1,6 @@
 """`ResponsesParser`: a model's output, delta by delta, as typed parts.
 
-The parts (``engine/parts.py``) become Responses items and events in the loop's
+The parts (``types/parts.py``) become Responses items and events in the loop's
 `TurnBuilder` (``loop/turn.py``) on the response's one `ResponseStream` (``events/stream.py``):
 
     engine output deltas --ResponsesParser--> parts --TurnBuilder--> items and events
@@ -16,7 +16,7 @@ from typing import Any
 
 from vllm_mcp_ext._compat import hermes_progress
 from vllm_mcp_ext.engine.hermes import IncrementalHermes
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
 
 
 class ResponsesParser(ABC):

@@ -7,7 +7,7 @@ Two engine paths fit here, one per model family:
 * `HarmonyTurns` (``engine/harmony/``): gpt-oss models, rendered with ``openai_harmony`` and
   parsed by channel with its own `ResponsesParser` (`HarmonyParser`). `model_turns` chooses.
 
-Both yield the same parts (``engine/parts.py``), so the loop, the events and the service do not
+Both yield the same parts (``types/parts.py``), so the loop, the events and the service do not
 know which family runs.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
-from vllm_mcp_ext.engine.parts import Part, TurnRequest
+from vllm_mcp_ext.types.parts import Part, TurnRequest
 
 if TYPE_CHECKING:
     from vllm_mcp_ext._compat import VllmChat

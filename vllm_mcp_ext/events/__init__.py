@@ -1,4 +1,5 @@
-"""Responses stream events and the response object, built with the `openai` SDK's types."""
+"""Responses stream events and the response object, built with the `openai` SDK's types; items
+as OpenAI lists them (`items`) and their wire JSON (`wire`, `sse`)."""
 
 from vllm_mcp_ext.events.stream import ResponseStream
 

@@ -58,11 +58,11 @@ from openai.types.responses.response_reasoning_item import Content as ReasoningC
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from openai.types.shared.reasoning import Reasoning
 
-from vllm_mcp_ext.engine.parts import RawTurn, TokenLogprob, TurnUsage
 from vllm_mcp_ext.events.ids import new_id
+from vllm_mcp_ext.types.parts import RawTurn, TokenLogprob, TurnUsage
 
 if TYPE_CHECKING:
-    from vllm_mcp_ext.responses.request import ResponsesRequest  # the fields snapshots repeat
+    from vllm_mcp_ext.types.request import ResponsesRequest  # the fields snapshots repeat
 
 # A failed response's ``error.code`` is one of a closed set in the Responses API.
 RESPONSE_ERROR_CODES = frozenset(get_args(ResponseError.model_fields["code"].annotation))

@@ -1,1 +1,2 @@
-"""The agent loop: what the model may call, running the calls, turn after turn."""
+"""The agent loop: one `Run` per response (`run`); what the model may call, running the calls,
+turn after turn (`runner`)."""

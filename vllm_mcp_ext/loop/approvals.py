@@ -1,34 +1,8 @@
-"""``require_approval``: which calls wait for the user, and the user's answers."""
+"""Calls that wait for the user, and the user's answers (which calls wait: `types.request.ApprovalPolicy`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from mcp import types
-from openai.types.responses.tool import McpRequireApproval
-
-from vllm_mcp_ext.loop.toolset import matches_filter
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    """One server's ``require_approval``. Absent means "always", as on OpenAI. With the filter
-    object, ``always`` wins over ``never``, and a tool that neither names needs approval."""
-
-    setting: McpRequireApproval = None
-
-    def needs_approval(self, tool: types.Tool) -> bool:
-        setting = self.setting
-        if setting is None or setting == "always":
-            return True
-        if setting == "never":
-            return False
-        if setting.always is not None and matches_filter(tool, setting.always):
-            return True
-        return not (setting.never is not None and matches_filter(tool, setting.never))
-
-
-NEVER = ApprovalPolicy("never")
 
 
 @dataclass(frozen=True)

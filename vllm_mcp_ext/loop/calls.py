@@ -1,4 +1,4 @@
-"""Running one MCP tool call. Every failure is a value (`servers.source.CallOutcome`): a failed
+"""Running one MCP tool call. Every failure is a value (`types.source.CallOutcome`): a failed
 `mcp_call` item whose error the model also sees as the tool result, so the loop can go on."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
 from vllm_mcp_ext import limits, trace
-from vllm_mcp_ext.loop.media import media_parts
+from vllm_mcp_ext.engine.media import media_parts
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
-from vllm_mcp_ext.servers.source import (
+from vllm_mcp_ext.types.source import (
     CallFailed,
     CallOutcome,
     Code,

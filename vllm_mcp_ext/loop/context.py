@@ -16,12 +16,12 @@ from typing import Any
 from mcp import types
 from openai.types.responses.response_output_item import McpListToolsTool
 
-from vllm_mcp_ext.engine.continuation import HeldTokens
+from vllm_mcp_ext.engine.media import message_content
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
-from vllm_mcp_ext.loop.media import message_content
 from vllm_mcp_ext.loop.toolset import tool_from_listing
+from vllm_mcp_ext.types.parts import HeldTokens
 
 NOT_ANSWERED = "The user did not approve this tool call; it did not run."
 

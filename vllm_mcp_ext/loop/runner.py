@@ -11,14 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcp import types
 from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import metrics, spans
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
@@ -26,34 +25,15 @@ from vllm_mcp_ext.events.stream import response_error_code
 from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
+from vllm_mcp_ext.loop.run import Listing, Plan, Run
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
-from vllm_mcp_ext.responses.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.servers.remote import RemoteSource
-from vllm_mcp_ext.servers.source import ServerUnavailable
-
-if TYPE_CHECKING:
-    from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.types.parts import TurnRequest
+from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
+from vllm_mcp_ext.types.source import ServerUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Listing:
-    label: str
-    tools: tuple[Any, ...]
-    error: str | None
-    cached: bool = False  # an earlier `mcp_list_tools` of the conversation still holds
-    key: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    listings: list[Listing]
-    toolset: ToolSet
-    tools: list[dict[str, Any]]  # every tool, as the model sees them after the first turn
-    first_tools: list[dict[str, Any]]
-    first_choice: str | dict[str, Any]
 
 
 @dataclass

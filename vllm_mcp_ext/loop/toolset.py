@@ -11,11 +11,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from mcp import types
 from openai.types.responses.response_output_item import McpListToolsTool
 from openai.types.responses.tool import McpAllowedTools
+
+from vllm_mcp_ext.types.request import matches_filter
 
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -107,23 +109,6 @@ def filter_allowed(tools: Sequence[types.Tool], allowed: McpAllowedTools | None)
         names = set(allowed)
         return tuple(t for t in tools if t.name in names)
     return tuple(t for t in tools if matches_filter(t, allowed))
-
-
-class ToolFilter(Protocol):
-    tool_names: list[str] | None
-    read_only: bool | None
-
-
-def matches_filter(tool: types.Tool, flt: ToolFilter) -> bool:
-    """``{tool_names, read_only}``, as in ``allowed_tools`` and ``require_approval``: every given
-    criterion must hold; ``read_only`` compares with the tool's ``readOnlyHint``."""
-    if flt.tool_names is not None and tool.name not in flt.tool_names:
-        return False
-    if flt.read_only is not None:
-        read_only = bool(tool.annotations and tool.annotations.read_only_hint)
-        if read_only != flt.read_only:
-            return False
-    return True
 
 
 def tool_from_listing(listed: McpListToolsTool) -> types.Tool:

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vllm_mcp_ext.engine.parts import (
+from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.loop.json_depth import JsonDepth
+from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
+from vllm_mcp_ext.types.parts import (
     Part,
     ReasoningDelta,
     TextDelta,
@@ -15,9 +18,6 @@ from vllm_mcp_ext.engine.parts import (
     ToolCallDelta,
     TurnEnd,
 )
-from vllm_mcp_ext.events import ResponseStream
-from vllm_mcp_ext.loop.json_depth import JsonDepth
-from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 
 CallKind = Literal["mcp", "function", "unknown", "approval"]
 

@@ -15,9 +15,9 @@ from typing import Any
 from mcp import types
 
 from vllm_mcp_ext.access import Grant
-from vllm_mcp_ext.responses.request import McpServerUse, ResponsesRequest
 from vllm_mcp_ext.servers import ServerConnection
-from vllm_mcp_ext.servers.source import CallFailed, Code
+from vllm_mcp_ext.types.request import McpServerUse, ResponsesRequest
+from vllm_mcp_ext.types.source import CallFailed, Code
 
 
 def permitted(request: ResponsesRequest, grant: Grant) -> ResponsesRequest:

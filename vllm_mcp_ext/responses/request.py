@@ -7,104 +7,26 @@ malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` item
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import copy
 from typing import Any, Literal
 
-from openai.types.responses.tool import Mcp, McpAllowedTools
 from openai.types.shared.reasoning import Reasoning
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from vllm_mcp_ext import limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
-from vllm_mcp_ext.loop.approvals import NEVER, ApprovalPolicy
+from vllm_mcp_ext.events.items import input_item
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.responses.builtin_ref import configured_label, without_reference
 from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
-from vllm_mcp_ext.responses.input_items import input_item, without_secrets
+from vllm_mcp_ext.responses.sources import GatewayResolver, mcp_source
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
-from vllm_mcp_ext.servers.source import ToolSource
+from vllm_mcp_ext.types.request import ApprovalPolicy, ForcedTool, McpServerUse, ResponsesRequest, ToolChoice
 
-_MCP = TypeAdapter(Mcp)
-# The ``/mcp`` gateway as a request's tool source: given the raw tool, its source when its
-# ``server_url`` names this server's own ``/mcp`` (else None). See gateway/.
-GatewayResolver = Callable[[dict[str, Any]], ToolSource | None]
 _UNSUPPORTED_FIELDS = ("prompt",)
-
-
-@dataclass(frozen=True)
-class McpServerUse:
-    """One ``{"type": "mcp"}`` tool of the request, and the server it resolved to."""
-
-    label: str
-    source: ToolSource
-    allowed: McpAllowedTools | None = None
-    approval: ApprovalPolicy = NEVER
-    # ``denied_tools`` (our extension; Anthropic's mcp_toolset denylists need it): hidden tools
-    denied: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ForcedTool:
-    """``tool_choice`` naming one tool (MCP or function) or, with no name, one MCP server."""
-
-    kind: Literal["mcp", "function"]
-    name: str | None
-    server_label: str | None = None
-
-
-ToolChoice = Literal["auto", "none", "required"] | ForcedTool
-
-
-@dataclass(frozen=True)
-class ResponsesRequest:
-    """One validated request: what the loop runs with and what every response snapshot shows.
-
-    Built once per request by `parse_request`; nothing copies its fields elsewhere (the response
-    stream and the loop read them here).
-    """
-
-    id: str
-    model: str
-    # -- what the loop runs with
-    servers: list[McpServerUse] = field(default_factory=list)
-    function_tools: list[dict[str, Any]] = field(default_factory=list)  # chat-completions form
-    tool_choice: ToolChoice = "auto"
-    max_output_tokens: int | None = None
-    max_tool_calls: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    parallel_tool_calls: bool = True
-    response_format: dict[str, Any] | None = None  # chat-completions form of `text.format`
-    reasoning_effort: str | None = None  # `reasoning.effort`: a chat-template kwarg, as vLLM passes it
-    engine_options: dict[str, Any] = field(default_factory=dict)  # vLLM's extensions (engine_options.py)
-    truncation: Literal["auto", "disabled"] = "disabled"
-    top_logprobs: int = 0
-    output_logprobs: int | None = None  # top_logprobs, when `include` asks for output text logprobs
-    response_messages: bool = False  # vLLM's `enable_response_messages`: each turn's raw prompt/output
-    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
-    # -- what the response shows as given (tools without secrets, server_url without its path)
-    tools: list[Any] = field(default_factory=list)
-    shown_tool_choice: Any = "auto"
-    instructions: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    text: dict[str, Any] = field(default_factory=lambda: {"format": {"type": "text"}})
-    reasoning: dict[str, Any] | None = None  # echoed as sent
-    prompt_cache_key: str | None = None  # echoed as sent
-    previous_response_id: str | None = None
-    conversation_id: str | None = None  # `conversation`: its items come first; this response's join it
-    user: str | None = None
-    created_at: int = field(default_factory=lambda: int(time.time()))
-    # -- how it is delivered and kept
-    store: bool = True
-    background: bool = False
-    stream: bool = False
-    stored_body: dict[str, Any] = field(default_factory=dict)  # the body without secrets
-    input_items: list[dict[str, Any]] = field(default_factory=list)  # `input`, listed with ids
+_SECRET_FIELDS = ("headers", "authorization")
 
 
 def has_mcp_tools(body: dict[str, Any]) -> bool:
@@ -171,6 +93,16 @@ def parse_request(
     )
 
 
+def without_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """The request body as stored: MCP ``headers`` and ``authorization`` values never are."""
+    body = copy.deepcopy(body)
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            for name in _SECRET_FIELDS:
+                tool.pop(name, None)
+    return body
+
+
 def _tools(
     tools: Any,
     registry: ToolServerRegistry,
@@ -188,7 +120,7 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool, source = _mcp_tool(raw, param, registry, remote, gateway)
+            tool, source = mcp_source(raw, param, registry, remote, gateway)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
@@ -211,55 +143,6 @@ def _tools(
     if remote is not None:
         remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
-
-
-def _mcp_tool(
-    raw: dict[str, Any],
-    param: str,
-    registry: ToolServerRegistry,
-    remote: RemoteMcp | None = None,
-    gateway: GatewayResolver | None = None,
-) -> tuple[Mcp, ToolSource]:
-    own = gateway(raw) if gateway is not None else None
-    named = configured_label(raw, param, registry.labels) if own is None else None
-    try:
-        tool = _MCP.validate_python(raw if named is None and own is None else without_reference(raw))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InvalidRequest(f"{param}.{where}: {err['msg']}", param=f"{param}.{where}") from None
-    if own is not None:  # this server's own /mcp: every configured server, in process
-        return tool.model_copy(update={"server_url": raw["server_url"]}), own
-    if named is not None:
-        source = registry.get(named)
-        assert source is not None  # configured_label checked it
-        # a tool-server:// URL is echoed; a connector_id is not (OpenAI's type allows only its own names)
-        return tool.model_copy(update={k: raw[k] for k in ("server_url",) if k in raw}), source
-    for name in ("connector_id", "tunnel_id"):
-        if getattr(tool, name, None):
-            raise Unsupported(
-                f"{name!r} is OpenAI-hosted only: use server_url, or name a server configured "
-                "with --tool-server by its server_label",
-                param=f"{param}.{name}",
-            )
-    if tool.server_url:
-        if remote is None:
-            raise Unsupported(
-                "remote MCP servers (server_url) are not available", param=f"{param}.server_url"
-            )
-        remote_source = remote.source(
-            tool.server_label, tool.server_url, tool.headers, tool.authorization, raw.get("transport"), param
-        )
-        return tool, remote_source
-    source = registry.get(tool.server_label)
-    if source is None:
-        configured = ", ".join(registry.labels) or "none"
-        raise InvalidRequest(
-            f"unknown server_label {tool.server_label!r}; configured MCP servers: {configured}",
-            param=f"{param}.server_label",
-            code="unknown_server_label",
-        )
-    return tool, source
 
 
 def _denied(raw: Any, param: str) -> frozenset[str]:

@@ -30,21 +30,22 @@ from vllm_mcp_ext import trace
 from vllm_mcp_ext.access import ANONYMOUS, Caller, Grant, Permissions
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.conversations import Conversations, ConversationStore
+from vllm_mcp_ext.engine.media import check_media
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
-from vllm_mcp_ext.gateway import Catalog, GatewaySource, names_gateway
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.loop.media import check_media
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.responses.permitted import permitted
-from vllm_mcp_ext.responses.request import ResponsesRequest, conversation_id, parse_request
-from vllm_mcp_ext.responses.run import Run
+from vllm_mcp_ext.responses.request import conversation_id, parse_request
+from vllm_mcp_ext.responses.sources import gateway_resolver
 from vllm_mcp_ext.responses.stored import CANCEL_POLL_S, StoredResponses
 from vllm_mcp_ext.responses.tool_kinds import flat_call_name
-from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry, ToolSource
+from vllm_mcp_ext.servers import RequestSources, ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
+from vllm_mcp_ext.types.request import ResponsesRequest
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +105,6 @@ class ResponsesService:
             context = await self.stored.context(body.get("previous_response_id"), caller)
         grant = self.permissions.grant(caller)
 
-        def gateway(raw: dict[str, Any]) -> ToolSource | None:
-            url = raw.get("server_url")
-            if not isinstance(url, str) or not names_gateway(url, self.own_port):
-                return None
-            return GatewaySource(str(raw.get("server_label")), Catalog(self.registry, grant))
-
         request = parse_request(
             body,
             self.registry,
@@ -117,7 +112,7 @@ class ResponsesService:
             context,
             remote=self.remote,
             store_available=self.store is not None,
-            gateway=gateway,
+            gateway=gateway_resolver(self.registry, grant, self.own_port),
         )
         check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)

@@ -20,8 +20,8 @@ from typing import Any
 from vllm_mcp_ext.access import ANONYMOUS, Caller
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.events.items import page
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.responses.input_items import page
 from vllm_mcp_ext.store import ResponseStore, StoredResponse
 
 logger = logging.getLogger(__name__)

@@ -17,13 +17,12 @@ from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext import limits
+from vllm_mcp_ext import limits, redact
 from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
-from vllm_mcp_ext.servers.remote import redact
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
-from vllm_mcp_ext.servers.source import CallFailed, Code, OpenFailed, ServerUnavailable
+from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from vllm_mcp_ext.servers.source import ToolSource
+from vllm_mcp_ext.types.source import ToolSource
 
 
 @runtime_checkable

@@ -35,8 +35,8 @@ from mcp.shared.exceptions import MCPError
 
 from vllm_mcp_ext import metrics, spans
 from vllm_mcp_ext.servers.limits import checked_tools
-from vllm_mcp_ext.servers.source import LOST, CallFailed, Code, OpenFailed
 from vllm_mcp_ext.servers.transports import Transport
+from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,9 @@
-"""The store interface, and the choice of backend from one setting."""
+"""The store interface: `ResponseStore`, and `StoredResponse`, what it keeps of one response."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
-
-from vllm_mcp_ext.errors import ConfigError
 
 TERMINAL = frozenset({"completed", "incomplete", "failed", "cancelled"})
 
@@ -66,27 +62,3 @@ class ResponseStore(Protocol):
     async def purge(self, older_than: float) -> int:
         """Delete responses created before ``older_than`` (epoch seconds); returns how many."""
         ...
-
-
-def default_sqlite_path() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "vllm-mcp-ext" / "responses.sqlite3"
-
-
-def open_store(setting: str | None) -> ResponseStore | None:
-    """``VLLM_MCP_STORE``: unset for the default SQLite file, a file path or ``sqlite:///path``,
-    a ``postgresql://`` URL, or ``off`` to keep nothing (``store`` is then always false)."""
-    value = (setting or "").strip()
-    if value.lower() in ("off", "none", "false", "0"):
-        return None
-    if value.startswith(("postgresql://", "postgres://")):
-        from vllm_mcp_ext.store.postgres import PostgresStore
-
-        return PostgresStore(value)
-    if value.startswith("sqlite:///"):
-        value = value.removeprefix("sqlite:///")  # "rel.db" or "/abs.db", as SQLAlchemy reads it
-    if "://" in value:
-        raise ConfigError(f"VLLM_MCP_STORE: unsupported store URL scheme in {value.split('://')[0]!r}")
-    from vllm_mcp_ext.store.sqlite import SqliteStore
-
-    return SqliteStore(Path(value) if value else default_sqlite_path())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vllm_mcp_ext.errors import ConfigError
-from vllm_mcp_ext.servers.remote.redact import redact_url as _redact_url
+from vllm_mcp_ext.redact import redact_url as _redact_url
 from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
 
 

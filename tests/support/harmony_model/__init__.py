@@ -89,8 +89,8 @@ def sequence() -> tuple[list[int], list[tuple[int, int]]]:
     output, tool result, second output), and the spans of the two outputs (trained on)."""
     from vllm_mcp_ext.engine.harmony.render import ToolNames
     from vllm_mcp_ext.engine.harmony.turns import HarmonyHeld, harmony_prompt
-    from vllm_mcp_ext.engine.parts import TurnRequest
     from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet
+    from vllm_mcp_ext.types.parts import TurnRequest
 
     tools = asyncio.run(_calculator_tools())
     toolset = ToolSet.build([ServerTools("calc", tools)])  # type: ignore[arg-type]

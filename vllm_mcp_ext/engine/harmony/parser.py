@@ -21,7 +21,7 @@ from openai_harmony import HarmonyError, Role, StreamableParser
 
 from vllm_mcp_ext.engine.harmony.render import ToolNames, encoding
 from vllm_mcp_ext.engine.parser import ResponsesParser
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
 
 
 class HarmonyParser(ResponsesParser):

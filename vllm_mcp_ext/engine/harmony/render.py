@@ -38,8 +38,8 @@ from openai_harmony import (
     load_harmony_encoding,
 )
 
-from vllm_mcp_ext.engine.parts import TurnRequest
 from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.types.parts import TurnRequest
 
 FUNCTIONS = "functions"  # harmony's namespace for the client's function tools
 # Namespaces gpt-oss knows as vLLM's demo tools (and harmony's own): an MCP server never takes

@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
-from vllm_mcp_ext.engine.continuation import HeldTokens
 from vllm_mcp_ext.engine.harmony.parser import HarmonyParser
 from vllm_mcp_ext.engine.harmony.render import (
     ToolNames,
@@ -29,9 +28,9 @@ from vllm_mcp_ext.engine.harmony.render import (
     prefill,
     prompt_ids,
 )
-from vllm_mcp_ext.engine.parts import Part, TurnEnd, TurnRequest, TurnUsage
+from vllm_mcp_ext.engine.media import has_media, without_tool_media
 from vllm_mcp_ext.errors import InvalidRequest, NotFound, Unsupported
-from vllm_mcp_ext.loop.media import has_media, without_tool_media
+from vllm_mcp_ext.types.parts import HeldTokens, Part, TurnEnd, TurnRequest, TurnUsage
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx2
 
 from vllm_mcp_ext.errors import InvalidRequest
-from vllm_mcp_ext.servers.source import ServerUnavailable
+from vllm_mcp_ext.types.source import ServerUnavailable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses it resolves to

@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.tool_servers import TransportKind
-from vllm_mcp_ext.servers.remote import redact
+from vllm_mcp_ext.redact import Redactor
 from vllm_mcp_ext.servers.remote.http import remote_transports
 from vllm_mcp_ext.servers.remote.policy import Target
-from vllm_mcp_ext.servers.remote.redact import Redactor
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 
 logger = logging.getLogger(__name__)

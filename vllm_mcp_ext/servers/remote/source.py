@@ -15,12 +15,12 @@ from typing import Any
 
 from mcp import types
 
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config.tool_servers import TransportKind
-from vllm_mcp_ext.servers.remote import redact
+from vllm_mcp_ext.redact import Redactor
 from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Target, Unresolvable, UrlPolicy
 from vllm_mcp_ext.servers.remote.pool import Lease, SessionPool
-from vllm_mcp_ext.servers.remote.redact import Redactor
-from vllm_mcp_ext.servers.source import CallFailed, Code, OpenFailed, ServerUnavailable
+from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 

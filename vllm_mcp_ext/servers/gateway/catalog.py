@@ -21,7 +21,7 @@ from mcp import types
 from vllm_mcp_ext.access import Grant
 from vllm_mcp_ext.servers import ServerConnection, ServerUnavailable, ToolServerRegistry
 from vllm_mcp_ext.servers.session import Progress
-from vllm_mcp_ext.servers.source import CallFailed, Code
+from vllm_mcp_ext.types.source import CallFailed, Code
 
 logger = logging.getLogger(__name__)
 

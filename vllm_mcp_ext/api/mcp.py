@@ -1,7 +1,7 @@
 """``/mcp``: the API server as one streamable-HTTP MCP server with every configured server's tools.
 
 Built on the MCP SDK's low-level `Server` and `StreamableHTTPSessionManager`; the plugin mounts
-`GatewayApp` at ``/mcp``. vLLM's ``--api-key`` middleware guards ``/v1/...`` only, so this door
+`GatewayApp` at ``/mcp``; the tools are the gateway's `Catalog` (`servers.gateway`). vLLM's ``--api-key`` middleware guards ``/v1/...`` only, so this door
 checks the ``Authorization`` header itself, with the same keys, and each request's key chooses
 what it may see (`Permissions`). A ``tools/call`` goes through the configured server's pooled
 session (`ServerConnection`): progress notifications come back to the client, a client's
@@ -26,9 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.errors import Unauthorized
-from vllm_mcp_ext.gateway.catalog import Catalog
 from vllm_mcp_ext.runtime import Runtime
-from vllm_mcp_ext.servers.source import CallFailed, ServerUnavailable
+from vllm_mcp_ext.servers.gateway.catalog import Catalog
+from vllm_mcp_ext.types.source import CallFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 

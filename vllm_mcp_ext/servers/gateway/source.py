@@ -6,7 +6,7 @@ from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext.gateway.catalog import Catalog
+from vllm_mcp_ext.servers.gateway.catalog import Catalog
 
 
 class GatewaySource:

@@ -1,5 +1,5 @@
-"""A request's ``input`` as the items ``GET /v1/responses/{id}/input_items`` lists, and the
-request as it is stored (without secrets)."""
+"""Items as OpenAI lists them: a request's ``input`` with ids and content parts (``GET
+/v1/responses/{id}/input_items``, a conversation's items), and one page of such a list."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.ids import new_id
 
-_SECRET_FIELDS = ("headers", "authorization")
 _ID_PREFIX = {
     "message": "msg",
     "function_call": "fc",
@@ -30,16 +29,6 @@ def input_item(item: dict[str, Any]) -> dict[str, Any]:
         item.setdefault("status", "completed")
     item.setdefault("id", new_id(_ID_PREFIX.get(kind, "item")))
     return item
-
-
-def without_secrets(body: dict[str, Any]) -> dict[str, Any]:
-    """The request body as stored: MCP ``headers`` and ``authorization`` values never are."""
-    body = copy.deepcopy(body)
-    for tool in body.get("tools") or []:
-        if isinstance(tool, dict):
-            for name in _SECRET_FIELDS:
-                tool.pop(name, None)
-    return body
 
 
 def page(items: list[dict[str, Any]], *, after: str | None, limit: int, order: str) -> dict[str, Any]:

@@ -1,11 +1,23 @@
-"""What a model turn produces, after the model's parsers: typed parts, in generation order."""
+"""A model turn: what it is asked (`TurnRequest`) and what it produces after the model's parsers
+(typed parts, in generation order), and the tokens the engine holds after it (`HeldTokens`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllm_mcp_ext.engine.continuation import HeldTokens
+
+@dataclass(frozen=True)
+class HeldTokens:
+    """What the engine holds after a turn: its prompt (text and ids) and the generated ids."""
+
+    prompt_text: str
+    prompt_ids: list[int]
+    output_ids: list[int]
+
+    @property
+    def token_ids(self) -> list[int]:
+        return self.prompt_ids + self.output_ids
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,37 @@
-"""`Run`: one response, from its validated request to its last event; its one owner."""
+"""`Run`: one response, from its validated request to its last event; its one owner. `Plan`: what
+`AgentLoop.prepare` found before the response starts (tools listed, ``tool_choice`` resolved)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from openai.types.responses import Response
 
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.loop.runner import Plan
-from vllm_mcp_ext.responses.request import ResponsesRequest
+from vllm_mcp_ext.loop.toolset import ToolSet
 from vllm_mcp_ext.servers import RequestSources
 from vllm_mcp_ext.trace import ResponseTrace
+from vllm_mcp_ext.types.request import ResponsesRequest
+
+
+@dataclass(frozen=True)
+class Listing:
+    label: str
+    tools: tuple[Any, ...]
+    error: str | None
+    cached: bool = False  # an earlier `mcp_list_tools` of the conversation still holds
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    listings: list[Listing]
+    toolset: ToolSet
+    tools: list[dict[str, Any]]  # every tool, as the model sees them after the first turn
+    first_tools: list[dict[str, Any]]
+    first_choice: str | dict[str, Any]
 
 
 @dataclass

@@ -1,7 +1,0 @@
-"""One MCP endpoint for every configured server: ``/mcp`` on the API server (`server`), and the
-same aggregate as a request's ``mcp`` tool whose ``server_url`` is that path (`source`)."""
-
-from vllm_mcp_ext.gateway.catalog import SEPARATOR, Catalog, names_gateway
-from vllm_mcp_ext.gateway.source import GatewaySource
-
-__all__ = ["SEPARATOR", "Catalog", "GatewaySource", "names_gateway"]
