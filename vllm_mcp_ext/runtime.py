@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from vllm_mcp_ext import _compat, limits
+from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.config import ToolServerConfig
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import model_turns
@@ -47,6 +48,10 @@ class Runtime:
         return self.service.store
 
     @property
+    def limits(self) -> Limits:
+        return self.service.limits
+
+    @property
     def remote(self) -> RemoteMcp | None:
         return self.service.remote
 
@@ -55,11 +60,12 @@ class Runtime:
         cls, state: Any, config: ToolServerConfig, settings: Settings | None = None
     ) -> Runtime | None:
         """Start everything for the engine behind ``state`` (vLLM's serving state); None when
-        this process has no generating engine."""
+        this process has no generating engine. Every setting is read and checked here, before
+        anything starts (`ConfigError` names a bad one), and passed down from here."""
         settings = settings or Settings.from_env()
         remote_settings = RemoteSettings.load(config.remote)
         permissions = Permissions.load(config.permissions)
-        limits.configure(config.limits)
+        limits = Limits.load(config.limits)
         chat = _compat.VllmChat.from_state(state)
         if chat is None:
             return None
@@ -67,11 +73,11 @@ class Runtime:
         if store is not None:
             await store.open()
             logger.info("vllm_mcp_ext: responses are stored in the %r", store)
-        registry = ToolServerRegistry(config.servers, settings)
+        registry = ToolServerRegistry(config.servers, settings, limits)
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
-        service = ResponsesService(registry, model_turns(chat), settings, store, remote, permissions)
+        service = ResponsesService(registry, model_turns(chat), settings, store, remote, permissions, limits)
         runtime = cls(service, chat.uses_harmony)
         if store is not None:
             runtime._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")

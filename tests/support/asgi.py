@@ -31,6 +31,7 @@ from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.api.mcp import STATE_KEY
 from vllm_mcp_ext.api.plugin import mount
 from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.responses.service import ResponsesService
@@ -44,12 +45,18 @@ BASE_URL = "http://plugin"
 
 @asynccontextmanager
 async def plugin_client(
-    engine: ScriptedTurns, servers: tuple[ServerSpec, ...] = (), store: Path | None = None
+    engine: ScriptedTurns,
+    servers: tuple[ServerSpec, ...] = (),
+    store: Path | None = None,
+    *,
+    limits: Limits | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The plugin's routes over ``engine``, with ``servers`` configured (as ``--tool-server``
-    would) and responses kept in the SQLite file ``store`` (none kept without it)."""
+    would), responses kept in the SQLite file ``store`` (none kept without it), ``limits`` and
+    ``settings`` (default: the defaults, with short timeouts)."""
     async with (
-        plugin_app(engine, servers, store) as app,
+        plugin_app(engine, servers, store, limits=limits, settings=settings) as app,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
     ):
         client.app = app  # type: ignore[attr-defined]  # for clients on httpx2 (`httpx2_client`)
@@ -64,20 +71,24 @@ async def plugin_app(
     *,
     api_keys: tuple[str, ...] = (),
     permissions: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[FastAPI]:
     """The app of `plugin_client` with ``/mcp``, ``api_keys`` (as ``--api-key``; vLLM's own
     middleware, which answers 401 on ``/v1`` before the plugin, is not there) and the
     ``permissions`` section of a tool-server file."""
-    settings = Settings(connect_timeout=20, call_timeout=20)
+    settings = settings or Settings(connect_timeout=20, call_timeout=20)
     kept = open_store(str(store)) if store is not None else None
     if kept is not None:
         await kept.open()
-    registry = ToolServerRegistry(servers, settings)
+    registry = ToolServerRegistry(servers, settings, limits)
     await registry.start()
     app = FastAPI()
     mount(app)  # the plugin's doors, as vLLM's build_app attaches them
     remote = RemoteMcp(RemoteSettings.load(None))
-    service = ResponsesService(registry, engine, settings, kept, remote, Permissions.load(permissions))
+    service = ResponsesService(
+        registry, engine, settings, kept, remote, Permissions.load(permissions), limits
+    )
     runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))
     app.state.vllm_mcp_ext = runtime
     try:

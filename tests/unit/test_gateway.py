@@ -21,9 +21,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.support.asgi import loopback, plugin_app
 from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext import metrics
 from vllm_mcp_ext.access import hash_key
 from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.observe import metrics
 from vllm_mcp_ext.types.parts import TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,8 +17,12 @@ import pytest
 
 from tests.support.asgi import BASE_URL, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.config import StdioServerSpec, ToolServerConfig, options
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.config.tool_servers import parse_tool_server_arg
+from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ServerConnection
 from vllm_mcp_ext.types.parts import TextDelta
 from vllm_mcp_ext.types.source import CallFailed
@@ -56,15 +61,14 @@ async def test_deeply_nested_bodies_are_a_400(bare: httpx.AsyncClient, depth: in
     assert "nested more than 64 levels" in r.json()["error"]["message"]
 
 
-async def test_an_oversized_body_is_a_413_without_reading_it_all(
-    bare: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    http = bare
-    monkeypatch.setenv("VLLM_MCP_MAX_REQUEST_BYTES", "100000")
-    body = '{"model": "scripted", "input": "' + "x" * 200_000 + '"}'
-    r = await http.post("/v1/responses", content=body, headers={"content-type": "application/json"})
+async def test_an_oversized_body_is_a_413_without_reading_it_all(tmp_path: Path) -> None:
+    limits = Limits(max_request_bytes=100_000)
+    async with plugin_client(ScriptedTurns([]), (), tmp_path / "r.sqlite3", limits=limits) as http:
+        body = '{"model": "scripted", "input": "' + "x" * 200_000 + '"}'
+        r = await http.post("/v1/responses", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413, r.text
     assert r.json()["error"]["code"] == "request_too_large"
+    assert "larger than 100000 bytes" in r.json()["error"]["message"]
 
 
 async def test_deeply_nested_tool_arguments_are_a_failed_call(http: httpx.AsyncClient) -> None:
@@ -76,21 +80,16 @@ async def test_deeply_nested_tool_arguments_are_a_failed_call(http: httpx.AsyncC
     assert r.status == "completed" and r.output_text == "done"
 
 
-async def test_too_many_tools_in_a_request_is_a_400(
-    bare: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    http = bare
-    monkeypatch.setenv("VLLM_MCP_MAX_TOOLS", "3")
+async def test_too_many_tools_in_a_request_is_a_400(tmp_path: Path) -> None:
     tools = [{"type": "function", "name": f"f{i}", "parameters": {"type": "object"}} for i in range(4)]
-    r = await http.post("/v1/responses", json={"model": "scripted", "input": "hi", "tools": tools})
+    limits = Limits(max_tools=3)
+    async with plugin_client(ScriptedTurns([]), (), tmp_path / "r.sqlite3", limits=limits) as http:
+        r = await http.post("/v1/responses", json={"model": "scripted", "input": "hi", "tools": tools})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == "tools" and "at most 3" in r.json()["error"]["message"]
 
 
-async def test_calls_in_flight_per_configured_server_are_capped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("VLLM_MCP_MAX_CALLS_PER_SERVER", "1")
+async def test_calls_in_flight_per_configured_server_are_capped(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     spec = StdioServerSpec(
         label="scenario",
@@ -98,7 +97,9 @@ async def test_calls_in_flight_per_configured_server_are_capped(
         args=("-m", "tests.unit.servers.scenario", str(tmp_path), "stdio"),
         cwd=str(root),
     )
-    connection = ServerConnection(spec, Settings(connect_timeout=20, call_timeout=2))
+    connection = ServerConnection(
+        spec, Settings(connect_timeout=20, call_timeout=2), Limits(max_calls_per_server=1)
+    )
     connection.start()
     try:
         await connection.wait_first_attempt()
@@ -116,23 +117,62 @@ async def test_calls_in_flight_per_configured_server_are_capped(
         await connection.stop()
 
 
-def test_limits_come_from_the_tool_server_file_and_the_environment_wins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from vllm_mcp_ext import limits
-    from vllm_mcp_ext.config.tool_servers import parse_tool_server_arg
-    from vllm_mcp_ext.errors import ConfigError
-
+def test_limits_come_from_the_tool_server_file_and_the_environment_wins(tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
     path.write_text('{"mcpServers": {}, "limits": {"maxRequestBytes": 1000, "maxCallsPerServer": 2}}')
-    monkeypatch.delenv("VLLM_MCP_MAX_REQUEST_BYTES", raising=False)
-    monkeypatch.setenv("VLLM_MCP_MAX_CALLS_PER_SERVER", "5")
-    try:
-        limits.configure(parse_tool_server_arg(str(path)).limits)
-        assert limits.max_request_bytes() == 1000
-        assert limits.max_calls_per_server() == 5
-        with pytest.raises(ConfigError, match="unknown field 'maxBodies'"):
-            limits.configure({"maxBodies": 3})
-    finally:
-        limits.configure(None)
-    assert limits.max_request_bytes() == limits.DEFAULT_MAX_REQUEST_BYTES
+    env = {"VLLM_MCP_MAX_CALLS_PER_SERVER": "5"}
+    limits = Limits.load(parse_tool_server_arg(str(path)).limits, env)
+    assert limits == Limits(max_request_bytes=1000, max_tools=128, max_calls_per_server=5)
+    assert Limits.load(None, {}) == Limits()
+
+
+@pytest.mark.parametrize(
+    ("section", "env", "named"),
+    [
+        ({"maxBodies": 3}, {}, "limits: unknown field 'maxBodies'"),
+        ({"maxTools": 0}, {}, "limits: field 'maxTools' must be a positive integer"),
+        ({"maxTools": 2.5}, {}, "limits: field 'maxTools' must be a positive integer"),
+        ({"maxTools": "8"}, {}, "limits: field 'maxTools' must be a positive integer"),
+        ({"maxTools": True}, {}, "limits: field 'maxTools' must be a positive integer"),
+        ({}, {"VLLM_MCP_MAX_TOOLS": "many"}, "VLLM_MCP_MAX_TOOLS='many' is not a whole number"),
+        ({}, {"VLLM_MCP_MAX_REQUEST_BYTES": "-1"}, "VLLM_MCP_MAX_REQUEST_BYTES must be positive"),
+        ({}, {"VLLM_MCP_MAX_CALLS_PER_SERVER": "0"}, "VLLM_MCP_MAX_CALLS_PER_SERVER must be positive"),
+    ],
+)
+def test_a_bad_limit_is_a_config_error_naming_it(
+    section: dict[str, Any], env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        Limits.load(section, env)
+
+
+async def test_a_bad_limit_in_the_environment_stops_the_runtime_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VLLM_MCP_MAX_TOOLS", "12abc")
+    with pytest.raises(ConfigError, match="VLLM_MCP_MAX_TOOLS='12abc' is not a whole number"):
+        await Runtime.start(None, ToolServerConfig())
+
+
+async def test_two_runtimes_in_one_process_keep_their_own_limits(tmp_path: Path) -> None:
+    tools = [{"type": "function", "name": f"f{i}", "parameters": {"type": "object"}} for i in range(3)]
+    body = {"model": "scripted", "input": "hi", "tools": tools}
+    async with (
+        plugin_client(ScriptedTurns([[TextDelta("ok")]]), (), tmp_path / "a.sqlite3") as roomy,
+        plugin_client(ScriptedTurns([]), (), tmp_path / "b.sqlite3", limits=Limits(max_tools=2)) as tight,
+    ):
+        refused = await tight.post("/v1/responses", json=body)
+        served = await roomy.post("/v1/responses", json=body)
+    assert refused.status_code == 400 and "at most 2" in refused.json()["error"]["message"]
+    assert served.status_code == 200, served.text
+    assert served.json()["output"][-1]["content"][0]["text"] == "ok"
+
+
+def test_security_md_names_every_limit_with_its_file_key_and_variable() -> None:
+    rows = [
+        line
+        for line in (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text().splitlines()
+        if line.startswith("|")
+    ]
+    for key, env in options.names(Limits).values():
+        assert any(f"`limits.{key}` / `{env}`" in row for row in rows), (key, env)

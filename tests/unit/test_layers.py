@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine and events", ("engine", "events")),
     ("tool servers and store", ("servers", "store")),
     ("config and shared types", ("config", "access", "types")),
-    ("vLLM seam, limits, observability", ("_compat", "limits", "trace", "metrics", "spans", "redact")),
+    ("vLLM seam, limits, observability", ("_compat", "bounded_json", "observe", "redact")),
     ("errors", ("errors",)),
 )
 

@@ -49,8 +49,10 @@ class Scripted:
         yield TurnEnd("stop", TurnUsage(prompt_tokens=3, output_tokens=2))
 
 
-async def service(tmp_path: Path | None, engine: Scripted) -> ResponsesService:
-    settings = Settings()
+async def service(
+    tmp_path: Path | None, engine: Scripted, settings: Settings | None = None
+) -> ResponsesService:
+    settings = settings or Settings()
     store = open_store(str(tmp_path / "responses.sqlite3")) if tmp_path is not None else None
     if store is not None:
         await store.open()
@@ -117,13 +119,12 @@ async def test_a_function_call_ends_the_response_for_the_client_to_answer() -> N
     assert [(i.type, i.status) for i in response.output] == [("function_call", "completed")]
 
 
-async def test_the_trace_is_served_once_the_client_sees_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_trace_is_served_once_the_client_sees_the_end() -> None:
     """A benchmark asks for the trace the moment the terminal event arrives and may close the
     stream there; the trace must not wait for the generator to be resumed after it."""
-    from vllm_mcp_ext import trace
+    from vllm_mcp_ext.observe import trace
 
-    monkeypatch.setenv("VLLM_MCP_TRACE", "1")
-    responses = await service(None, Scripted([[TextDelta("5.")]]))
+    responses = await service(None, Scripted([[TextDelta("5.")]]), Settings(trace=True))
     run = await responses.prepare(ASK)
     events = responses.stream(run)
     async for event in events:

@@ -1,6 +1,6 @@
-"""Reading a ``POST`` body within the plugin's limits: at most ``VLLM_MCP_MAX_REQUEST_BYTES``
-(a 413) and `limits.MAX_JSON_DEPTH` levels of nesting (a 400). A large body is parsed in a worker
-thread so the event loop keeps serving others meanwhile.
+"""Reading a ``POST`` body within the plugin's limits: at most the runtime's
+`Limits.max_request_bytes` (a 413) and `MAX_JSON_DEPTH` levels of nesting (a 400). A large body
+is parsed in a worker thread so the event loop keeps serving others meanwhile.
 
 The limits are the plugin's, for what the plugin serves. On the stock endpoints it takes over
 (``/v1/responses``, ``/v1/chat/completions``, ``/v1/messages``) a body past them is still read and
@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import Request
 
-from vllm_mcp_ext import limits
+from vllm_mcp_ext import bounded_json
+from vllm_mcp_ext.config.limits import MAX_JSON_DEPTH, Limits
 from vllm_mcp_ext.errors import InvalidRequest
 
 _PARSE_IN_THREAD = 256 * 1024  # bytes from which parsing leaves the event loop
@@ -50,7 +51,7 @@ async def read_json_object(request: Request, *, empty_ok: bool = False) -> dict[
 async def read_body(request: Request, *, empty_ok: bool = False, strict: bool = False) -> Body:
     """The body, with the limits' verdict beside it rather than raised (see the module); with
     ``strict``, a body past the size cap is not read further."""
-    cap = limits.max_request_bytes()
+    cap = _limits(request).max_request_bytes
     declared = request.headers.get("content-length", "")
     refused: InvalidRequest | None = None
     if declared.isdigit() and int(declared) > cap:
@@ -75,7 +76,7 @@ async def read_body(request: Request, *, empty_ok: bool = False, strict: bool = 
         raise InvalidRequest("the request body is not valid JSON") from None
     except RecursionError:
         raise InvalidRequest(
-            f"the request body is JSON nested more than {limits.MAX_JSON_DEPTH} levels deep"
+            f"the request body is JSON nested more than {MAX_JSON_DEPTH} levels deep"
         ) from None
     data, deep = body
     if not isinstance(data, dict):
@@ -85,12 +86,18 @@ async def read_body(request: Request, *, empty_ok: bool = False, strict: bool = 
     return Body(data, refused)
 
 
-def _parse(raw: bytes) -> tuple[Any, limits.TooDeep | None]:
+def _parse(raw: bytes) -> tuple[Any, bounded_json.TooDeep | None]:
     """The value and, when it nests past the limit, why (the value is still parsed for stock)."""
     try:
-        return limits.loads_bounded(raw), None
-    except limits.TooDeep as exc:
+        return bounded_json.loads_bounded(raw), None
+    except bounded_json.TooDeep as exc:
         return json.loads(raw), exc  # RecursionError here: too deep even for Python's parser
+
+
+def _limits(request: Request) -> Limits:
+    """The limits of the runtime serving ``request`` (the defaults before it has started)."""
+    runtime = getattr(request.app.state, "vllm_mcp_ext", None)
+    return runtime.limits if runtime is not None else Limits()
 
 
 def _too_large(cap: int) -> RequestTooLarge:

@@ -17,37 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from vllm_mcp_ext.responses.request import has_mcp_tools
+from vllm_mcp_ext.types import door_fields
+from vllm_mcp_ext.types.content import TEXT_PARTS
 
-# Request fields the loop honours, whatever their value.
-_SERVED_FIELDS = frozenset(
-    {
-        "model",
-        "input",
-        "instructions",
-        "tools",
-        "tool_choice",
-        "metadata",
-        "temperature",
-        "top_p",
-        "max_output_tokens",
-        "max_tool_calls",
-        "parallel_tool_calls",
-        "store",
-        "background",
-        "previous_response_id",
-        "user",
-        "text",
-        "stream",
-    }
-)
-# Fields the loop serves only at values that change nothing (stock's defaults, or empty).
-_NEUTRAL_VALUES: dict[str, tuple[Any, ...]] = {
-    "include": ([],),
-    "truncation": ("disabled",),
-    "service_tier": ("auto", "default"),
-    "top_logprobs": (0,),
-    "include_reasoning": (True,),
-}
 _INPUT_ITEMS = frozenset(
     {
         "message",
@@ -60,7 +32,6 @@ _INPUT_ITEMS = frozenset(
         "mcp_approval_response",
     }
 )
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 # The server labels vLLM's gpt-oss handler gives its demo tool servers (python, browser, container).
 DEMO_LABELS = frozenset({"code_interpreter", "web_search_preview", "container"})
 
@@ -108,11 +79,9 @@ def _only_demo_tools(body: dict[str, Any], own_labels: frozenset[str]) -> bool:
 
 def _not_served(body: dict[str, Any]) -> str | None:
     """Why the loop would serve this request worse than stock (or refuse it); None if it would not."""
-    for name, value in body.items():
-        if value is None or name in _SERVED_FIELDS:
-            continue
-        if value not in _NEUTRAL_VALUES.get(name, ()):
-            return f"field {name!r}"
+    name = door_fields.RESPONSES.unserved(body)
+    if name is not None:
+        return f"field {name!r}"
     tools = body.get("tools")
     for tool in tools if isinstance(tools, list) else []:
         kind = tool.get("type") if isinstance(tool, dict) else None
@@ -139,13 +108,13 @@ def _item_not_served(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None  # the loop's 400 names it; stock would refuse it too
     kind = item.get("type", "message")
-    if kind not in _INPUT_ITEMS:
+    if not isinstance(kind, str) or kind not in _INPUT_ITEMS:
         return f"input item type {kind!r}"
     if kind == "function_call" and item.get("namespace"):
         return "namespaced function_call"
     if kind == "message" and isinstance(item.get("content"), list):
         for part in item["content"]:
-            if isinstance(part, dict) and part.get("type") not in _TEXT_PARTS:
+            if isinstance(part, dict) and part.get("type") not in TEXT_PARTS:
                 return f"content part type {part.get('type')!r}"
     return None
 

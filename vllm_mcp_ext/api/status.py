@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from vllm_mcp_ext import trace
 from vllm_mcp_ext.api.door import caller_of, error_boundary, runtime_of
 from vllm_mcp_ext.errors import NotFound
 from vllm_mcp_ext.loop.toolset import listed_tool
+from vllm_mcp_ext.observe import trace
 
 router = APIRouter()
 
@@ -55,6 +55,10 @@ async def get_trace(response_id: str, raw_request: Request) -> Response:
     """Timings of a finished response, when the server runs with VLLM_MCP_TRACE=1."""
     recorded = trace.finished(response_id)
     if recorded is None:
-        hint = "" if trace.enabled() else " (tracing is off: set VLLM_MCP_TRACE=1)"
+        hint = (
+            ""
+            if runtime_of(raw_request).service.settings.trace
+            else " (tracing is off: set VLLM_MCP_TRACE=1)"
+        )
         raise NotFound(f"no trace for response {response_id!r}{hint}", param="response_id")
     return JSONResponse(recorded.as_dict())

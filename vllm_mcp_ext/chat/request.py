@@ -18,38 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError, Unsupported
-
-# Chat fields translated below, whatever their value.
-_TRANSLATED = frozenset(
-    {
-        "model",
-        "messages",
-        "tools",
-        "tool_choice",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "parallel_tool_calls",
-        "user",
-        "metadata",
-        "stream",
-        "stream_options",
-        "response_format",
-        "reasoning_effort",
-        "mcp_approval_responses",
-    }
-)
-# Chat fields accepted only at values that change nothing.
-_NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "n": (1,),
-    "logprobs": (False,),
-    "presence_penalty": (0, 0.0),
-    "frequency_penalty": (0, 0.0),
-    "store": (False,),
-    "service_tier": ("auto", "default"),
-}
-_TEXT_PARTS = ("text", "input_text", "output_text")
+from vllm_mcp_ext.types import door_fields
+from vllm_mcp_ext.types.content import flatten_text
 
 
 @dataclass
@@ -85,11 +55,9 @@ _RENAMES = {
 
 def chat_request(body: dict[str, Any]) -> ChatRequest:
     """Translate ``body``; 400 for what cannot be translated (the core checks the rest)."""
-    for name, value in body.items():
-        if value is None or name in _TRANSLATED:
-            continue
-        if value not in _NEUTRAL.get(name, ()):
-            raise Unsupported(f"{name!r} is not supported with mcp tools", param=name)
+    name = door_fields.CHAT.unserved(body)
+    if name is not None:
+        raise Unsupported(f"{name!r} is not supported with mcp tools", param=name)
     origins: list[str] = []
     items = _input(body.get("messages"), origins)
     items += _approval_answers(body.get("mcp_approval_responses"), origins)
@@ -152,9 +120,9 @@ def _input(messages: Any, origins: list[str]) -> list[dict[str, Any]]:
 def _items(message: dict[str, Any], param: str, approval_ids: set[str]) -> list[dict[str, Any]]:
     role = message.get("role")
     if role in ("system", "developer", "user"):
-        return [{"type": "message", "role": role, "content": _text(message.get("content"), param)}]
+        return [{"type": "message", "role": role, "content": flatten_text(message.get("content"), param)}]
     if role == "tool":
-        output = _text(message.get("content"), param)
+        output = flatten_text(message.get("content"), param)
         return [
             {"type": "function_call_output", "call_id": str(message.get("tool_call_id")), "output": output}
         ]
@@ -179,7 +147,7 @@ def _assistant(message: dict[str, Any], param: str, approval_ids: set[str]) -> l
     content = message.get("content")
     calls = message.get("tool_calls") or []
     if content or not (calls or items):
-        items.append({"type": "message", "role": "assistant", "content": _text(content or "", param)})
+        items.append({"type": "message", "role": "assistant", "content": flatten_text(content or "", param)})
     for j, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
@@ -230,20 +198,6 @@ def _approval_answers(raw: Any, origins: list[str]) -> list[dict[str, Any]]:
         items.append({"type": "mcp_approval_response", **fields})
         origins.append(f"mcp_approval_responses[{i}]")
     return items
-
-
-def _text(content: Any, param: str) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequest("message content must be a string or an array", param=f"{param}.content")
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in _TEXT_PARTS:
-            raise Unsupported(f"content part type {kind!r} is not supported", param=f"{param}.content[{j}]")
-        texts.append(str(part.get("text", "")))
-    return "".join(texts)
 
 
 # -- tools --------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class ToolServerConfig:
     vllm_native: str | None = None  # "demo" and/or host:port entries, for vLLM's own init
     remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
     permissions: dict[str, Any] | None = None  # the mcp.json "permissions" section, see access
-    limits: dict[str, Any] | None = None  # the mcp.json "limits" section, see vllm_mcp_ext.limits
+    limits: dict[str, Any] | None = None  # the mcp.json "limits" section, see config.limits
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -186,7 +186,7 @@ def _remote_of(data: Any, where: Path) -> dict[str, Any] | None:
 
 def _section_of(data: Any, where: Path, name: str) -> dict[str, Any] | None:
     """An optional object section of the file: ``permissions`` (API key -> servers and tools, see
-    access.permissions) or ``limits`` (see vllm_mcp_ext.limits)."""
+    access.permissions) or ``limits`` (see config.limits)."""
     section = data.get(name) if isinstance(data, Mapping) else None
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"{where}: field {name!r} must be an object")

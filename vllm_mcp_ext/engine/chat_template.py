@@ -20,8 +20,8 @@ from vllm_mcp_ext.engine.media import has_media, without_tool_media
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
 from vllm_mcp_ext.engine.truncation import drop_oldest
 from vllm_mcp_ext.errors import InvalidRequest, NotFound
-from vllm_mcp_ext.trace import TurnTrace
-from vllm_mcp_ext.trace import current as current_trace
+from vllm_mcp_ext.observe.trace import TurnTrace
+from vllm_mcp_ext.observe.trace import current as current_trace
 from vllm_mcp_ext.types.parts import (
     HeldTokens,
     Part,

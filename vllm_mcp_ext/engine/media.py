@@ -17,8 +17,8 @@ from typing import Any
 from mcp import types
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
+from vllm_mcp_ext.types.content import TEXT_PARTS
 
-TEXT_PARTS = ("input_text", "output_text", "text")
 MEDIA_PARTS = frozenset({"image_url", "audio_url", "input_audio"})
 # Files given to the model as their text (decoded as UTF-8).
 _TEXT_MIME = ("text/", "application/json", "application/xml", "application/x-yaml", "application/yaml")

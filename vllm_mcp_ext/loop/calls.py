@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import jsonschema
@@ -13,7 +12,7 @@ import referencing.exceptions
 from mcp import types
 from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 
-from vllm_mcp_ext import limits, trace
+from vllm_mcp_ext import bounded_json, observe
 from vllm_mcp_ext.engine.media import media_parts
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.types.source import (
@@ -31,8 +30,8 @@ __all__ = ["CallOutcome", "outcome_of", "parse_arguments", "protocol_error", "ru
 def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallOutcome:
     """The call's arguments as an object, or the failed outcome the model should see."""
     try:
-        value = limits.loads_bounded(arguments) if arguments.strip() else {}
-    except limits.TooDeep as exc:
+        value = bounded_json.loads_bounded(arguments) if arguments.strip() else {}
+    except bounded_json.TooDeep as exc:
         return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are {exc}")
     except json.JSONDecodeError as exc:
         return protocol_error(Code.INVALID_PARAMS, f"Arguments for tool {tool.name!r} are not JSON: {exc}")
@@ -80,13 +79,11 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
 async def run_call(
     source: ToolSource, tool: ExposedTool, arguments: dict[str, Any], *, max_output: int | None = None
 ) -> CallOutcome:
-    start = time.perf_counter()
     try:
-        result = await source.call_tool(tool.name, arguments)
+        with observe.calls_for(tool.server_label):  # the trace names the server as the request does
+            result = await source.call_tool(tool.name, arguments)
     except (ServerUnavailable, CallFailed) as exc:
         return exc.outcome()
-    finally:
-        trace.record_call(tool.server_label, tool.name, start)
     return outcome_of(result, max_output=max_output)
 
 

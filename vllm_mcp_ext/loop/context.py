@@ -21,6 +21,7 @@ from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
 from vllm_mcp_ext.loop.toolset import tool_from_listing
+from vllm_mcp_ext.types.content import flatten_text
 from vllm_mcp_ext.types.parts import HeldTokens
 
 NOT_ANSWERED = "The user did not approve this tool call; it did not run."
@@ -158,7 +159,7 @@ class ParsableContext:
             if role not in ("user", "assistant", "system", "developer"):
                 raise InvalidRequest(f"unsupported role {role!r}", param=f"{param}.role")
             if role == "assistant":
-                self._assistant({"content": message_text(item, param)})
+                self._assistant({"content": flatten_text(item.get("content"), param)})
             else:
                 content = message_content(item.get("content"), param)  # images and files as media
                 self.messages.append({"role": "system" if role == "developer" else role, "content": content})
@@ -167,7 +168,7 @@ class ParsableContext:
         elif kind == "function_call_output":
             output = item.get("output")
             if not isinstance(output, str):
-                output = message_text({"content": output}, param)
+                output = flatten_text(output, param)
             self.give_result(str(item.get("call_id")), output)
         else:
             raise Unsupported(f"input item type {kind!r} is not supported", param=f"{param}.type")
@@ -312,21 +313,6 @@ def allowed_key(allowed: Any) -> str:
     if hasattr(allowed, "model_dump"):
         allowed = allowed.model_dump(mode="json", exclude_none=True)
     return json.dumps(allowed, sort_keys=True)
-
-
-def message_text(item: dict[str, Any], param: str) -> str:
-    content = item.get("content")
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequest("message content must be a string or an array", param=f"{param}.content")
-    texts = []
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in ("input_text", "output_text", "text"):
-            kind = part.get("type") if isinstance(part, dict) else None
-            raise Unsupported(f"content part type {kind!r} is not supported", param=f"{param}.content[{j}]")
-        texts.append(str(part.get("text", "")))
-    return "".join(texts)
 
 
 def _error_text(error: Any) -> str:

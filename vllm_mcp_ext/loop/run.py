@@ -11,8 +11,8 @@ from openai.types.responses import Response
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.toolset import ToolSet
+from vllm_mcp_ext.observe.trace import ResponseTrace
 from vllm_mcp_ext.servers import RequestSources
-from vllm_mcp_ext.trace import ResponseTrace
 from vllm_mcp_ext.types.request import ResponsesRequest
 
 

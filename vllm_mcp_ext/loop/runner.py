@@ -16,7 +16,7 @@ from typing import Any
 from mcp import types
 from openai.types.responses import ResponseStreamEvent
 
-from vllm_mcp_ext import metrics, spans
+from vllm_mcp_ext import observe
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest, McpExtError
@@ -28,6 +28,7 @@ from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall
 from vllm_mcp_ext.loop.run import Listing, Plan, Run
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
+from vllm_mcp_ext.observe import metrics, spans
 from vllm_mcp_ext.servers.remote import RemoteSource
 from vllm_mcp_ext.types.parts import TurnRequest
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
@@ -363,7 +364,8 @@ def _after_turn(
 def _metrics_label(req: ResponsesRequest, label: str) -> str:
     """A server as metrics name it: remote servers all as one (a request names them freely)."""
     use = next((u for u in req.servers if u.label == label), None)
-    return metrics.REMOTE if use is None or isinstance(use.source, RemoteSource) else use.source.label
+    remote = use is None or isinstance(use.source, RemoteSource)
+    return observe.server_label(use.source.label if use is not None else label, remote=remote)
 
 
 def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:

@@ -23,27 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
+from vllm_mcp_ext.types import door_fields
 
-_TRANSLATED = frozenset(
-    {
-        "model",
-        "messages",
-        "system",
-        "max_tokens",
-        "tools",
-        "tool_choice",
-        "mcp_servers",
-        "temperature",
-        "top_p",
-        "metadata",
-        "stream",
-    }
-)
-_NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "stop_sequences": ([],),
-    "thinking": ({"type": "disabled"},),
-    "service_tier": ("auto", "standard_only"),
-}
 _TOOLSET_KEYS = frozenset({"type", "mcp_server_name", "default_config", "configs", "cache_control"})
 _SERVER_KEYS = frozenset({"type", "url", "name", "authorization_token"})
 
@@ -56,11 +37,9 @@ class MessagesRequest:
 
 def messages_request(body: dict[str, Any]) -> MessagesRequest:
     """Translate ``body``; 400 for what cannot be translated (the core checks the rest)."""
-    for name, value in body.items():
-        if value is None or name in _TRANSLATED:
-            continue
-        if value not in _NEUTRAL.get(name, ()):
-            raise Unsupported(f"{name!r} is not supported with the MCP connector", param=name)
+    name = door_fields.MESSAGES.unserved(body)
+    if name is not None:
+        raise Unsupported(f"{name!r} is not supported with the MCP connector", param=name)
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequest("max_tokens: a positive integer is required", param="max_tokens")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
+from vllm_mcp_ext.types import door_fields
 
 _INT64 = 2**63
 
@@ -45,21 +46,11 @@ class EngineOptions(BaseModel):
 
 NAMES = frozenset(EngineOptions.model_fields)
 
-# vLLM extensions the loop does not honour, and the values at which they change nothing; any other
-# value is a 400 naming the field rather than a response that pretends.
-_NOT_HONOURED: dict[str, tuple[Any, ...]] = {
-    "include_reasoning": (True,),  # reasoning items are always shown
-    "structured_outputs": ({},),  # use text.format: it composes with the tool calls
-    "previous_input_messages": ([],),  # harmony (gpt-oss) only
-    "kv_transfer_params": ({},),  # disaggregated serving is not driven through the loop
-    "ec_transfer_params": ({},),
-    "watermarking": (False,),
-}
-
 
 def refuse_unhonoured(body: dict[str, Any]) -> None:
-    """A 400 for an extension field set to a value the loop would not honour."""
-    for name, neutral in _NOT_HONOURED.items():
+    """A 400 for a vLLM extension field set to a value the loop would not honour (the table is
+    `door_fields.RESPONSES_NOT_HONOURED`)."""
+    for name, neutral in door_fields.RESPONSES_NOT_HONOURED.items():
         value = body.get(name)
         if value is not None and value not in neutral:
             raise Unsupported(f"{name!r} is not supported with MCP tools", param=name)

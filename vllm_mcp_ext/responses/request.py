@@ -13,7 +13,7 @@ from typing import Any, Literal
 from openai.types.shared.reasoning import Reasoning
 from pydantic import ValidationError
 
-from vllm_mcp_ext import limits
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.items import input_item
@@ -23,10 +23,11 @@ from vllm_mcp_ext.responses.sources import GatewayResolver, mcp_source
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
+from vllm_mcp_ext.types import door_fields
 from vllm_mcp_ext.types.request import ApprovalPolicy, ForcedTool, McpServerUse, ResponsesRequest, ToolChoice
 
-_UNSUPPORTED_FIELDS = ("prompt",)
 _SECRET_FIELDS = ("headers", "authorization")
+_DEFAULT_LIMITS = Limits()
 
 
 def has_mcp_tools(body: dict[str, Any]) -> bool:
@@ -43,16 +44,20 @@ def parse_request(
     remote: RemoteMcp | None = None,
     store_available: bool = True,
     gateway: GatewayResolver | None = None,
+    limits: Limits = _DEFAULT_LIMITS,
 ) -> ResponsesRequest:
-    """Validate ``body``; its ``input`` and ``instructions`` go into ``context`` (the stored
-    conversation of ``previous_response_id``, loaded by the caller, or a new one)."""
+    """Validate ``body`` within ``limits``; its ``input`` and ``instructions`` go into ``context``
+    (the stored conversation of ``previous_response_id``, loaded by the caller, or a new one)."""
     context = context if context is not None else ParsableContext()
-    for name in _UNSUPPORTED_FIELDS:
+    for name in door_fields.RESPONSES_REFUSED:
         if body.get(name):
             raise Unsupported(f"{name!r} is not supported", param=name)
     refuse_unhonoured(body)
     other = OtherTools()
-    servers, functions, echo = _tools(body.get("tools") or [], registry, remote, other, gateway)
+    tools = body.get("tools") or []
+    if isinstance(tools, list):
+        limits.check_tool_count(len(tools))
+    servers, functions, echo = _tools(tools, registry, remote, other, gateway)
     store = body.get("store", True) is not False and store_available
     raw_choice = body.get("tool_choice", "auto")
     # Fields are checked in this order (the first error is the one reported).
@@ -112,7 +117,6 @@ def _tools(
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
-    limits.check_tool_count(len(tools))
     servers: list[McpServerUse] = []
     functions: list[dict[str, Any]] = []
     echo: list[Any] = []

@@ -26,8 +26,8 @@ from typing import Any
 
 from openai.types.responses import Response, ResponseStreamEvent
 
-from vllm_mcp_ext import trace
 from vllm_mcp_ext.access import ANONYMOUS, Caller, Grant, Permissions
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.conversations import Conversations, ConversationStore
 from vllm_mcp_ext.engine.media import check_media
@@ -37,6 +37,7 @@ from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
+from vllm_mcp_ext.observe import trace
 from vllm_mcp_ext.responses.permitted import permitted
 from vllm_mcp_ext.responses.request import conversation_id, parse_request
 from vllm_mcp_ext.responses.sources import gateway_resolver
@@ -77,8 +78,10 @@ class ResponsesService:
         store: ResponseStore | None,
         remote: RemoteMcp | None = None,
         permissions: Permissions | None = None,
+        limits: Limits | None = None,
     ):
         self.registry = registry
+        self.limits = limits or Limits()
         self.permissions = permissions or Permissions()
         self.own_port: int | None = None  # the API server's port: "http://localhost:<it>/mcp" is ours
         self.turns = turns
@@ -113,6 +116,7 @@ class ResponsesService:
             remote=self.remote,
             store_available=self.store is not None,
             gateway=gateway_resolver(self.registry, grant, self.own_port),
+            limits=self.limits,
         )
         check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)
@@ -130,7 +134,8 @@ class ResponsesService:
                     else "the response store is off (VLLM_MCP_STORE)"
                 )
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
-            recording = trace.begin(request.id)  # before listing tools: they are part of it
+            # before listing tools: they are part of it
+            recording = trace.begin(request.id) if self.settings.trace else None
             plan = await self.loop.prepare(request, context)
             return Run(request, context, plan, sources, recording)
         except BaseException:

@@ -17,8 +17,9 @@ from typing import Any
 
 from mcp import types
 
-from vllm_mcp_ext import limits, redact
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
@@ -46,9 +47,10 @@ class ServerSnapshot:
 
 
 class ServerConnection:
-    def __init__(self, spec: ServerSpec, settings: Settings):
+    def __init__(self, spec: ServerSpec, settings: Settings, limits: Limits | None = None):
         self.spec = spec
         self.settings = settings
+        self._max_calls = (limits or Limits()).max_calls_per_server
         self.status = ServerStatus.CONNECTING
         self.last_error: str | None = None
         self.server_name: str | None = None
@@ -67,7 +69,7 @@ class ServerConnection:
         self._task: asyncio.Task[None] | None = None
         # told when the tool list may have changed (list_changed, a new session): the /mcp gateway
         self.listeners: list[Callable[[], None]] = []
-        self._slots = asyncio.Semaphore(limits.max_calls_per_server())  # tools/call in flight
+        self._slots = asyncio.Semaphore(self._max_calls)  # tools/call in flight
         self._redactor = redact.Redactor(_secrets_of(spec))
 
     def _redact(self, text: str) -> str:
@@ -146,7 +148,7 @@ class ServerConnection:
         except TimeoutError:
             raise CallFailed(
                 Code.CONNECTION_CLOSED,
-                f"too many calls in flight to MCP server {self.label!r} (limit {limits.max_calls_per_server()})",
+                f"too many calls in flight to MCP server {self.label!r} (limit {self._max_calls})",
             ) from None
         try:
             return await session.call_tool(name, arguments, progress=progress)

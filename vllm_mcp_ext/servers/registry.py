@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers.connection import ServerConnection, ServerSnapshot
 
@@ -13,9 +14,9 @@ logger = logging.getLogger(__name__)
 
 
 class ToolServerRegistry:
-    def __init__(self, specs: tuple[ServerSpec, ...], settings: Settings):
+    def __init__(self, specs: tuple[ServerSpec, ...], settings: Settings, limits: Limits | None = None):
         self.settings = settings
-        self.connections = [ServerConnection(spec, settings) for spec in specs]
+        self.connections = [ServerConnection(spec, settings, limits) for spec in specs]
 
     async def start(self) -> None:
         """Connect every server; wait for each first attempt, never longer than the timeout."""

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,9 @@ from mcp import ClientSession, types
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
-from vllm_mcp_ext import metrics, spans
-from vllm_mcp_ext.servers.limits import checked_tools
+from vllm_mcp_ext import observe
+from vllm_mcp_ext.observe import metrics
+from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
@@ -134,7 +134,7 @@ class McpSession:
 
     @property
     def metrics_label(self) -> str:
-        return self.name if self.kind == "configured" else metrics.REMOTE
+        return observe.server_label(self.name, remote=self.kind != "configured")
 
     async def call_tool(
         self,
@@ -146,18 +146,11 @@ class McpSession:
         """One tools/call within ``timeout`` (default: the call timeout), failing fast when the
         transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server.
         ``progress`` gets the server's progress notifications for this call. Every call is
-        counted and timed here (`metrics`), the one place all tool calls pass."""
-        started, outcome = time.perf_counter(), "failed"
-        try:
-            with spans.span("mcp.tools/call", **{"mcp.server": self.metrics_label, "mcp.tool": name}):
-                result = await self._call_once(name, arguments, timeout, progress)
-            outcome = "error" if result.is_error else "ok"
+        recorded here, once (`observe.tool_call`), the one place all tool calls pass."""
+        with observe.tool_call(self.metrics_label, name) as record:
+            result = await self._call_once(name, arguments, timeout, progress)
+            record.result(result.is_error)
             return result
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        finally:
-            metrics.tool_call(self.metrics_label, name, outcome, time.perf_counter() - started)
 
     async def _call_once(
         self, name: str, arguments: dict[str, Any], timeout: float | None, progress: Progress | None

@@ -1,7 +1,7 @@
 """What an MCP server's tool list may hold. A server is not trusted with the size of what it
 lists: every listing is checked once, when it arrives, in time linear in its size, and a listing
 past a limit fails the server's listing (its `mcp_list_tools` item carries the error) instead of
-reaching the loop, the prompt or the redactor."""
+reaching the loop, the prompt or the redactor. The bounds are in `config.limits`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from collections.abc import Sequence
 
 from mcp import types
 
-MAX_TOOLS = 1024  # tools one server may list
-MAX_NAME_CHARS = 128  # the MCP spec's own bound on a tool name
-MAX_SCHEMA_BYTES = 64 * 1024  # one tool's inputSchema, as JSON
-MAX_DESCRIPTION_CHARS = 16 * 1024  # one tool's description
+from vllm_mcp_ext.config.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_LISTED_TOOLS,
+    MAX_SCHEMA_BYTES,
+    MAX_TOOL_NAME_CHARS,
+)
 
 
 class ToolListRejected(ValueError):
@@ -21,12 +23,14 @@ class ToolListRejected(ValueError):
 
 
 def checked_tools(tools: Sequence[types.Tool]) -> tuple[types.Tool, ...]:
-    if len(tools) > MAX_TOOLS:
-        raise ToolListRejected(f"the server lists {len(tools)} tools; at most {MAX_TOOLS} are accepted")
+    if len(tools) > MAX_LISTED_TOOLS:
+        raise ToolListRejected(
+            f"the server lists {len(tools)} tools; at most {MAX_LISTED_TOOLS} are accepted"
+        )
     for tool in tools:
-        if len(tool.name) > MAX_NAME_CHARS:
+        if len(tool.name) > MAX_TOOL_NAME_CHARS:
             raise ToolListRejected(
-                f"a tool name is {len(tool.name)} characters long; at most {MAX_NAME_CHARS} are accepted"
+                f"a tool name is {len(tool.name)} characters long; at most {MAX_TOOL_NAME_CHARS} are accepted"
             )
         if tool.description is not None and len(tool.description) > MAX_DESCRIPTION_CHARS:
             raise ToolListRejected(

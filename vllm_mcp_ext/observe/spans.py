@@ -1,4 +1,5 @@
-"""OpenTelemetry spans per model turn and per MCP call, when vLLM's tracing is on.
+"""OpenTelemetry spans per model turn and per MCP call (a sink of `observe.ToolCallRecord`), when
+vLLM's tracing is on.
 
 vLLM (``--otlp-traces-endpoint``) installs the global tracer provider in the API server process;
 spans made here go to the same exporter. Without it, or without OpenTelemetry installed, every
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext.observe.record import ToolCallRecord
 
 try:
     from opentelemetry import trace as _otel
@@ -34,3 +38,16 @@ def span(name: str, **attributes: Any) -> Iterator[Any]:
         raise
     finally:
         current.end()
+
+
+def tool_call(record: ToolCallRecord) -> None:
+    """The span of a finished ``tools/call``, with the call's own start and end times."""
+    if _otel is None:
+        return
+    attributes = {"mcp.server": record.server, "mcp.tool": record.tool}
+    current = _otel.get_tracer(_SCOPE).start_span(
+        "mcp.tools/call", attributes=attributes, start_time=record.start_ns
+    )
+    if record.error is not None:
+        current.set_status(_otel.Status(_otel.StatusCode.ERROR, record.error))
+    current.end(end_time=record.end_ns)

@@ -1,12 +1,13 @@
-"""Prometheus metrics of MCP work, on vLLM's own ``/metrics``.
+"""Prometheus metrics of MCP work, on vLLM's own ``/metrics`` (tool calls: a sink of
+`observe.ToolCallRecord`).
 
 vLLM serves ``/metrics`` from prometheus_client's default registry, or, with several API server
 processes, from ``PROMETHEUS_MULTIPROC_DIR`` through a multiprocess collector. Metrics made here
 with the default registry land in either, as long as they are made after vLLM has set that
 variable: so they are made on first use, not at import. Names follow vLLM's (``vllm:`` prefix).
 
-Labels stay bounded: ``server`` is a configured server's label, or ``remote`` for every
-``server_url`` server (a request names those freely); ``tool`` is the MCP tool's own name.
+Labels stay bounded: ``server`` is `observe.server_label` (a configured server's label, or
+``remote`` for every ``server_url`` server); ``tool`` is the MCP tool's own name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-REMOTE = "remote"
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TURN_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)
 

@@ -1,6 +1,6 @@
 """Per-response timings the plugin records, for the benchmarks.
 
-Off unless ``VLLM_MCP_TRACE=1``: then each MCP response records when its model turns waited for
+Off unless ``VLLM_MCP_TRACE=1`` (`Settings.trace`): then each MCP response records when its model turns waited for
 the engine, how long the plugin spent on the engine's outputs (parsing, events, SSE encoding:
 everything downstream of one output until the next is asked for), each MCP call, and per turn
 the prompt and cached tokens and whether the prompt continued the held tokens. The last
@@ -9,12 +9,14 @@ the prompt and cached tokens and whether the prompt continued the held tokens. T
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext.observe.record import ToolCallRecord
 
 KEEP = 4096
 
@@ -83,18 +85,13 @@ _current: ContextVar[ResponseTrace | None] = ContextVar("vllm_mcp_ext_trace", de
 _done: OrderedDict[str, ResponseTrace] = OrderedDict()
 
 
-def enabled() -> bool:
-    return os.environ.get("VLLM_MCP_TRACE", "") not in ("", "0")
-
-
 def current() -> ResponseTrace | None:
     return _current.get()
 
 
-def begin(response_id: str) -> ResponseTrace | None:
-    """Start recording a response in this task's context (and the tasks it starts)."""
-    if not enabled():
-        return None
+def begin(response_id: str) -> ResponseTrace:
+    """Start recording a response in this task's context (and the tasks it starts); the caller
+    asks only when `Settings.trace` is on."""
     trace = ResponseTrace(response_id)
     _current.set(trace)
     return trace
@@ -109,10 +106,14 @@ def end(trace: ResponseTrace | None) -> None:
         _done.popitem(last=False)
 
 
-def record_call(server: str, tool: str, start: float) -> None:
+def tool_call(record: ToolCallRecord) -> None:
+    """A finished call of the response being recorded (a sink of `observe.ToolCallRecord`),
+    under the request's label of its server."""
     trace = _current.get()
     if trace is not None:
-        trace.calls.append(CallTrace(server, tool, start, time.perf_counter()))
+        trace.calls.append(
+            CallTrace(record.request_label or record.server, record.tool, record.start, record.end)
+        )
 
 
 def finished(response_id: str) -> ResponseTrace | None:
