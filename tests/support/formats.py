@@ -94,6 +94,28 @@ def _dsml(_: int, name: str, args: dict[str, Any]) -> str:
     return f'<｜DSML｜invoke name="{name}">\n{params}</｜DSML｜invoke>\n'
 
 
+def _dsml_spaced(_: int, name: str, args: dict[str, Any]) -> str:
+    """DeepSeek V4.1's DSML: a space after the marker."""
+    return _dsml(_, name, args).replace("<｜DSML｜", "<｜DSML｜ ").replace("</｜DSML｜", "</｜DSML｜ ")
+
+
+def _step3(_: int, name: str, args: dict[str, Any]) -> str:
+    params = "".join(
+        f'<steptml:parameter name="{k}">{_xml_value(v)}</steptml:parameter>' for k, v in args.items()
+    )
+    invoke = f'<steptml:invoke name="{name}">{params}</steptml:invoke>'
+    return f"<｜tool_call_begin｜>function<｜tool_sep｜>{invoke}<｜tool_call_end｜>"
+
+
+MINIMAX_M3 = "]<]minimax[>["
+
+
+def _minimax_m3(_: int, name: str, args: dict[str, Any]) -> str:
+    m = MINIMAX_M3
+    params = "".join(f"{m}<{k}>{_xml_value(v)}{m}</{k}>\n" for k, v in args.items())
+    return f'{m}<invoke name="{name}">\n{params}{m}</invoke>\n'
+
+
 def _kimi_k2(index: int, name: str, args: dict[str, Any]) -> str:
     return f"<|tool_call_begin|>functions.{name}:{index}<|tool_call_argument_begin|>{_json(args)}<|tool_call_end|>"
 
@@ -208,6 +230,46 @@ FAMILIES: tuple[Family, ...] = (
         _section("<｜DSML｜function_calls>\n", "</｜DSML｜function_calls>"),
         DEEPSEEK_TOKENS,
         "deepseek_v3",
+    ),
+    Family(
+        "deepseek_v4",
+        _dsml,
+        _section("<｜DSML｜tool_calls>\n", "</｜DSML｜tool_calls>"),
+        DEEPSEEK_TOKENS,
+        "deepseek_v4",
+    ),
+    Family(
+        "deepseek_v41",
+        _dsml_spaced,
+        _section("<｜DSML｜ calls>\n", "</｜DSML｜ calls>"),
+        DEEPSEEK_TOKENS,
+        "deepseek_v41",
+    ),
+    Family(
+        "step3",
+        _step3,
+        _section("<｜tool_calls_begin｜>", "<｜tool_calls_end｜>"),
+        (
+            "<｜tool_calls_begin｜>",
+            "<｜tool_calls_end｜>",
+            "<｜tool_call_begin｜>",
+            "<｜tool_call_end｜>",
+            "<｜tool_sep｜>",
+        ),
+    ),
+    Family(
+        "minimax_m3",
+        _minimax_m3,
+        _section(f"{MINIMAX_M3}<tool_call>\n", f"{MINIMAX_M3}</tool_call>"),
+        ("<mm:think>", "</mm:think>"),
+        "minimax_m3",
+        ("<mm:think>", "</mm:think>"),
+    ),
+    Family(
+        "lfm2",
+        lambda _, name, args: f"{name}({_py(args)})",
+        _array("<|tool_call_start|>", "<|tool_call_end|>"),
+        ("<|tool_call_start|>", "<|tool_call_end|>"),
     ),
     Family(
         "kimi_k2",
