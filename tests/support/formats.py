@@ -116,6 +116,11 @@ def _minimax_m3(_: int, name: str, args: dict[str, Any]) -> str:
     return f'{m}<invoke name="{name}">\n{params}{m}</invoke>\n'
 
 
+def _functiongemma(_: int, name: str, args: dict[str, Any]) -> str:
+    params = ",".join(f"{k}:<escape>{_xml_value(v)}<escape>" for k, v in args.items())
+    return f"<start_function_call>call:{name}{{{params}}}<end_function_call>"
+
+
 def _kimi_k2(index: int, name: str, args: dict[str, Any]) -> str:
     return f"<|tool_call_begin|>functions.{name}:{index}<|tool_call_argument_begin|>{_json(args)}<|tool_call_end|>"
 
@@ -270,6 +275,26 @@ FAMILIES: tuple[Family, ...] = (
         lambda _, name, args: f"{name}({_py(args)})",
         _array("<|tool_call_start|>", "<|tool_call_end|>"),
         ("<|tool_call_start|>", "<|tool_call_end|>"),
+    ),
+    Family(
+        "apertus",
+        lambda _, name, args: json.dumps({name: args}),
+        _array("<|tools_prefix|>", "<|tools_suffix|>"),
+        ("<|tools_prefix|>", "<|tools_suffix|>"),
+    ),
+    Family("ling3", _glm(False), "".join, ("<tool_call>", "</tool_call>", "<think>", "</think>")),
+    Family("poolside_v1", _glm(True), "\n".join, ("<tool_call>", "</tool_call>")),
+    Family(
+        "functiongemma",
+        _functiongemma,
+        "".join,
+        ("<start_function_call>", "<end_function_call>", "<escape>"),
+    ),
+    Family(
+        "gigachat3",
+        lambda _, name, args: "<|function_call|>" + _json_object("arguments")(0, name, args),
+        "".join,
+        ("<|function_call|>", "<|message_sep|>", "<|role_sep|>"),
     ),
     Family(
         "kimi_k2",

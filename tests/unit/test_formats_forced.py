@@ -21,7 +21,10 @@ LEVELS = ("auto", "parameter")
 
 # Families whose forced calls stock vLLM does not constrain at all (the model writes what it
 # writes; the plugin asks for the same nothing).
-UNCONSTRAINED = {"minimax_m3": "vLLM's minimax_m3 tool parser has no structural tag and no JSON fallback"}
+UNCONSTRAINED = {
+    name: f"vLLM's {name} tool parser has no structural tag and no JSON fallback"
+    for name in ("minimax_m3", "poolside_v1")
+}
 
 
 def _structured(sampling: Any) -> dict[str, Any]:
