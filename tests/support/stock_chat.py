@@ -25,8 +25,8 @@ from vllm.sampling_params import SamplingParams
 from tests.support.formats import Family, tokenizer_for
 from vllm_mcp_ext._compat import VllmChat
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
-from vllm_mcp_ext.engine.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnRequest
 from vllm_mcp_ext.loop.toolset import ExposedTool
+from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta, TurnRequest
 
 MODEL = "tiny"
 PROMPT_IDS = [1, 2, 3]

@@ -24,8 +24,8 @@ from tests.support.formats import BY_NAME, tokenizer_for
 from tests.unit.test_formats import WEATHER
 from vllm_mcp_ext import trace
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
-from vllm_mcp_ext.engine.parts import TurnEnd, TurnRequest
 from vllm_mcp_ext.loop.toolset import ExposedTool
+from vllm_mcp_ext.types.parts import TurnEnd, TurnRequest
 
 FAMILY = BY_NAME["hermes"]
 END = "<|im_end|>"
