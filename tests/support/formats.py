@@ -121,6 +121,16 @@ def _functiongemma(_: int, name: str, args: dict[str, Any]) -> str:
     return f"<start_function_call>call:{name}{{{params}}}<end_function_call>"
 
 
+def _mimo(_: int, name: str, args: dict[str, Any]) -> str:
+    params = "".join(f"<parameter={k}>{_xml_value(v)}</parameter>" for k, v in args.items())
+    return f"<tool_call><function={name}>{params}</function></tool_call>"
+
+
+def _dots(_: int, name: str, args: dict[str, Any]) -> str:
+    params = "".join(f'<parameter name="{k}">{_xml_value(v)}</parameter>' for k, v in args.items())
+    return f'<dots_function_call><invoke name="{name}">{params}</invoke></dots_function_call>'
+
+
 def _kimi_k2(index: int, name: str, args: dict[str, Any]) -> str:
     return f"<|tool_call_begin|>functions.{name}:{index}<|tool_call_argument_begin|>{_json(args)}<|tool_call_end|>"
 
@@ -296,6 +306,9 @@ FAMILIES: tuple[Family, ...] = (
         "".join,
         ("<|function_call|>", "<|message_sep|>", "<|role_sep|>"),
     ),
+    Family("mimo", _mimo, "\n".join, QWEN_TOKENS, "mimo"),
+    Family("step3p5", _qwen3_xml("<tool_call>", "</tool_call>"), "\n".join, QWEN_TOKENS, "step3p5"),
+    Family("dots", _dots, "\n".join, ("<dots_function_call>", "</dots_function_call>")),
     Family(
         "kimi_k2",
         _kimi_k2,

@@ -168,7 +168,6 @@ NOT_YET: dict[str, str] = {
     for name in (
         "cohere_command3",
         "cohere_command4",
-        "dots",
         "ernie45",
         "gemma4",
         "hy_v3",
@@ -176,10 +175,8 @@ NOT_YET: dict[str, str] = {
         "inkling",
         "k2_horizon",
         "kimi_k3",
-        "mimo",
         "minicpm5",
         "muse_glimmer",
         "plamo3",
-        "step3p5",
     )
 }

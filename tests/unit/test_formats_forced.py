@@ -23,7 +23,7 @@ LEVELS = ("auto", "parameter")
 # writes; the plugin asks for the same nothing).
 UNCONSTRAINED = {
     name: f"vLLM's {name} tool parser has no structural tag and no JSON fallback"
-    for name in ("minimax_m3", "poolside_v1")
+    for name in ("minimax_m3", "poolside_v1", "dots")
 }
 
 
