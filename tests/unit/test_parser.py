@@ -81,3 +81,12 @@ def test_a_stream_that_parsed_something_is_not_parsed_again() -> None:
     parser = ChatTemplateParser(Splits(), request=None, whole=lambda text: ("x", "y", [("z", "{}")]))
     parser.feed("5", [1], [0], True)
     assert parser.close() == []
+
+
+def test_a_whole_turn_parse_that_fails_leaves_the_text_as_it_was() -> None:
+    def whole(text: str) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+        raise ValueError("too many values to unpack")
+
+    parser = ChatTemplateParser(HoldsEverything(), request=None, whole=whole)
+    parser.feed("<|action_start|>", [1], [0], True)
+    assert parser.close() == [TextDelta("<|action_start|>")]

@@ -10,6 +10,7 @@ Only the first arrow depends on the model family; this module holds it.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from vllm_mcp_ext._compat import hermes_progress
 from vllm_mcp_ext.engine.hermes import IncrementalHermes
 from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+
+logger = logging.getLogger(__name__)
 
 # A finished turn as vLLM's non-streaming parse reads it: reasoning, content, calls (name, arguments).
 WholeTurn = tuple[str | None, str | None, list[tuple[str, str]]]
@@ -157,7 +160,11 @@ class ChatTemplateParser(ResponsesParser):
 
     def _whole_turn(self, raw: str) -> list[Part]:
         assert self._whole is not None
-        reasoning, content, calls = self._whole(raw)
+        try:
+            reasoning, content, calls = self._whole(raw)
+        except Exception:  # a vLLM parser that fails on this text: keep the text, as before
+            logger.debug("the whole-turn parse failed; the turn stays text", exc_info=True)
+            return []
         if not calls:
             return []
         parts: list[Part] = [ReasoningDelta(reasoning)] if reasoning else []
