@@ -15,6 +15,7 @@ in the trace.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,8 +34,6 @@ pytestmark = pytest.mark.e2e
 FAMILIES = ("qwen3_coder", "glm47", "pythonic")
 PROCESSOR = "tests.support.scripted_formats:FormatOutputs"
 TOOL_SERVER = {"mcpServers": {"calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]}}}
-
-
 ASK = "Add 2 and 3."
 
 
@@ -47,7 +46,10 @@ def monkeypatch_module() -> Any:
 @pytest.fixture(scope="module")
 async def engine(tiny_model: Path, monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     """One engine for every family, its outputs scripted by the logits processor."""
-    monkeypatch_module.setenv("PYTHONPATH", str(REPO))  # the engine process loads the processor
+    # the engine's process loads the processor from this checkout
+    monkeypatch_module.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch_module.setenv("VLLM_MCP_TRACE", "1")
     args = _compat.serve_args(str(tiny_model), {**ENGINE_ARGS, "logits_processors": [PROCESSOR]})
     async with _compat.start_engine(args) as llm:
