@@ -27,7 +27,8 @@ from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionReque
 from tests.e2e.conftest import REPO, SERVERS
 from tests.e2e.test_python_api import ENGINE_ARGS
 from tests.support.scripted_formats import ANSWER, CALL, marker
-from vllm_mcp_ext import McpEngine, _compat, trace
+from vllm_mcp_ext import McpEngine, _compat
+from vllm_mcp_ext.observe import trace
 
 pytestmark = pytest.mark.e2e
 
