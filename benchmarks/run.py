@@ -26,8 +26,10 @@ from benchmarks.context import Context
 from benchmarks.models import qwen3_shaped
 from benchmarks.stack import MODES, REPO, Stack, find_litellm, running
 
-SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "api_cpu")
-IN_PROCESS = {"long_args"}  # need no server: run alone, they start none
+SCENARIOS = (
+    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu"
+)  # fmt: skip
+IN_PROCESS = {"long_args", "formats_long_args"}  # need no server: run alone, they start none
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,7 @@ class Mode:
     early_ms: int  # fixed latency of the tool in the early-execution scenario
     long_arg_tokens: tuple[int, ...] = (100, 1000, 8000)  # long_args: argument lengths
     long_arg_repeats: int = 5  # long_args: runs per variant (best kept)
+    format_arg_tokens: tuple[int, ...] = (100, 1000, 4000)  # formats_long_args: argument lengths
     cpu_concurrency: tuple[int, ...] = (1, 16)  # api_cpu: concurrent streams
     cpu_words: int = 200  # api_cpu: words (tokens) the model writes per response
     cpu_requests: int = 16  # api_cpu: requests per variant and concurrency (2 per stream at least)
@@ -70,6 +71,7 @@ SMOKE = Mode(
     early_ms=50,
     long_arg_tokens=(50, 200),
     long_arg_repeats=1,
+    format_arg_tokens=(50, 200),
     cpu_concurrency=(1, 2),
     cpu_words=20,
     cpu_requests=1,

@@ -125,6 +125,18 @@ class VllmChat:
         assert tokenizer is not None
         return chat._make_parser(request, tokenizer, template_kwargs)
 
+    def parse_whole(
+        self, request: ChatCompletionRequest, template_kwargs: dict[str, Any], text: str
+    ) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+        """A finished turn's text as vLLM's non-streaming chat completions parse it (a fresh
+        parser's ``parse``): its reasoning, content and calls (name, arguments)."""
+        parser = self.make_parser(request, template_kwargs)
+        assert parser is not None
+        reasoning, content, calls = parser.parse(
+            text, request, enable_auto_tools=self._chat.enable_auto_tools
+        )
+        return reasoning, content, [(call.name, call.arguments) for call in calls or ()]
+
     def adjust_request(
         self, request: ChatCompletionRequest, template_kwargs: dict[str, Any]
     ) -> ChatCompletionRequest:

@@ -13,7 +13,9 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "api_cpu")
+SCENARIOS = (
+    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu"
+)  # fmt: skip
 
 
 def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
@@ -40,5 +42,7 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     assert "plots: " in output
     long_args = json.loads((tmp_path / "long_args.json").read_text())["long_args"]
     assert [entry["tokens"] > 0 for entry in long_args["lengths"]] == [True, True]
+    formats = json.loads((tmp_path / "formats_long_args.json").read_text())["formats_long_args"]
+    assert {"hermes", "qwen3_coder", "mistral", "kimi_k2"} <= set(formats["formats"])
     api_cpu = json.loads((tmp_path / "api_cpu.json").read_text())["api_cpu"]
     assert set(api_cpu["concurrency"]["1"]["variants"]) == {"responses_text", "chat_text", "responses_mcp"}

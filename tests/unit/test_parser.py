@@ -51,3 +51,42 @@ def test_parsed_deltas_become_reasoning_text_and_call_parts_in_that_order() -> N
         ToolCallDelta(0, "add", "{}"),
     ]
     assert parser.close() == [] and parser.reasoning_tokens([1, 2, 3]) == 2
+
+
+def test_calls_a_stream_found_nothing_of_come_from_the_whole_turn_parse() -> None:
+    seen: list[str] = []
+
+    def whole(text: str) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+        seen.append(text)
+        return "hm", " ", [("add", '{"a": 1}'), ("sub", "{}")]
+
+    parser = ChatTemplateParser(HoldsEverything(), request=None, whole=whole)
+    parser.feed('[{"name": "add"', [1], [0], False)
+    parser.feed("}]", [2], [0], True)
+    assert parser.close() == [
+        ReasoningDelta("hm"),
+        ToolCallDelta(0, "add", '{"a": 1}'),
+        ToolCallDelta(1, "sub", "{}"),
+    ]
+    assert seen == ['[{"name": "add"}]']
+
+
+def test_a_whole_turn_parse_without_calls_leaves_the_text_as_it_was() -> None:
+    parser = ChatTemplateParser(HoldsEverything(), request=None, whole=lambda text: (None, None, []))
+    parser.feed("<tool_call>{bad", [1], [0], True)
+    assert parser.close() == [TextDelta("<tool_call>{bad")]
+
+
+def test_a_stream_that_parsed_something_is_not_parsed_again() -> None:
+    parser = ChatTemplateParser(Splits(), request=None, whole=lambda text: ("x", "y", [("z", "{}")]))
+    parser.feed("5", [1], [0], True)
+    assert parser.close() == []
+
+
+def test_a_whole_turn_parse_that_fails_leaves_the_text_as_it_was() -> None:
+    def whole(text: str) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+        raise ValueError("too many values to unpack")
+
+    parser = ChatTemplateParser(HoldsEverything(), request=None, whole=whole)
+    parser.feed("<|action_start|>", [1], [0], True)
+    assert parser.close() == [TextDelta("<|action_start|>")]

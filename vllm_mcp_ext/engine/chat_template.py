@@ -183,7 +183,9 @@ class ChatTemplateTurns:
         return Generation(
             request,
             prompt_ids,
-            ChatTemplateParser(parser, request),
+            ChatTemplateParser(
+                parser, request, whole=lambda text: chat.parse_whole(request, template_kwargs, text)
+            ),
             outputs,
             prompt_text,
             continued is not None,

@@ -10,13 +10,19 @@ Only the first arrow depends on the model family; this module holds it.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vllm_mcp_ext._compat import hermes_progress
 from vllm_mcp_ext.engine.hermes import IncrementalHermes
 from vllm_mcp_ext.types.parts import Part, ReasoningDelta, TextDelta, ToolCallDelta
+
+logger = logging.getLogger(__name__)
+
+# A finished turn as vLLM's non-streaming parse reads it: reasoning, content, calls (name, arguments).
+WholeTurn = tuple[str | None, str | None, list[tuple[str, str]]]
 
 
 class ResponsesParser(ABC):
@@ -51,9 +57,16 @@ class ChatTemplateParser(ResponsesParser):
     length, with the same deltas (``engine/hermes.py``). Every other parser runs as is.
     """
 
-    def __init__(self, parser: Any | None, request: Any, incremental: bool = True):
+    def __init__(
+        self,
+        parser: Any | None,
+        request: Any,
+        incremental: bool = True,
+        whole: Callable[[str], WholeTurn] | None = None,
+    ):
         self._parser = parser  # a vllm.parser.Parser, or None
         self._request = request  # the ChatCompletionRequest it parses for
+        self._whole = whole  # vLLM's non-streaming parse of a finished turn, for a stream that found nothing
         self._raw: list[str] = []  # what the model wrote, for a turn the parser made nothing of
         self._parsed_any = False
         self._hermes: IncrementalHermes | None = None  # took over from vLLM's hermes parser
@@ -135,10 +148,30 @@ class ChatTemplateParser(ResponsesParser):
     def close(self) -> list[Part]:
         raw = "".join(self._raw)
         if self._parser is not None and not self._parsed_any and raw.strip():
+            # Some of vLLM's parsers stream nothing for calls their whole-turn parse finds (a
+            # `required` call as a JSON list for engine-based parsers; phi4_mini_json): the
+            # calls as vLLM's non-streaming chat completions parse them.
+            if self._whole is not None and (parts := self._whole_turn(raw)):
+                return parts
             # e.g. a `<tool_call>` without valid JSON: the tool parser keeps it back, but nothing
             # the model wrote is dropped (vLLM's non-streaming chat returns it as content too).
             return [TextDelta(raw)]
         return []
+
+    def _whole_turn(self, raw: str) -> list[Part]:
+        assert self._whole is not None
+        try:
+            reasoning, content, calls = self._whole(raw)
+        except Exception:  # a vLLM parser that fails on this text: keep the text, as before
+            logger.debug("the whole-turn parse failed; the turn stays text", exc_info=True)
+            return []
+        if not calls:
+            return []
+        parts: list[Part] = [ReasoningDelta(reasoning)] if reasoning else []
+        if content and content.strip():
+            parts.append(TextDelta(content))
+        parts.extend(ToolCallDelta(index, name, arguments) for index, (name, arguments) in enumerate(calls))
+        return parts
 
     def reasoning_tokens(self, output_ids: list[int]) -> int:
         return self._parser.count_reasoning_tokens(output_ids) if self._parser is not None else 0
