@@ -261,3 +261,17 @@ def test_context_management_takes_compaction_entries_only() -> None:
         parse([{"type": "clear_everything"}])
     with pytest.raises(InvalidRequest):
         parse([{"type": "compaction", "compact_threshold": -1}])
+
+
+def test_the_new_limits_come_from_the_environment_with_their_defaults() -> None:
+    from vllm_mcp_ext.errors import ConfigError
+
+    default = Settings.from_env({})
+    assert (default.max_tool_result_tokens, default.max_repeated_calls) == (None, 2)
+    env = {"VLLM_MCP_MAX_TOOL_RESULT_TOKENS": "500", "VLLM_MCP_MAX_REPEATED_CALLS": "4"}
+    assert (Settings.from_env(env).max_tool_result_tokens, Settings.from_env(env).max_repeated_calls) == (
+        500,
+        4,
+    )
+    with pytest.raises(ConfigError, match="VLLM_MCP_MAX_TOOL_RESULT_TOKENS"):
+        Settings.from_env({"VLLM_MCP_MAX_TOOL_RESULT_TOKENS": "0"})
