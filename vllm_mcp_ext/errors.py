@@ -7,6 +7,7 @@ below this module's own live with the tool-source vocabulary or the URL policy (
     │                            turns any of these into an error body with its HTTP status
     ├── InvalidRequest           400: what a client can get wrong
     │   ├── Unsupported          400: a valid OpenAI feature this server does not support
+    │   ├── ContextTooLong       400: the first turn does not fit the model's context window
     │   └── PolicyRejected       400: a server_url the URL policy rejects (servers/remote/policy.py)
     ├── Unauthorized             401: no valid API key (vLLM's middleware answers first on /v1)
     ├── Forbidden                403: the caller's API key may not use it (access/permissions.py)
@@ -70,6 +71,14 @@ class Unsupported(InvalidRequest):
 
     def __init__(self, message: str, *, param: str | None = None):
         super().__init__(message, param=param, code="unsupported_parameter")
+
+
+class ContextTooLong(InvalidRequest):
+    """A prompt that leaves no room in the model's context window. Before the response starts a
+    400 (``context_length_exceeded``, OpenAI's code); on a later turn the loop ends the response
+    ``incomplete`` instead (engine/fit.py)."""
+
+    default_code = "context_length_exceeded"
 
 
 class Unauthorized(McpExtError):

@@ -108,6 +108,22 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=netloc, query=query, fragment="").geturl()
 
 
+def without_secrets(url: str) -> str:
+    """A URL as the client sent it, for the response's echo: the userinfo, the fragment and
+    secret-looking query parameters (``?token=``, ``?api_key=``, ...) left out, the rest kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    hostport = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{key}={value}" if eq else key
+        for key, eq, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+        if not _SECRET_QUERY_KEY.search(unquote(key))
+    )
+    return parts._replace(netloc=hostport, query=query, fragment="").geturl()
+
+
 def _query_pairs(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, _, v in (pair.partition("=") for pair in query.split("&") if pair)]
 

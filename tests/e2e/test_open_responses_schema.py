@@ -58,7 +58,8 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "two_calls": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP]},
     "mcp_and_function": {"input": "What is the weather in Paris?", "tools": [MCP, WEATHER]},
-    "incomplete": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP], "max_tool_calls": 1},
+    "incomplete": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP], "max_output_tokens": 3},
+    "max_tool_calls": {"input": "Multiply 6 by 7, then add 8.", "tools": [MCP], "max_tool_calls": 1},
     "approval": {"input": "What is 2 plus 3?", "tools": [{"type": "mcp", "server_label": "calc"}]},
 }
 

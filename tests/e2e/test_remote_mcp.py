@@ -53,7 +53,7 @@ def test_remote_server_answers_like_a_configured_one(client, remote_mcp_server: 
         "completed",
     )
     assert message.content[0].text == "2 plus 3 is 5."
-    assert r.tools[0].server_url == remote_mcp_server  # the path is not echoed
+    assert r.tools[0].server_url == remote_mcp_server + path  # as sent (it holds no secrets)
 
 
 def test_pinned_host_name_is_kept_in_the_host_header(client, remote_mcp_server: str) -> None:

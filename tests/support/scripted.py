@@ -18,6 +18,7 @@ class ScriptedTurns:
         self.turns = list(turns)
         self.model_name = model_name
         self.seen: list[list[dict[str, Any]]] = []
+        self.choices: list[Any] = []  # each turn's tool_choice
 
     def check_model(self, name: str | None) -> None:
         if name not in (None, self.model_name):
@@ -25,6 +26,7 @@ class ScriptedTurns:
 
     async def run_turn(self, turn: Any) -> AsyncIterator[Part]:
         self.seen.append([dict(m) for m in turn.messages])
+        self.choices.append(turn.tool_choice)
         for part in self.turns.pop(0):
             yield part
         yield TurnEnd("stop", TurnUsage(prompt_tokens=10, cached_tokens=4, output_tokens=5))

@@ -16,6 +16,7 @@ import pytest
 from tests.support.asgi import BASE_URL, httpx2_client, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.loop.context_edits import CLEARED
 from vllm_mcp_ext.types.parts import TextDelta
 
 CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
@@ -150,6 +151,112 @@ async def test_the_blocks_sent_back_continue_the_conversation(
     assert blocks(second) == [("text", "Bye.")]
     assert [m["role"] for m in engine.seen[2]] == ["user", "assistant", "tool", "assistant", "user"]
     assert engine.seen[2][2]["content"] == "5"
+
+
+async def test_tool_choice_may_name_a_connector_tool(
+    client: anthropic.AsyncAnthropic, engine: ScriptedTurns
+) -> None:
+    engine.choices.clear()
+    m = await create(client, tool_choice={"type": "tool", "name": "add"})
+    assert [b.type for b in m.content] == ["mcp_tool_use", "mcp_tool_result", "text"]
+    assert engine.choices == [{"type": "function", "function": {"name": "add"}}, "auto"]
+    with pytest.raises(anthropic.BadRequestError) as info:
+        await create(client, tool_choice={"type": "tool", "name": "nope"})
+    assert isinstance(info.value.body, dict) and "'nope'" in info.value.body["error"]["message"]
+
+
+SEARCH_BM25: Any = {"type": "tool_search_tool_bm25_20251119", "name": "tool_search_tool_bm25"}
+DEFERRED: Any = {**TOOLSET, "default_config": {"defer_loading": True}}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_deferred_toolset_is_found_by_tool_search_and_called(
+    client: anthropic.AsyncAnthropic, engine: ScriptedTurns, streamed: bool
+) -> None:
+    play(
+        engine,
+        tool_call("tool_search", '{"query": "add two integers"}'),
+        tool_call("add", '{"a": 2, "b": 3}'),
+        [TextDelta("5.")],
+    )
+    if streamed:
+        args: Any = {"mcp_servers": SERVERS, "tools": [DEFERRED, SEARCH_BM25], "betas": BETA}
+        async with client.beta.messages.stream(
+            model="scripted", max_tokens=64, messages=ASK, **args
+        ) as stream:
+            m = await stream.get_final_message()
+    else:
+        m = await create(client, tools=[DEFERRED, SEARCH_BM25])
+    assert [b.type for b in m.content] == [
+        "server_tool_use",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "text",
+    ]
+    search, found = m.content[0], m.content[1]
+    assert (search.name, search.input) == ("tool_search_tool_bm25", {"query": "add two integers"})
+    assert found.tool_use_id == search.id
+    assert found.content.tool_references[0].tool_name == "add"
+    assert m.content[3].content[0].text == "5"
+    # the model was shown the search, not the calculator's tools
+    assert "Add two integers." in engine.seen[1][-1]["content"]
+
+
+def history_with_calls(count: int) -> list[Any]:
+    """A conversation a client sends back: ``count`` earlier add calls, then a new question."""
+    content: list[Any] = []
+    for i in range(count):
+        content += [
+            {
+                "type": "mcp_tool_use",
+                "id": f"mcptoolu_{i}",
+                "name": "add",
+                "server_name": "calc",
+                "input": {"a": i, "b": 1},
+            },
+            {
+                "type": "mcp_tool_result",
+                "tool_use_id": f"mcptoolu_{i}",
+                "content": [{"type": "text", "text": f"sum {i + 1}"}],
+            },
+        ]
+    return [*ASK, {"role": "assistant", "content": content}, {"role": "user", "content": "and now?"}]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_context_management_clears_old_tool_results_before_the_turn(
+    client: anthropic.AsyncAnthropic, engine: ScriptedTurns, streamed: bool
+) -> None:
+    play(engine, [TextDelta("Done.")])
+    edits: Any = {
+        "edits": [
+            {
+                "type": "clear_tool_uses_20250919",
+                "trigger": {"type": "input_tokens", "value": 1},
+                "keep": {"type": "tool_uses", "value": 1},
+            }
+        ]
+    }
+    args: Any = {"messages": history_with_calls(3), "context_management": edits}
+    if streamed:
+        base: Any = {"mcp_servers": SERVERS, "tools": [TOOLSET], "betas": BETA}
+        async with client.beta.messages.stream(model="scripted", max_tokens=64, **base, **args) as stream:
+            m = await stream.get_final_message()
+    else:
+        m = await create(client, **args)
+    seen = [x["content"] for x in engine.seen[0] if x["role"] == "tool"]
+    assert seen == [CLEARED, CLEARED, "sum 3"]
+    assert m.context_management is not None
+    [applied] = m.context_management.applied_edits
+    assert (applied.type, applied.cleared_tool_uses) == ("clear_tool_uses_20250919", 2)
+    assert applied.cleared_input_tokens > 0
+
+
+async def test_an_unsupported_context_edit_is_an_anthropic_400(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        await create(client, context_management={"edits": [{"type": "compact_20260112"}]})
+    assert isinstance(info.value.body, dict) and "compact_20260112" in info.value.body["error"]["message"]
 
 
 async def test_client_errors_are_anthropic_errors(client: anthropic.AsyncAnthropic) -> None:

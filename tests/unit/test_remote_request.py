@@ -29,13 +29,19 @@ def parse(*tools: dict[str, Any], **settings: Any):
     )
 
 
-def test_server_url_resolves_to_a_remote_source_and_the_echo_has_no_path_or_secrets() -> None:
+def test_server_url_resolves_to_a_remote_source_and_the_echo_is_the_url_sent_without_secrets() -> None:
     request = parse(remote_tool(headers={"X-Key": "hdr-secret"}, authorization="tok-secret"))
     assert isinstance(request.servers[0].source, RemoteSource)
     echo = request.tools[0]
-    assert echo["server_url"] == "https://mcp.example.com"
+    assert echo["server_url"] == "https://mcp.example.com/private/path?k=1"
     assert "headers" not in echo and "authorization" not in echo
     assert "secret" not in repr(request)
+
+
+def test_the_echoed_server_url_leaves_out_secret_query_values() -> None:
+    sent = "https://mcp.example.com/mcp?team=a&api_key=k-secret&access_token=t-secret#x"
+    request = parse(remote_tool(sent))
+    assert request.tools[0]["server_url"] == "https://mcp.example.com/mcp?team=a"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconn
 from vllm_mcp_ext.api.door import caller_of, error_boundary_in, runtime_of
 from vllm_mcp_ext.api.routing import choose_messages_route
 from vllm_mcp_ext.errors import McpExtError
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.messages.request import messages_request
 from vllm_mcp_ext.messages.response import EventWriter, error_body, event_wire, message, message_wire
 
@@ -40,17 +41,19 @@ async def create_message(raw_request: Request) -> Response:
     plugin = runtime_of(raw_request)
     service = plugin.service
     run = await service.prepare(request.body, caller_of(raw_request, plugin))
+    run.context_edits = request.edits
     if request.stream:
-        return event_stream(raw_request, _sse(service.stream(run), run.id))
+        return event_stream(raw_request, _sse(service.stream(run), run))
     try:
         response = await unless_disconnected(raw_request, service.complete(run))
     except ClientGone:
         return Response(status_code=499)  # nobody reads it
-    return JSONResponse(message_wire(message(response)))
+    return JSONResponse(message_wire(message(response, run.applied_edits.report())))
 
 
-async def _sse(events: AsyncIterator[ResponseStreamEvent], response_id: str) -> AsyncIterator[str]:
-    writer = EventWriter()
+async def _sse(events: AsyncIterator[ResponseStreamEvent], run: Run) -> AsyncIterator[str]:
+    response_id = run.id
+    writer = EventWriter(lambda: run.applied_edits.report())
     try:
         async for event in events:
             for out in writer.events(event):

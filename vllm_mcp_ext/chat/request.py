@@ -205,7 +205,7 @@ def _approval_answers(raw: Any, origins: list[str]) -> list[dict[str, Any]]:
 
 def _tool(raw: Any, i: int) -> dict[str, Any]:
     kind = raw.get("type") if isinstance(raw, dict) else None
-    if kind == "mcp":
+    if kind in ("mcp", "tool_search"):  # tool_search: deferred mcp tools are found in the loop
         return raw
     if kind == "function":
         function = raw.get("function")
@@ -213,7 +213,8 @@ def _tool(raw: Any, i: int) -> dict[str, Any]:
             raise InvalidRequest("a function tool needs a 'function' object", param=f"tools[{i}].function")
         return {"type": "function", **function}
     raise InvalidRequest(
-        f"tool type {kind!r} is not supported; use 'function' or 'mcp'", param=f"tools[{i}].type"
+        f"tool type {kind!r} is not supported; use 'function', 'mcp' or 'tool_search'",
+        param=f"tools[{i}].type",
     )
 
 

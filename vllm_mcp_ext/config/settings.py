@@ -27,6 +27,11 @@ class Settings:
     trace: bool = option(False, env="VLLM_MCP_TRACE", kind="bool")
     # characters of one tool result kept for the model and the item
     max_tool_output: int = option(100_000, env="VLLM_MCP_MAX_TOOL_OUTPUT", kind="int")
+    # tokens of one tool result the model sees (the item keeps it whole); None: a quarter of the
+    # model's context window (engine/fit.py)
+    max_tool_result_tokens: int | None = option(None, env="VLLM_MCP_MAX_TOOL_RESULT_TOKENS", kind="int")
+    # identical calls answered with the earlier result before the MCP tools go off (loop/guards.py)
+    max_repeated_calls: int = option(2, env="VLLM_MCP_MAX_REPEATED_CALLS", kind="int")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

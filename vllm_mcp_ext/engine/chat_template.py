@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, RequestOutput, VllmChat
 from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
+from vllm_mcp_ext.engine.fit import PromptSize
 from vllm_mcp_ext.engine.media import has_media, without_tool_media
 from vllm_mcp_ext.engine.parser import ChatTemplateParser
 from vllm_mcp_ext.engine.truncation import drop_oldest
-from vllm_mcp_ext.errors import InvalidRequest, NotFound
+from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, NotFound
 from vllm_mcp_ext.observe.trace import TurnTrace
 from vllm_mcp_ext.observe.trace import current as current_trace
 from vllm_mcp_ext.types.parts import (
@@ -56,6 +58,7 @@ class ChatTemplateTurns:
         self._chat = chat
         self.model_name = chat.model_name
         self._logged: set[str] = set()
+        self._measured = MeasuredPrompts()  # first turns rendered to check that they fit
 
     @property
     def takes_media(self) -> bool:
@@ -65,6 +68,47 @@ class ChatTemplateTurns:
         """A 404 for a model this server does not serve, as vLLM's own routes answer."""
         if name and not self._chat.serves(name):
             raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
+
+    # -- fitting the context window (engine/fit.py's MeasuresPrompts) -------------------------
+
+    @property
+    def context_window(self) -> int:
+        return self._chat.max_model_len
+
+    async def prompt_size(self, turn: TurnRequest) -> PromptSize | None:
+        """The first turn's prompt size, rendered as `start` renders it (which then takes this
+        rendering instead of making it again). None for media (vLLM's full render)."""
+        chat = self._chat
+        if not chat.takes_media:  # as run_turn does
+            turn = replace(turn, messages=without_tool_media(turn.messages))
+        if not chat.renders_text or not chat.has_tokenizer or has_media(turn.messages):
+            return None
+        request = _chat_request(self.model_name, turn)
+        chat.check_trusted(request)
+        if turn.truncate:
+            turn = await self._fit(turn)
+            request = _chat_request(self.model_name, turn)
+        request = chat.structured_answer(request, chat.template_kwargs(request))
+        rendered = await self._render_text_prompt(request)
+        if rendered is None:
+            return None
+        self._measured.put(turn.request_id, request, rendered)
+        size = PromptSize(len(rendered[0]), 0, chat.max_model_len, len(turn.tools))
+        if size.fits or not turn.tools:
+            return size
+        bare = await self._render_text_prompt(_chat_request(self.model_name, replace(turn, tools=[])))
+        return size if bare is None else replace(size, tool_tokens=size.tokens - len(bare[0]))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._chat.encode(text))
+
+    def cut_to_tokens(self, text: str, budget: int) -> tuple[str, int] | None:
+        if len(text) <= budget:  # a token is at least one character
+            return None
+        ids = self._chat.encode(text)
+        if len(ids) <= budget:
+            return None
+        return self._chat.decode(ids[:budget]), len(ids)
 
     async def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
         record = TurnTrace(time.perf_counter()) if (trace := current_trace()) is not None else None
@@ -105,7 +149,7 @@ class ChatTemplateTurns:
             if record is not None:
                 mark = time.perf_counter()
                 record.plugin_s += mark - now
-        for part in parser.close():
+        for part in parser.close(cut=finish == "length"):
             yield part
         usage = TurnUsage(
             prompt_tokens=len(prompt_ids),
@@ -121,6 +165,7 @@ class ChatTemplateTurns:
             record.prompt_tokens, record.cached_tokens = usage.prompt_tokens, cached
             record.output_tokens = usage.output_tokens
             record.continued, record.rewritten = generation.continued, generation.rewritten
+            record.loaded_tools = turn.loaded_tools
             record.held_tokens = len(turn.held.token_ids) if generation.continued and turn.held else 0
             trace.turns.append(record)
         raw = RawTurn(generation.prompt_text or "", prompt_ids, "".join(output_text), output_ids)
@@ -159,7 +204,7 @@ class ChatTemplateTurns:
             rewritten, continued = continued.reason, None
         rendered = continued
         if rendered is None and chat.renders_text and not media:
-            rendered = await self._render_text_prompt(request)
+            rendered = self._measured.take(request_id, request) or await self._render_text_prompt(request)
         engine_input: Any
         prompt_text: str | None
         if rendered is not None:
@@ -171,10 +216,10 @@ class ChatTemplateTurns:
             engine_input, prompt_ids, prompt_text = await chat.render(request)
         max_tokens = chat.max_tokens(request, len(prompt_ids))
         if max_tokens <= 0:
-            raise InvalidRequest(
-                "the conversation no longer fits the model's context window",
+            raise ContextTooLong(
+                f"the conversation ({len(prompt_ids)} tokens) no longer fits the model's context "
+                f"window ({chat.max_model_len} tokens)",
                 param="input",
-                code="context_length_exceeded",
             )
         sampling = chat.sampling_params(request, max_tokens)
         outputs = chat.generate(
@@ -260,6 +305,30 @@ class ChatTemplateTurns:
             self.model_name,
             reason,
         )
+
+
+class MeasuredPrompts:
+    """First-turn prompts rendered before the response started (to check that they fit), kept
+    for the turn itself; bounded, as a response may never start (a client gone, a 4xx)."""
+
+    KEEP = 64
+
+    def __init__(self) -> None:
+        self._by_id: OrderedDict[str, tuple[ChatCompletionRequest, tuple[list[int], str]]] = OrderedDict()
+
+    def put(self, request_id: str, request: ChatCompletionRequest, rendered: tuple[list[int], str]) -> None:
+        self._by_id[request_id] = (request, rendered)
+        while len(self._by_id) > self.KEEP:
+            self._by_id.popitem(last=False)
+
+    def take(self, request_id: str, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
+        """The rendering, when the turn asks for the very conversation and tools measured."""
+        kept = self._by_id.pop(request_id, None)
+        if kept is None:
+            return None
+        measured, rendered = kept
+        same = measured.messages == request.messages and measured.tools == request.tools
+        return rendered if same and measured.tool_choice == request.tool_choice else None
 
 
 INLINE_RENDER_CHARS = 32_768  # what a turn renders anew, up to this size, renders on the event loop

@@ -39,8 +39,8 @@ class ResponsesParser(ABC):
     def feed(self, text: str, token_ids: Sequence[int], prompt_token_ids: Any, finished: bool) -> list[Part]:
         """The parts one engine delta adds (the delta's text and token ids)."""
 
-    def close(self) -> list[Part]:
-        """Parts held back until the turn ended."""
+    def close(self, cut: bool = False) -> list[Part]:
+        """Parts held back until the turn ended; ``cut``: the turn ended at its token limit."""
         return []
 
     def reasoning_tokens(self, output_ids: list[int]) -> int:
@@ -145,8 +145,12 @@ class ChatTemplateParser(ResponsesParser):
         self._parsed_any = self._parsed_any or bool(parts)
         return parts
 
-    def close(self) -> list[Part]:
+    def close(self, cut: bool = False) -> list[Part]:
         raw = "".join(self._raw)
+        if cut:
+            # What the parser still holds at a token limit is an unfinished tool call (or
+            # reasoning): never answer text.
+            return []
         if self._parser is not None and not self._parsed_any and raw.strip():
             # Some of vLLM's parsers stream nothing for calls their whole-turn parse finds (a
             # `required` call as a JSON list for engine-based parsers; phi4_mini_json): the

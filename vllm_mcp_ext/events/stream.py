@@ -8,6 +8,7 @@ client streams or not, and a background response is stored as its snapshots whil
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
@@ -47,6 +48,8 @@ from openai.types.responses import (
     ResponseUsage,
 )
 from openai.types.responses.response import IncompleteDetails
+from openai.types.responses.response_compaction_compacting_event import ResponseCompactionCompactingEvent
+from openai.types.responses.response_compaction_item import ResponseCompactionItem
 from openai.types.responses.response_error import ResponseError
 from openai.types.responses.response_output_item import (
     McpApprovalRequest,
@@ -55,6 +58,8 @@ from openai.types.responses.response_output_item import (
     McpListToolsTool,
 )
 from openai.types.responses.response_reasoning_item import Content as ReasoningContent
+from openai.types.responses.response_tool_search_call import ResponseToolSearchCall
+from openai.types.responses.response_tool_search_output_item import ResponseToolSearchOutputItem
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from openai.types.shared.reasoning import Reasoning
 
@@ -122,9 +127,13 @@ class ResponseStream:
         return new_id("call")
 
     def call_id(self, index: int) -> str:
-        """The id that ties an open call item to its result: ``call_id`` for function calls."""
+        """The id that ties an open call item to its result: ``call_id`` for function calls
+        and tool searches."""
         item = self.output[index]
-        value = item.call_id if isinstance(item, ResponseFunctionToolCall) else item.id
+        if isinstance(item, ResponseFunctionToolCall | ResponseToolSearchCall):
+            value = item.call_id
+        else:
+            value = item.id
         assert value is not None
         return value
 
@@ -447,6 +456,56 @@ class ResponseStream:
             name=item.name,
         )
         self._close(index, item.model_copy(update={"arguments": arguments, "status": "completed"}))
+
+    # -- compaction (loop/compaction.py) ---------------------------------------------------
+
+    def open_compaction(self) -> int:
+        item = ResponseCompactionItem(id=new_id("cmp"), type="compaction", encrypted_content="")
+        index = self._open(item)
+        self._emit(
+            ResponseCompactionCompactingEvent,
+            type="response.compaction.compacting",
+            item_id=item.id,
+            output_index=index,
+        )
+        return index
+
+    def close_compaction(self, index: int, encrypted_content: str) -> None:
+        item = self.output[index]
+        self._close(index, item.model_copy(update={"encrypted_content": encrypted_content}))
+
+    # -- tool search (loop/tool_search.py) -------------------------------------------------
+
+    def open_tool_search_call(self) -> int:
+        item = ResponseToolSearchCall(
+            id=new_id("ts"),
+            type="tool_search_call",
+            call_id=new_id("call"),
+            arguments={},
+            execution="server",
+            status="in_progress",
+        )
+        return self._open(item)
+
+    def close_tool_search_call(self, index: int, arguments: str) -> None:
+        item = cast(ResponseToolSearchCall, self.output[index])
+        try:
+            parsed: Any = json.loads(arguments or "{}")
+        except (ValueError, RecursionError):
+            parsed = {"query": arguments}
+        self._close(index, item.model_copy(update={"arguments": parsed, "status": "completed"}))
+
+    def tool_search_output(self, call_id: str, tools: list[Any]) -> None:
+        """The tools a search loaded: one item, added and done."""
+        item = ResponseToolSearchOutputItem(
+            id=new_id("tso"),
+            type="tool_search_output",
+            call_id=call_id,
+            execution="server",
+            status="completed",
+            tools=tools,
+        )
+        self._close(self._open(item), item)
 
 
 _UNFINISHED = ("in_progress", "calling", "searching")

@@ -20,6 +20,7 @@ from vllm_mcp_ext.engine.media import message_content
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
+from vllm_mcp_ext.loop.compaction import decode, summary_message
 from vllm_mcp_ext.loop.toolset import tool_from_listing
 from vllm_mcp_ext.types.content import flatten_text
 from vllm_mcp_ext.types.parts import HeldTokens
@@ -153,6 +154,12 @@ class ParsableContext:
             self._add_mcp_call(item, param)
             return
         self._settle_answers()
+        if kind == "compaction":
+            summary = decode(str(item.get("encrypted_content") or ""))
+            if summary is None:
+                raise InvalidRequest("a compaction item's encrypted_content is not one of ours", param=param)
+            self.messages.append(summary_message(summary))
+            return
         if kind == "message":
             self.settle_unanswered()
             role = item.get("role")

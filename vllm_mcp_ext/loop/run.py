@@ -10,6 +10,8 @@ from openai.types.responses import Response
 
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
+from vllm_mcp_ext.loop.tool_search import ToolIndex
 from vllm_mcp_ext.loop.toolset import ToolSet
 from vllm_mcp_ext.observe.trace import ResponseTrace
 from vllm_mcp_ext.servers import RequestSources
@@ -32,6 +34,8 @@ class Plan:
     tools: list[dict[str, Any]]  # every tool, as the model sees them after the first turn
     first_tools: list[dict[str, Any]]
     first_choice: str | dict[str, Any]
+    search: ToolIndex | None = None  # the deferred tools, with a tool_search tool
+    first_prompt_tokens: int = 0  # as measured before the response started (0: not measured)
 
 
 @dataclass
@@ -51,6 +55,9 @@ class Run:
     sources: RequestSources | None = None
     trace: ResponseTrace | None = None  # timings, with VLLM_MCP_TRACE=1
     owner: str | None = None  # the key hash of the caller that created it (`access.Caller`)
+    # Anthropic's context editing (set by /v1/messages) and what it cleared (loop/context_edits.py)
+    context_edits: ContextEdits | None = None
+    applied_edits: AppliedEdits = field(default_factory=AppliedEdits)
     stream: ResponseStream = field(init=False)
 
     def __post_init__(self) -> None:

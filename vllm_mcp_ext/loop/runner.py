@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp import types
@@ -18,19 +18,34 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import observe
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.engine.fit import MeasuresPrompts, cut_result, result_budget, token_counter, too_long
 from vllm_mcp_ext.engine.turns import ModelTurns
-from vllm_mcp_ext.errors import InvalidRequest, McpExtError
+from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.stream import response_error_code
 from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
+from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, compacted
+from vllm_mcp_ext.loop.compaction import encode as encode_compaction
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
+from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
+from vllm_mcp_ext.loop.context_edits import apply as apply_edits
+from vllm_mcp_ext.loop.guards import CallGuard, again, with_note
 from vllm_mcp_ext.loop.run import Listing, Plan, Run
+from vllm_mcp_ext.loop.tool_search import (
+    SEARCH_FUNCTION,
+    TOOL_SEARCH,
+    Deferred,
+    SearchCall,
+    ToolIndex,
+    found_tools,
+)
+from vllm_mcp_ext.loop.tool_search import result_text as search_result_text
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.observe import metrics, spans
 from vllm_mcp_ext.servers.remote import RemoteSource
-from vllm_mcp_ext.types.parts import TurnRequest
+from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import ServerUnavailable
 
@@ -39,9 +54,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Budget:
+    guard: CallGuard
     calls_made: int = 0
     tokens_used: int = 0
     turns: int = 0
+    found: dict[str, None] = field(default_factory=dict)  # tools tool_search loaded, in order
+    edits: ContextEdits | None = None  # Anthropic's context editing (loop/context_edits.py)
+    applied: AppliedEdits = field(default_factory=AppliedEdits)
+    last_turn_tokens: int = 0  # the last turn's prompt and output: the next prompt's estimate
 
     def room(self, req: ResponsesRequest) -> int | None:
         return None if req.max_tool_calls is None else max(req.max_tool_calls - self.calls_made, 0)
@@ -55,18 +75,42 @@ class AgentLoop:
     # -- before the response starts -------------------------------------------------------
 
     async def prepare(self, req: ResponsesRequest, context: ParsableContext) -> Plan:
+        plan = await self._plan(req, context)
+        return await self._check_fits(req, context, plan)
+
+    async def _check_fits(self, req: ResponsesRequest, context: ParsableContext, plan: Plan) -> Plan:
+        """A first turn that cannot fit the context window is the client's to fix: a 400 with
+        the counts, before the response starts (a turn resuming approved calls is not checked:
+        its prompt waits for their results)."""
+        if context.answers or not isinstance(self.turns, MeasuresPrompts):
+            return plan
+        first = self._turn_request(req, context, plan, self._budget(), 0, plan.first_tools, plan.first_choice)
+        size = await self.turns.prompt_size(first)
+        if size is not None and not size.fits:
+            raise too_long(size)
+        return plan if size is None else replace(plan, first_prompt_tokens=size.tokens)
+
+    def _budget(self) -> _Budget:
+        return _Budget(CallGuard(self.settings.max_repeated_calls))
+
+    async def _plan(self, req: ResponsesRequest, context: ParsableContext) -> Plan:
         listings = await asyncio.gather(*(self._list(use, context) for use in req.servers))
         function_names = [t["function"]["name"] for t in req.function_tools]
         toolset = ToolSet.build(
             (ServerTools(x.label, x.tools) for x in listings if x.error is None),
-            reserved=function_names,
+            reserved=function_names + ([TOOL_SEARCH] if req.tool_search else []),
         )
-        tools = toolset.function_params() + req.function_tools
+        tools, search = _offered(req, toolset)
         choice = req.tool_choice
         if not isinstance(choice, ForcedTool) or context.answers:
             # A turn that resumes approved calls is not forced to call again.
             return Plan(
-                list(listings), toolset, tools, tools, "auto" if isinstance(choice, ForcedTool) else choice
+                list(listings),
+                toolset,
+                tools,
+                tools,
+                "auto" if isinstance(choice, ForcedTool) else choice,
+                search,
             )
         if choice.kind == "function":
             if choice.name not in function_names:
@@ -74,7 +118,7 @@ class AgentLoop:
                     f"tool_choice names function {choice.name!r}, which is not in tools",
                     param="tool_choice",
                 )
-            return Plan(list(listings), toolset, tools, tools, _named(choice.name))
+            return Plan(list(listings), toolset, tools, tools, _named(choice.name), search)
         listing = next(x for x in listings if x.label == choice.server_label)
         if listing.error is not None:
             raise InvalidRequest(
@@ -84,7 +128,7 @@ class AgentLoop:
             )
         if choice.name is None:  # any tool of that server
             server_tools = [t.function_param() for t in toolset.tools if t.server_label == listing.label]
-            return Plan(list(listings), toolset, tools, server_tools, "required")
+            return Plan(list(listings), toolset, tools, server_tools, "required", search)
         forced = toolset.find(listing.label, choice.name)
         if forced is None:
             allowed = ", ".join(t.name for t in listing.tools) or "none"
@@ -93,7 +137,7 @@ class AgentLoop:
                 f"among its allowed tools ({allowed})",
                 param="tool_choice.name",
             )
-        return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name))
+        return Plan(list(listings), toolset, tools, tools, _named(forced.exposed_name), search)
 
     async def _list(self, use: McpServerUse, context: ParsableContext) -> Listing:
         key = allowed_key(use.allowed) + (f" denied {sorted(use.denied)}" if use.denied else "")
@@ -122,7 +166,7 @@ class AgentLoop:
         for event in stream.take():
             yield event
         try:
-            async for event in self._respond(req, run.context, plan, stream):
+            async for event in self._respond(req, run.context, plan, stream, run):
                 yield event
         except McpExtError as exc:
             stream.fail(response_error_code(exc.code, exc.status), exc.message)
@@ -133,9 +177,10 @@ class AgentLoop:
             yield event
 
     async def _respond(
-        self, req: ResponsesRequest, context: ParsableContext, plan: Plan, stream: ResponseStream
+        self, req: ResponsesRequest, context: ParsableContext, plan: Plan, stream: ResponseStream, run: Run
     ) -> AsyncIterator[ResponseStreamEvent]:
-        budget = _Budget()
+        budget = self._budget()
+        budget.edits, budget.applied = run.context_edits, run.applied_edits
         try:
             async for event in self._turns(req, context, plan, stream, budget):
                 yield event
@@ -165,18 +210,31 @@ class AgentLoop:
                 {t["function"]["name"] for t in req.function_tools},
                 req.servers[0].label if req.servers else "",
                 _approval_check(req),
+                searching=plan.search is not None,
             )
             running: dict[str, asyncio.Task[CallOutcome]] = {}
+            if await self._compact_if_due(req, context, plan, budget, stream, turn_number):
+                for event in stream.take():
+                    yield event
+            self._edit_context(context, plan, budget, turn_number)
             budget.turns += 1
             try:
-                with spans.span("mcp.turn", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
-                    async for part in self.turns.run_turn(
-                        self._turn_request(req, context, plan, budget, turn_number, tools, choice)
-                    ):
-                        turn.feed(part)
-                        self._start(turn.take_complete(), running, req, plan, budget)
-                        for event in stream.take():
-                            yield event
+                try:
+                    with spans.span("mcp.turn", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
+                        async for part in self.turns.run_turn(
+                            self._turn_request(req, context, plan, budget, turn_number, tools, choice)
+                        ):
+                            turn.feed(part)
+                            self._start(turn.take_complete(), running, req, plan, budget)
+                            for event in stream.take():
+                                yield event
+                except ContextTooLong as exc:
+                    # Past the first turn the client cannot fix the prompt: the response ends
+                    # as one cut for length does (OpenAI's reasons are max_output_tokens and
+                    # content_filter; running out of the window is running out of output room).
+                    logger.info("response %s: %s; it ends incomplete", req.id, exc.message)
+                    stream.finish("max_output_tokens")
+                    return
                 turn.close()
                 self._start(turn.take_complete(), running, req, plan, budget)
                 for event in stream.take():
@@ -186,9 +244,12 @@ class AgentLoop:
                 if req.response_messages and turn.end.raw is not None:
                     stream.add_raw_turn(turn.end.raw)
                 budget.tokens_used += turn.end.usage.output_tokens
+                budget.last_turn_tokens = turn.end.usage.prompt_tokens + turn.end.usage.output_tokens
                 # the next prompt continues what the engine holds after this turn
                 context.append_turn(turn.assistant_message(), turn.end.held)
-                skipped = await self._finish_calls(turn, running, context, stream)
+                if turn_number + 2 == self.settings.max_turns:
+                    budget.guard.last_turn_next()  # the last turn answers
+                await self._finish_calls(turn, running, context, stream, req, budget, plan)
                 for call in turn.calls:
                     if call.kind == "approval" and call.tool is not None:
                         metrics.approval(_metrics_label(req, call.tool.server_label), "requested")
@@ -197,12 +258,74 @@ class AgentLoop:
                     task.cancel()
             for event in stream.take():
                 yield event
-            finish = _after_turn(turn, skipped, req, context, budget)
+            finish = _after_turn(turn, req, context, budget)
             if finish is not None:
                 stream.finish(finish.incomplete_reason)
                 return
-            tools, choice = plan.tools, "auto"
+            tools, choice = self._next_tools(req, plan, budget)
         stream.finish("max_turns")
+
+    async def _compact_if_due(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        budget: _Budget,
+        stream: ResponseStream,
+        turn_number: int,
+    ) -> bool:
+        """Compaction: past the threshold, the model summarizes the conversation (a turn without
+        tools) into a compaction item, and the conversation goes on from it."""
+        threshold = req.compact_threshold
+        if threshold is None:
+            return False
+        if not threshold and isinstance(self.turns, MeasuresPrompts):
+            threshold = int(self.turns.context_window * DEFAULT_SHARE)
+        estimate = budget.last_turn_tokens if turn_number else plan.first_prompt_tokens
+        if not threshold or estimate < threshold:
+            return False
+        messages = [*context.model_messages(), {"role": "user", "content": COMPACT_PROMPT}]
+        turn = replace(
+            self._turn_request(req, context, plan, budget, turn_number, [], "none"),
+            request_id=f"{req.id}-compact-{turn_number}",
+            messages=messages,
+            max_tokens=COMPACT_MAX_TOKENS,
+            response_format=None,
+            held=None,
+        )
+        index = stream.open_compaction()
+        text: list[str] = []
+        async for part in self.turns.run_turn(turn):
+            if isinstance(part, TextDelta):
+                text.append(part.text)
+            elif isinstance(part, TurnEnd):
+                stream.usage.add(part.usage)
+        summary = "".join(text).strip()
+        stream.close_compaction(index, encode_compaction(summary))
+        context.messages = compacted(context.messages, summary)
+        context.held = None
+        budget.last_turn_tokens = 0
+        return True
+
+    def _edit_context(self, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int) -> None:
+        """Anthropic's context edits, before a turn; an edited conversation renders anew."""
+        if budget.edits is None:
+            return
+        count = token_counter(self.turns)
+        estimate = budget.last_turn_tokens if turn_number else plan.first_prompt_tokens
+        if not estimate:
+            estimate = sum(count(str(m.get("content") or "")) for m in context.model_messages())
+        if apply_edits(budget.edits, context.messages, estimate, count, budget.applied):
+            context.held = None
+
+    def _next_tools(
+        self, req: ResponsesRequest, plan: Plan, budget: _Budget
+    ) -> tuple[list[dict[str, Any]], str | dict[str, Any]]:
+        """The next turn's tools: all of them, or, once tools are off (max_tool_calls spent or
+        calls repeated: loop/guards.py), only the client's function tools, so the model answers."""
+        if budget.guard.off is None:
+            return plan.tools, "auto"
+        return req.function_tools, "auto" if req.function_tools else "none"
 
     def _turn_request(
         self,
@@ -231,6 +354,7 @@ class AgentLoop:
             logprobs=req.output_logprobs,
             held=context.held,
             tool_servers={t.exposed_name: (t.server_label, t.name) for t in plan.toolset.tools},
+            loaded_tools=tuple(t["function"]["name"] for t in tools) + tuple(budget.found),
         )
 
     # -- calls ----------------------------------------------------------------------------
@@ -245,16 +369,23 @@ class AgentLoop:
     ) -> None:
         """Start each call the moment its arguments are complete (early tool execution), while
         the model keeps generating. Calls that wait for approval never start here."""
+        guard = budget.guard
         for call in calls:
-            if call.kind not in ("mcp", "unknown"):
+            if call.kind not in ("mcp", "unknown") or guard.off is not None:
+                continue  # tools off: a call the model writes anyway does not run
+            earlier = guard.earlier_run(call.exposed_name, call.arguments)
+            if earlier is not None:
+                running[call.call_id] = asyncio.create_task(again(earlier))
                 continue
             room = budget.room(req)
             if room is not None and room <= 0:
                 continue
             budget.calls_made += 1
-            running[call.call_id] = asyncio.create_task(
+            task = asyncio.create_task(
                 self._call(req, plan.toolset, call.tool, call.exposed_name, call.arguments)
             )
+            running[call.call_id] = task
+            guard.ran(call.exposed_name, call.arguments, task)
 
     async def _finish_calls(
         self,
@@ -262,14 +393,25 @@ class AgentLoop:
         running: dict[str, asyncio.Task[CallOutcome]],
         context: ParsableContext,
         stream: ResponseStream,
-    ) -> bool:
-        """Close the turn's call items in order; the conversation gets their results. Returns
-        whether calls were left out by ``max_tool_calls``."""
+        req: ResponsesRequest,
+        budget: _Budget,
+        plan: Plan,
+    ) -> None:
+        """Close the turn's call items in order; the conversation gets their results (each cut
+        to the tool-result budget). Once tools go off, the last result tells the model so."""
         waiting: list[WaitingCall] = []
         skipped = False
+        tools_were_on = budget.guard.off is None
         for call in turn.calls:
             if call.kind == "function":
                 waiting.append(WaitingCall(call.call_id))
+            elif call.kind == "search":
+                assert plan.search is not None
+                asked = SearchCall.parse(call.arguments)
+                found = plan.search.search(asked.query, asked.limit)
+                budget.found.update((t.name, None) for t in found)
+                stream.tool_search_output(call.call_id, found_tools(found))
+                waiting.append(WaitingCall(call.call_id, search_result_text(found)))
             elif call.kind == "approval":
                 assert call.tool is not None and call.approval_id is not None
                 approval = PendingApproval(
@@ -279,13 +421,29 @@ class AgentLoop:
             elif call.call_id in running:
                 outcome = await running[call.call_id]
                 stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
-                waiting.append(WaitingCall(call.call_id, outcome.model_content))
+                waiting.append(WaitingCall(call.call_id, self._for_model(outcome)))
             else:
                 skipped = True
                 stream.close_mcp_call_skipped(call.output_index)
-                waiting.append(WaitingCall(call.call_id, NOT_RUN_LIMIT))
+                waiting.append(WaitingCall(call.call_id, NOT_RUN_LIMIT if tools_were_on else NOT_RUN_OFF))
+        if skipped or budget.room(req) == 0:
+            budget.guard.limit_reached()
+        shown = [w for w in waiting if w.approval is None and w.result is not None]
+        if shown and (note := budget.guard.note_for_model()) is not None:
+            assert shown[-1].result is not None
+            shown[-1].result = with_note(shown[-1].result, note)
         context.wait_for(waiting)
-        return skipped
+
+    def _for_model(self, outcome: CallOutcome) -> str | list[dict[str, Any]]:
+        """A tool result as the model sees it: cut to VLLM_MCP_MAX_TOOL_RESULT_TOKENS (the item
+        keeps it whole)."""
+        budget = result_budget(self.settings.max_tool_result_tokens, self.turns)
+        text = cut_result(outcome.model_text, budget, self.turns)
+        return (
+            outcome.model_content
+            if text is outcome.model_text
+            else replace(outcome, model_text=text).model_content
+        )
 
     async def _run_answers(
         self,
@@ -321,7 +479,7 @@ class AgentLoop:
         )
         for (approval, index), outcome in zip(approved, outcomes, strict=True):
             stream.close_mcp_call(index, outcome.output, outcome.error)
-            context.give_result(approval.call_id, outcome.model_content)
+            context.give_result(approval.call_id, self._for_model(outcome))
 
     async def _call(
         self, req: ResponsesRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
@@ -336,6 +494,7 @@ class AgentLoop:
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."
+NOT_RUN_OFF = "This tool call did not run: tools are off for the rest of this response."
 
 
 @dataclass(frozen=True)
@@ -346,14 +505,12 @@ class Finish:
 
 
 def _after_turn(
-    turn: TurnBuilder, skipped: bool, req: ResponsesRequest, context: ParsableContext, budget: _Budget
+    turn: TurnBuilder, req: ResponsesRequest, context: ParsableContext, budget: _Budget
 ) -> Finish | None:
     """What follows a model turn: the response finishes, or (None) the model runs again with the
-    tool results."""
+    tool results (without tools once they are off, so it answers)."""
     assert turn.end is not None
-    if skipped:
-        return Finish("max_tool_calls")
-    if context.waiting or not any(c.kind in ("mcp", "unknown") for c in turn.calls):
+    if context.waiting or not any(c.kind in ("mcp", "unknown", "search") for c in turn.calls):
         # An answer, a client function call, or calls waiting for approval: back to the client.
         return Finish("max_output_tokens" if turn.end.finish_reason == "length" else None)
     if req.max_output_tokens is not None and budget.tokens_used >= req.max_output_tokens:
@@ -389,6 +546,24 @@ def _still_listed(earlier: ListedServer, key: str, allowed: Any) -> bool:
     # Replayed by the client: its allowed_tools are unknown; it serves if it has every named tool.
     names = allowed if isinstance(allowed, list) else getattr(allowed, "tool_names", None)
     return names is None or {t.name for t in earlier.tools} >= set(names)
+
+
+def _offered(req: ResponsesRequest, toolset: ToolSet) -> tuple[list[dict[str, Any]], ToolIndex | None]:
+    """The tools the prompt shows, and the index of those with ``defer_loading`` (with a
+    tool_search tool; the prompt then shows the search function instead of them)."""
+    if not req.tool_search:
+        return toolset.function_params() + req.function_tools, None
+    later = {s.label for s in req.servers if s.deferred}
+    deferred = [
+        Deferred(t.function_param(), t.server_label, t.name) for t in toolset.tools if t.server_label in later
+    ]
+    loaded = [t.function_param() for t in toolset.tools if t.server_label not in later]
+    for function in req.function_tools:
+        if function["function"]["name"] in req.deferred_functions:
+            deferred.append(Deferred(function))
+        else:
+            loaded.append(function)
+    return [*loaded, SEARCH_FUNCTION], ToolIndex(deferred)
 
 
 def _named(exposed_name: str | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.loop.json_depth import JsonDepth
+from vllm_mcp_ext.loop.tool_search import TOOL_SEARCH
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
 from vllm_mcp_ext.types.parts import (
     Part,
@@ -19,7 +20,7 @@ from vllm_mcp_ext.types.parts import (
     TurnEnd,
 )
 
-CallKind = Literal["mcp", "function", "unknown", "approval"]
+CallKind = Literal["mcp", "function", "unknown", "approval", "search"]
 
 
 @dataclass
@@ -61,12 +62,15 @@ class TurnBuilder:
         function_names: set[str],
         fallback_label: str,
         needs_approval: Callable[[ExposedTool], bool] = lambda tool: False,
+        *,
+        searching: bool = False,
     ):
         self.stream = stream
         self.toolset = toolset
         self.function_names = function_names
         self.fallback_label = fallback_label
         self.needs_approval = needs_approval
+        self.searching = searching  # a tool_search call runs in the loop (loop/tool_search.py)
         self.calls: list[PendingCall] = []
         self.end: TurnEnd | None = None
         self._by_index: dict[int, PendingCall] = {}
@@ -156,13 +160,16 @@ class TurnBuilder:
             call.depth.feed(part.arguments)
             if call.kind == "function":
                 self.stream.function_arguments_delta(call.output_index, part.arguments)
-            elif call.kind != "approval":
+            elif call.kind not in ("approval", "search"):
                 self.stream.mcp_arguments_delta(call.output_index, part.arguments)
             closing = call.depth.closed and part.arguments.rstrip().endswith("}")
             if closing and _is_whole_object(call.arguments):  # parsed once per top-level close
                 self._complete(call)
 
     def _open_call(self, name: str) -> PendingCall:
+        if self.searching and name == TOOL_SEARCH:
+            index = self.stream.open_tool_search_call()
+            return PendingCall("search", name, index, call_id=self.stream.call_id(index))
         tool = self.toolset.lookup(name)
         if tool is not None and self.needs_approval(tool):
             return PendingCall("approval", name, -1, tool, call_id=self.stream.new_call_id())
@@ -182,6 +189,8 @@ class TurnBuilder:
         call.complete = True
         if call.kind == "function":
             self.stream.close_function_call(call.output_index, call.arguments)
+        elif call.kind == "search":
+            self.stream.close_tool_search_call(call.output_index, call.arguments)
         elif call.kind == "approval":
             assert call.tool is not None
             call.output_index, call.approval_id = self.stream.approval_request(

@@ -23,8 +23,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
+from vllm_mcp_ext.loop.context_edits import (
+    DEFAULT_KEEP_THINKING_TURNS,
+    DEFAULT_KEEP_TOOL_USES,
+    DEFAULT_TRIGGER,
+    ClearThinking,
+    ClearToolUses,
+    ContextEdits,
+)
 from vllm_mcp_ext.types import door_fields
 
+_TOOL_SEARCH_TYPES = frozenset(
+    {
+        "tool_search_tool_bm25_20251119",
+        "tool_search_tool_bm25",
+        "tool_search_tool_regex_20251119",
+        "tool_search_tool_regex",
+    }
+)
 _TOOLSET_KEYS = frozenset({"type", "mcp_server_name", "default_config", "configs", "cache_control"})
 _SERVER_KEYS = frozenset({"type", "url", "name", "authorization_token"})
 
@@ -33,6 +49,7 @@ _SERVER_KEYS = frozenset({"type", "url", "name", "authorization_token"})
 class MessagesRequest:
     body: dict[str, Any]  # for `ResponsesService.prepare`
     stream: bool = False
+    edits: ContextEdits | None = None  # `context_management`, for the loop (loop/context_edits.py)
 
 
 def messages_request(body: dict[str, Any]) -> MessagesRequest:
@@ -62,8 +79,74 @@ def messages_request(body: dict[str, Any]) -> MessagesRequest:
     if user is not None:
         out["user"] = user
     if body.get("tool_choice") is not None:
-        out.update(_tool_choice(body["tool_choice"], custom))
-    return MessagesRequest(out, stream=body.get("stream") is True)
+        out.update(_tool_choice(body["tool_choice"], custom, body["tools"] or []))
+    edits = _context_edits(body.get("context_management"))
+    return MessagesRequest(out, stream=body.get("stream") is True, edits=edits)
+
+
+# -- context management -------------------------------------------------------------------------
+
+
+def _context_edits(raw: Any) -> ContextEdits | None:
+    """Anthropic's ``context_management.edits``: tool-use and thinking clearing; a 400 for the
+    others (``compact_20260112``: compaction is not implemented)."""
+    if raw is None:
+        return None
+    edits = raw.get("edits") if isinstance(raw, dict) else None
+    if not isinstance(edits, list):
+        raise InvalidRequest("context_management.edits: an array is required", param="context_management")
+    tool_uses: ClearToolUses | None = None
+    thinking: ClearThinking | None = None
+    for i, edit in enumerate(edits):
+        param = f"context_management.edits.{i}"
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if kind == "clear_tool_uses_20250919":
+            tool_uses = _clear_tool_uses(edit, param)
+        elif kind == "clear_thinking_20251015":
+            thinking = ClearThinking(_keep_thinking(edit.get("keep"), f"{param}.keep"))
+        else:
+            raise Unsupported(
+                f"{param}.type: context edit {kind!r} is not supported (clear_tool_uses_20250919 and "
+                "clear_thinking_20251015 are)",
+                param=f"{param}.type",
+            )
+    return ContextEdits(tool_uses, thinking)
+
+
+def _clear_tool_uses(edit: dict[str, Any], param: str) -> ClearToolUses:
+    trigger = _counted(edit.get("trigger"), "input_tokens", DEFAULT_TRIGGER, f"{param}.trigger")
+    keep = _counted(edit.get("keep"), "tool_uses", DEFAULT_KEEP_TOOL_USES, f"{param}.keep")
+    least = _counted(edit.get("clear_at_least"), "input_tokens", 0, f"{param}.clear_at_least")
+    exclude = edit.get("exclude_tools") or []
+    inputs = edit.get("clear_tool_inputs") or False
+    if not isinstance(exclude, list) or not all(isinstance(n, str) for n in exclude):
+        raise InvalidRequest(f"{param}.exclude_tools: an array of tool names is required", param=param)
+    if not isinstance(inputs, bool) and not (
+        isinstance(inputs, list) and all(isinstance(n, str) for n in inputs)
+    ):
+        raise InvalidRequest(f"{param}.clear_tool_inputs: a boolean or tool names are required", param=param)
+    clear_inputs: bool | frozenset[str] = inputs if isinstance(inputs, bool) else frozenset(inputs)
+    return ClearToolUses(trigger, keep, least, frozenset(exclude), clear_inputs)
+
+
+def _counted(raw: Any, unit: str, default: int, param: str) -> int:
+    """``{"type": unit, "value": n}``; a ``tool_uses`` trigger is not supported (a 400)."""
+    if raw is None:
+        return default
+    value = raw.get("value") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or raw.get("type") != unit:
+        raise Unsupported(f'{param}: only {{"type": "{unit}", "value"}} is supported', param=param)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"{param}.value: a non-negative integer is required", param=param)
+    return value
+
+
+def _keep_thinking(raw: Any, param: str) -> int | None:
+    if raw is None:
+        return DEFAULT_KEEP_THINKING_TURNS
+    if raw == "all" or (isinstance(raw, dict) and raw.get("type") == "all"):
+        return None
+    return _counted(raw, "thinking_turns", DEFAULT_KEEP_THINKING_TURNS, param)
 
 
 # -- servers and toolsets -----------------------------------------------------------------------
@@ -120,6 +203,9 @@ def _tools(raw: Any, servers: dict[str, tuple[int, dict[str, Any]]]) -> tuple[li
         elif kind in (None, "custom"):
             tools.append(_custom(tool, param))
             custom.add(tool["name"])
+        elif kind in _TOOL_SEARCH_TYPES:
+            # Anthropic's tool-search tools: the loop's search (BM25 for the regex variant too)
+            tools.append({"type": "tool_search"})
         else:
             raise Unsupported(
                 f"{param}.type: tool type {kind!r} is not supported here", param=f"{param}.type"
@@ -156,6 +242,8 @@ def _toolset(
         raise InvalidRequest(
             f"{param}.configs: must be an object keyed by tool name", param=f"{param}.configs"
         )
+    if _deferred(tool, configs, param):
+        mcp["defer_loading"] = True
     switched = {k: _enabled(v, f"{param}.configs.{k}") for k, v in configs.items()}
     if default is False:
         mcp["allowed_tools"] = [k for k, on in switched.items() if on is True]
@@ -164,6 +252,21 @@ def _toolset(
         if denied:
             mcp["denied_tools"] = denied
     return mcp
+
+
+def _deferred(tool: dict[str, Any], configs: dict[str, Any], param: str) -> bool:
+    """``default_config.defer_loading``: the server's tools wait for a tool search. A tool's own
+    ``defer_loading`` that differs from it is refused (deferral is per server here)."""
+    default = (tool.get("default_config") or {}).get("defer_loading") is True
+    for name, config in configs.items():
+        own = config.get("defer_loading") if isinstance(config, dict) else None
+        if own is not None and own is not default:
+            raise Unsupported(
+                f"{param}.configs.{name}.defer_loading: tools are deferred per server here; set "
+                "defer_loading in default_config only",
+                param=f"{param}.configs",
+            )
+    return default
 
 
 def _enabled(raw: Any, param: str) -> bool | None:
@@ -192,7 +295,8 @@ def _custom(tool: dict[str, Any], param: str) -> dict[str, Any]:
     }
 
 
-def _tool_choice(raw: Any, custom: set[str]) -> dict[str, Any]:
+def _tool_choice(raw: Any, custom: set[str], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Anthropic's tool_choice; ``tools`` the request's (validated) tools."""
     kind = raw.get("type") if isinstance(raw, dict) else None
     out: dict[str, Any] = {}
     if isinstance(raw, dict) and raw.get("disable_parallel_tool_use") is True:
@@ -203,12 +307,26 @@ def _tool_choice(raw: Any, custom: set[str]) -> dict[str, Any]:
         out["tool_choice"] = "required"
     elif kind == "tool" and raw.get("name") in custom:
         out["tool_choice"] = {"type": "function", "name": raw["name"]}
+    elif kind == "tool" and isinstance(raw.get("name"), str) and (label := _toolset_of(raw["name"], tools)):
+        # an MCP connector tool: the core checks the server has it (a 400 naming its tools if not)
+        out["tool_choice"] = {"type": "mcp", "server_label": label, "name": raw["name"]}
     else:
         raise InvalidRequest(
-            'tool_choice: must be auto, any, none, or {"type": "tool"} naming a custom tool',
+            'tool_choice: must be auto, any, none, or {"type": "tool"} naming a custom tool or a '
+            "tool of an mcp_toolset (with several toolsets, one whose configs name it)",
             param="tool_choice",
         )
     return out
+
+
+def _toolset_of(name: str, tools: list[dict[str, Any]]) -> str | None:
+    """The server whose toolset a forced tool belongs to: the only toolset, or the one whose
+    ``configs`` name the tool (the servers' tool lists are not known here)."""
+    toolsets = [t for t in tools if t.get("type") == "mcp_toolset"]
+    if len(toolsets) == 1:
+        return str(toolsets[0]["mcp_server_name"])
+    named = [t for t in toolsets if name in (t.get("configs") or {})]
+    return str(named[0]["mcp_server_name"]) if len(named) == 1 else None
 
 
 # -- messages -> input items --------------------------------------------------------------------
@@ -265,6 +383,8 @@ def _blocks(role: str, blocks: list[Any], param: str) -> list[dict[str, Any]]:
             items.append(_mcp_call(block, results.get(block.get("id")), where))
         elif kind == "mcp_tool_result" and role == "assistant":
             continue  # taken with its mcp_tool_use
+        elif kind in ("server_tool_use", "tool_search_tool_result") and role == "assistant":
+            continue  # an earlier tool search: the calls it led to carry on without it
         elif kind == "tool_result" and role == "user":
             output = _text(block.get("content") or "", f"{where}.content")
             if block.get("is_error"):

@@ -11,6 +11,7 @@ runs -> ``tool_use`` (``stop_reason: "tool_use"``). The stream sends each block 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from anthropic.types.beta import (
@@ -71,6 +72,11 @@ def _tool_blocks(item: Any) -> list[dict[str, Any]]:
     ``tool_use``; other items make none here."""
     if item.type == "function_call":
         return [{"type": "tool_use", "id": item.call_id, "name": item.name, "input": _input(item.arguments)}]
+    if item.type == "tool_search_call":
+        arguments = item.arguments if isinstance(item.arguments, dict) else {}
+        return [{"type": "server_tool_use", "id": item.call_id, "name": SEARCH_TOOL, "input": arguments}]
+    if item.type == "tool_search_output":
+        return [_search_result(item)]
     if item.type != "mcp_call":
         return []
     use = {"type": "mcp_tool_use", "id": item.id, "name": item.name, "server_name": item.server_label}
@@ -85,6 +91,24 @@ def _tool_blocks(item: Any) -> list[dict[str, Any]]:
     return [{**use, "input": _input(item.arguments)}, result]
 
 
+SEARCH_TOOL = "tool_search_tool_bm25"  # the loop's search ranks by BM25
+
+
+def _search_result(item: Any) -> dict[str, Any]:
+    """A tool search's output as Anthropic's ``tool_search_tool_result``: the tools it found."""
+    names: list[str] = []
+    for tool in item.tools:
+        names += list(tool.allowed_tools or []) if tool.type == "mcp" else [tool.name]
+    return {
+        "type": "tool_search_tool_result",
+        "tool_use_id": item.call_id,
+        "content": {
+            "type": "tool_search_tool_search_result",
+            "tool_references": [{"type": "tool_reference", "tool_name": name} for name in names],
+        },
+    }
+
+
 def _failure(response: Response) -> Failed:
     return Failed(response.error.message if response.error else "the response failed")
 
@@ -92,7 +116,7 @@ def _failure(response: Response) -> Failed:
 # -- non-streaming ----------------------------------------------------------------------------
 
 
-def message(response: Response) -> BetaMessage:
+def message(response: Response, context_management: dict[str, Any] | None = None) -> BetaMessage:
     if response.status == "failed":
         raise _failure(response)
     content: list[dict[str, Any]] = []
@@ -115,6 +139,7 @@ def message(response: Response) -> BetaMessage:
             "stop_reason": stop_reason(response),
             "stop_sequence": None,
             "usage": usage(response),
+            "context_management": context_management,
         }
     )
 
@@ -125,7 +150,8 @@ def message(response: Response) -> BetaMessage:
 class EventWriter:
     """One message's stream events from the core's events: owns the content block index."""
 
-    def __init__(self) -> None:
+    def __init__(self, context_management: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
+        self.context_management = context_management  # the applied context edits, at the end
         self.index = -1
         self.open: dict[int, int] = {}  # output_index of a text/thinking item -> its block index
 
@@ -165,6 +191,7 @@ class EventWriter:
                         "type": "message_delta",
                         "delta": {"stop_reason": stop_reason(r), "stop_sequence": None},
                         "usage": usage(r),
+                        "context_management": self.context_management(),
                     }
                 ),
                 BetaRawMessageStopEvent(type="message_stop"),
@@ -177,7 +204,7 @@ class EventWriter:
         out: list[BetaRawMessageStreamEvent] = []
         for block in _tool_blocks(item):
             self.index += 1
-            if block["type"] in ("mcp_tool_use", "tool_use"):
+            if block["type"] in ("mcp_tool_use", "tool_use", "server_tool_use"):
                 arguments = json.dumps(block["input"])
                 out.append(_start(self.index, {**block, "input": {}}))
                 out.append(_delta(self.index, {"type": "input_json_delta", "partial_json": arguments}))

@@ -35,6 +35,7 @@ class TurnTrace:
     held_tokens: int = 0  # previous prompt + output ids this prompt starts with (0: full render)
     continued: bool = False
     rewritten: str | None = None
+    loaded_tools: tuple[str, ...] = ()  # the tools the model could call (tool_search's included)
 
 
 @dataclass

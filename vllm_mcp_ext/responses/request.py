@@ -86,6 +86,9 @@ def parse_request(
         tool_choice=(choice := _namespaced_choice(_tool_choice(raw_choice, servers), other)),
         shown_tool_choice=_echoed_choice(raw_choice, choice),
         namespaced=other.namespaced,
+        tool_search=_tool_search(other, servers),
+        compact_threshold=_compaction(body.get("context_management")),
+        deferred_functions=frozenset(other.deferred),
         response_format=_response_format(text),
         reasoning_effort=(reasoning or {}).get("effort"),
         engine_options=engine_options(body),
@@ -131,13 +134,16 @@ def _tools(
                 )
             approval = ApprovalPolicy(tool.require_approval)
             denied = _denied(raw.get("denied_tools"), f"{param}.denied_tools")
-            servers.append(McpServerUse(tool.server_label, source, tool.allowed_tools, approval, denied))
+            deferred = tool.defer_loading is True
+            servers.append(
+                McpServerUse(tool.server_label, source, tool.allowed_tools, approval, denied, deferred)
+            )
             shown = tool.model_dump(exclude_none=True, exclude={"headers", "authorization"})
             if remote is not None and tool.server_url and isinstance(source, RemoteSource):
                 shown["server_url"] = remote.echo_url(tool.server_url)  # like OpenAI: no path
             echo.append(shown)
         elif kind == "function":
-            functions.append(_function_tool(raw, param))
+            functions.append((other or OtherTools()).function(raw, _function_tool(raw, param)))
             echo.append(raw)
         elif isinstance(raw, dict):
             functions.extend((other if other is not None else OtherTools()).add(raw, param))
@@ -147,6 +153,38 @@ def _tools(
     if remote is not None:
         remote.check_count(sum(isinstance(s.source, RemoteSource) for s in servers))
     return servers, functions, echo
+
+
+def _compaction(raw: Any) -> int | None:
+    """``context_management``: compaction entries (their lowest threshold); others are a 400."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise InvalidRequest("'context_management' must be an array", param="context_management")
+    thresholds: list[int] = []
+    for i, entry in enumerate(raw):
+        param = f"context_management[{i}]"
+        if not isinstance(entry, dict) or entry.get("type") != "compaction":
+            raise Unsupported(f"{param}.type: only 'compaction' is supported", param=f"{param}.type")
+        value = entry.get("compact_threshold")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidRequest(
+                f"{param}.compact_threshold: a positive integer is required",
+                param=f"{param}.compact_threshold",
+            )
+        thresholds.append(value or 0)
+    positive = [t for t in thresholds if t]
+    return min(positive) if positive else (0 if thresholds else None)
+
+
+def _tool_search(other: OtherTools, servers: list[McpServerUse]) -> bool:
+    """Whether the loop runs tool searches; deferred tools without a tool_search tool are a 400."""
+    if not other.tool_search and (other.deferred or any(s.deferred for s in servers)):
+        raise InvalidRequest(
+            'tools with defer_loading need a {"type": "tool_search"} tool in tools to be found',
+            param="tools",
+        )
+    return other.tool_search
 
 
 def _denied(raw: Any, param: str) -> frozenset[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from openai.types.responses.namespace_tool import NamespaceTool
 from openai.types.responses.tool import Tool
+from openai.types.responses.tool_search_tool import ToolSearchTool
 from pydantic import TypeAdapter, ValidationError
 
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
@@ -24,6 +25,7 @@ from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 NAMESPACE_SEPARATOR = "__"  # vLLM's `flat_namespace_tool_name`
 _TOOL = TypeAdapter(Tool)
 _NAMESPACE = TypeAdapter(NamespaceTool)
+_TOOL_SEARCH = TypeAdapter(ToolSearchTool)
 
 
 @dataclass
@@ -31,12 +33,29 @@ class OtherTools:
     """What the request's non-MCP, non-function tools add to the loop's view."""
 
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat -> (namespace, name)
+    tool_search: bool = False  # a {"type": "tool_search"} tool: the loop runs the searches
+    deferred: set[str] = field(default_factory=set)  # function names with defer_loading
+
+    def function(self, raw: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+        """A function tool; with ``defer_loading``, kept out of the prompt until searched for."""
+        if raw.get("defer_loading") is True:
+            self.deferred.add(function["function"]["name"])
+        return function
 
     def add(self, raw: dict[str, Any], param: str) -> list[dict[str, Any]]:
         """The function tools (chat-completions form) the model sees for this tool."""
         kind = raw.get("type")
         if kind == "namespace":
             return self._namespace(_validated(_NAMESPACE, raw, param), param)
+        if kind == "tool_search":
+            search = _validated(_TOOL_SEARCH, raw, param)
+            if search.execution == "client":
+                raise Unsupported(
+                    "tool_search with execution 'client' is not supported: the server runs the search",
+                    param=f"{param}.execution",
+                )
+            self.tool_search = True
+            return []
         if kind == "custom":
             raise Unsupported(
                 "custom (free-form) tools are not supported beside mcp tools or in a continuation of "
@@ -57,6 +76,8 @@ class OtherTools:
             self.namespaced[flat] = (tool.name, member.name)
             parameters = member.parameters or {"type": "object", "properties": {}}
             function = {"name": flat, "description": member.description or "", "parameters": parameters}
+            if member.defer_loading:
+                self.deferred.add(flat)
             functions.append({"type": "function", "function": function})
         return functions
 

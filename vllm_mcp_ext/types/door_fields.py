@@ -122,6 +122,7 @@ MESSAGES = DoorFields(
             "top_p",
             "metadata",
             "stream",
+            "context_management",  # Anthropic's context editing (loop/context_edits.py)
         }
     ),
     neutral={

@@ -107,3 +107,5 @@ class TurnRequest:
     # Which MCP server and tool each offered function name stands for (exposed name ->
     # (server_label, tool name)); engines that show servers as tool namespaces (harmony) use it.
     tool_servers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # the tools the model may call this turn: those in the prompt and those tool_search found
+    loaded_tools: tuple[str, ...] = ()

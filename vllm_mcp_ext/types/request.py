@@ -65,6 +65,7 @@ class McpServerUse:
     approval: ApprovalPolicy = NEVER
     # ``denied_tools`` (our extension; Anthropic's mcp_toolset denylists need it): hidden tools
     denied: frozenset[str] = frozenset()
+    deferred: bool = False  # ``defer_loading``: its tools wait for tool_search (loop/tool_search.py)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ class ResponsesRequest:
     output_logprobs: int | None = None  # top_logprobs, when `include` asks for output text logprobs
     response_messages: bool = False  # vLLM's `enable_response_messages`: each turn's raw prompt/output
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
+    tool_search: bool = False  # a tool_search tool: deferred tools are found in the loop
+    deferred_functions: frozenset[str] = frozenset()  # function tools with defer_loading
+    # `context_management` compaction: the prompt tokens that trigger it (0: a share of the
+    # window), None when off (loop/compaction.py)
+    compact_threshold: int | None = None
     # -- what the response shows as given (tools without secrets, server_url without its path)
     tools: list[Any] = field(default_factory=list)
     shown_tool_choice: Any = "auto"

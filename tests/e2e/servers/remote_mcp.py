@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from tests.e2e.servers import many_tools
 from tests.support.scripts import load_example_server
 
 NO_HOST_CHECK = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -291,6 +292,8 @@ def build_app() -> Starlette:
         routes.append(Mount(f"/{mode}", app=server.streamable_http_app(transport_security=NO_HOST_CHECK)))
     routes.append(Mount("/sse", app=calc.sse_app(sse_path="/sse", transport_security=NO_HOST_CHECK)))
     routes.append(Mount("/legacy", app=calc.sse_app(sse_path="/mcp", transport_security=NO_HOST_CHECK)))
+    many = many_tools.build()  # 121 tools: tool search (tests/e2e/test_tool_search.py)
+    routes.append(Mount("/many", app=many.streamable_http_app(transport_security=NO_HOST_CHECK)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -299,6 +302,7 @@ def build_app() -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             for server in servers.values():
                 await stack.enter_async_context(server._session_manager.run())
+            await stack.enter_async_context(many.session_manager.run())
             yield
 
     return Starlette(routes=routes, lifespan=lifespan)

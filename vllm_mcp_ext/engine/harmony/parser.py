@@ -91,7 +91,7 @@ class HarmonyParser(ResponsesParser):
             parts.append(TextDelta(delta))
         return parts
 
-    def close(self) -> list[Part]:
+    def close(self, cut: bool = False) -> list[Part]:
         """Text the model wrote outside any message (no ``<|channel|>...<|message|>``) is shown
         as text rather than dropped."""
         return self._headless()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
+from vllm_mcp_ext.engine.fit import PromptSize
 from vllm_mcp_ext.engine.harmony.parser import HarmonyParser
 from vllm_mcp_ext.engine.harmony.render import (
     ToolNames,
@@ -29,7 +30,7 @@ from vllm_mcp_ext.engine.harmony.render import (
     prompt_ids,
 )
 from vllm_mcp_ext.engine.media import has_media, without_tool_media
-from vllm_mcp_ext.errors import InvalidRequest, NotFound, Unsupported
+from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, NotFound, Unsupported
 from vllm_mcp_ext.types.parts import HeldTokens, Part, TurnEnd, TurnRequest, TurnUsage
 
 logger = logging.getLogger(__name__)
@@ -108,16 +109,20 @@ class VllmHarmonyEngine:
     def serves(self, name: str) -> bool:
         return self._chat.serves(name)
 
+    @property
+    def context_window(self) -> int:
+        return self._chat.max_model_len
+
     async def generate(self, prompt_ids: list[int], turn: TurnRequest) -> AsyncIterator[Generated]:
         chat = self._chat
         request = _sampling_request(self.model_name, turn)
         chat.preflight(request)
         max_tokens = chat.max_tokens(request, len(prompt_ids))
         if max_tokens <= 0:
-            raise InvalidRequest(
-                "the conversation no longer fits the model's context window",
+            raise ContextTooLong(
+                f"the conversation ({len(prompt_ids)} tokens) no longer fits the model's context "
+                f"window ({chat.max_model_len} tokens)",
                 param="input",
-                code="context_length_exceeded",
             )
         engine_input = chat.tokens_input(prompt_ids, encoding().decode(prompt_ids), request)
         sampling = chat.sampling_params(request, max_tokens)
@@ -137,6 +142,36 @@ class HarmonyTurns:
     def check_model(self, name: str | None) -> None:
         if name and not self._engine.serves(name):
             raise NotFound(f"The model `{name}` does not exist.", param="model", code="model_not_found")
+
+    # -- fitting the context window (engine/fit.py's MeasuresPrompts) -------------------------
+
+    @property
+    def context_window(self) -> int:
+        """The engine's window; 0 for an engine that does not say (a scripted one)."""
+        return int(getattr(self._engine, "context_window", 0))
+
+    async def prompt_size(self, turn: TurnRequest) -> PromptSize | None:
+        """The first turn's prompt size (harmony renders in process: cheap to render twice)."""
+        window = self.context_window
+        if not window or has_media(without_tool_media(turn.messages)):
+            return None
+        tools = turn.tools if turn.tool_choice != "none" else []
+        size = len(harmony_prompt(turn, ToolNames.build(tools, turn.tool_servers)).token_ids)
+        if size < window or not tools:
+            return PromptSize(size, 0, window, len(tools))
+        bare = len(harmony_prompt(replace(turn, tools=[]), ToolNames.build([], {})).token_ids)
+        return PromptSize(size, size - bare, window, len(tools))
+
+    def count_tokens(self, text: str) -> int:
+        return len(encoding().encode(text, allowed_special=set(), disallowed_special=()))
+
+    def cut_to_tokens(self, text: str, budget: int) -> tuple[str, int] | None:
+        if len(text) <= budget:
+            return None
+        ids = encoding().encode(text, allowed_special=set(), disallowed_special=())
+        if len(ids) <= budget:
+            return None
+        return encoding().decode(ids[:budget]), len(ids)
 
     async def run_turn(self, turn: TurnRequest) -> AsyncIterator[Part]:
         if turn.response_format is not None:

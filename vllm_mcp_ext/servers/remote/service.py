@@ -15,6 +15,7 @@ from typing import Any
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.tool_servers import TRANSPORT_ALIASES, TransportKind
 from vllm_mcp_ext.errors import InvalidRequest
+from vllm_mcp_ext.redact import without_secrets
 from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Resolver, UrlPolicy, system_resolver
 from vllm_mcp_ext.servers.remote.pool import SessionPool
 from vllm_mcp_ext.servers.remote.source import RemoteSource
@@ -74,11 +75,13 @@ class RemoteMcp:
         )
 
     def echo_url(self, server_url: str) -> str:
-        """``server_url`` as the response's ``tools`` shows it: without path, query or userinfo."""
+        """``server_url`` as the response's ``tools`` shows it: as sent, without its secrets
+        (userinfo, secret-looking query values)."""
         try:
-            return self.policy.check(server_url).origin
+            self.policy.check(server_url)
         except PolicyRejected:
             return ""
+        return without_secrets(server_url)
 
     def check_count(self, count: int) -> None:
         limit = self.settings.max_servers_per_request
