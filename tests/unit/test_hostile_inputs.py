@@ -93,14 +93,19 @@ def test_references_inside_the_schema_still_work() -> None:
 
 
 def test_thousands_of_tools_with_one_name_are_named_in_linear_time() -> None:
-    tools = tuple(types.Tool(name="same", input_schema={"type": "object"}) for _ in range(20_000))
-    start = time.perf_counter()
-    toolset = ToolSet.build([ServerTools("a", tools), ServerTools("b", tools[:2])])
-    elapsed = time.perf_counter() - start
-    names = [t.exposed_name for t in toolset.tools]
+    def build(count: int) -> tuple[float, list[str]]:
+        tools = tuple(types.Tool(name="same", input_schema={"type": "object"}) for _ in range(count))
+        start = time.perf_counter()
+        toolset = ToolSet.build([ServerTools("a", tools), ServerTools("b", tools[:2])])
+        return time.perf_counter() - start, [t.exposed_name for t in toolset.tools]
+
+    small, _ = build(2_000)
+    large, names = build(20_000)
     assert len(set(names)) == len(names) == 20_002
     assert all(len(n) <= 64 for n in names)
-    assert elapsed < 2.0, elapsed
+    # ten times the tools, measured side by side: linear is ~10x, quadratic ~100x (no absolute
+    # time: a loaded machine makes any fixed bound flaky)
+    assert large < 40 * max(small, 1e-3), (small, large)
 
 
 # -- a hostile remote MCP server (tests/e2e/servers/remote_mcp.py, hostile modes) ---------------
