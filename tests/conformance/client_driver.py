@@ -8,7 +8,12 @@ context to the driver app here, served on loopback by the test process: each run
 plugin's real app (routes, responses service, tool-server registry, MCP sessions, OAuth) with
 the scenario's server configured as a tool server, and posts one ``/v1/responses`` request
 through it. The engine is scripted: the model calls the first tool the server offers, then
-answers. A run is a success when the response completed and its tool call (if any) did.
+answers. A run is a success when the response completed and its tool listing and call did.
+
+In the auth scenarios the server is configured with an ``oauth`` block as an operator would
+write it (client credentials from the scenario's context). Where the authorization-code flow
+needs a person at a browser, `follow_authorization` stands in: the suite's authorization server
+approves at once, so following its redirect is all a person would do.
 """
 
 from __future__ import annotations
@@ -26,10 +31,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.asgi import BASE_URL, plugin_app
+from tests.support.oauth import follow_authorization
 from vllm_mcp_ext.config import HttpServerSpec
+from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
 from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
 
 LABEL = "conformance"
+# The client ID metadata document URL the suite's auth/basic-cimd expects a client to use.
+CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 logger = logging.getLogger(__name__)
 
 # Arguments for the tools the scenarios offer; any other tool is called with {}.
@@ -65,7 +74,30 @@ class Scenario:
     context: dict[str, Any] = field(default_factory=dict)
 
     def spec(self) -> HttpServerSpec:
-        return HttpServerSpec(url=self.url, transport="streamable_http", label=LABEL)
+        return HttpServerSpec(url=self.url, transport="streamable_http", label=LABEL, oauth=self.oauth())
+
+    def oauth(self) -> OAuthConfig | None:
+        """The ``oauth`` block an operator would write for this server, secrets as ``${VAR}``
+        (the scenario's context stands in for the environment)."""
+        if not self.name.startswith("auth/"):
+            return None
+        context = self.context
+        env = {
+            "CLIENT_SECRET": context.get("client_secret", ""),
+            "PRIVATE_KEY": context.get("private_key_pem", ""),
+        }
+        entry: dict[str, Any] = {"client_metadata_url": CLIENT_METADATA_URL}
+        if self.name.startswith("auth/client-credentials-"):
+            entry = {"grant": "client_credentials"}
+        if "client_id" in context:
+            entry = {**entry, "client_id": context["client_id"]}
+            entry.pop("client_metadata_url", None)
+        if "client_secret" in context:
+            entry["client_secret"] = "${CLIENT_SECRET}"
+        if "private_key_pem" in context:
+            entry["private_key"] = "${PRIVATE_KEY}"
+            entry["signing_algorithm"] = context.get("signing_algorithm", "RS256")
+        return parse_oauth(entry, f"scenario {self.name}", env)
 
 
 @dataclass(frozen=True)
@@ -82,7 +114,12 @@ async def run(scenario: Scenario, store: Path | None = None) -> Outcome:
         "tools": [{"type": "mcp", "server_label": LABEL, "require_approval": "never"}],
     }
     async with (
-        plugin_app(CallFirstTool(), (scenario.spec(),), store) as app,  # type: ignore[arg-type]
+        plugin_app(
+            CallFirstTool(),  # type: ignore[arg-type]
+            (scenario.spec(),),
+            store,
+            authorizer=follow_authorization,
+        ) as app,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client,
     ):
         answer = await client.post("/v1/responses", json=request, timeout=60)
@@ -93,9 +130,9 @@ def judge(answer: httpx.Response) -> Outcome:
     if answer.status_code != 200:
         return Outcome(False, f"HTTP {answer.status_code}: {answer.text}")
     body = answer.json()
-    calls = [item for item in body.get("output", []) if item.get("type") == "mcp_call"]
-    failed = [call for call in calls if call.get("error")]
-    summary = json.dumps({"status": body.get("status"), "mcp_calls": calls}, indent=1)
+    mcp = [item for item in body.get("output", []) if item.get("type", "").startswith("mcp_")]
+    failed = [item for item in mcp if item.get("error")]
+    summary = json.dumps({"status": body.get("status"), "mcp_items": mcp}, indent=1)
     return Outcome(body.get("status") == "completed" and not failed, summary)
 
 
