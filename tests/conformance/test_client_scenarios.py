@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from tests.support.node import CONFORMANCE, conformance_bin, node_env
 HERE = Path(__file__).resolve().parent
 EXPECTED_FAILURES = HERE / "client-expected-failures.yaml"
 SCENARIO_TIMEOUT = 60  # seconds the suite gives our client per scenario
+PARALLEL = 3  # scenarios at a time (sse-retry measures a 500 ms reconnect: keep the load modest)
 
 SCENARIOS = [
     "initialize",
@@ -64,14 +65,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-async def driver_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    async with loopback(driver_app(tmp_path_factory.mktemp("conformance"))) as url:  # type: ignore[arg-type]
-        yield url
+@dataclass(frozen=True)
+class Run:
+    returncode: int | None
+    report: str
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-async def test_client_scenario(scenario: str, driver_url: str, tmp_path: Path) -> None:
+async def run_scenario(scenario: str, driver_url: str, results: Path) -> Run:
     command = f"{sys.executable} {HERE / 'forward.py'}"
     proc = await asyncio.create_subprocess_exec(
         *conformance_bin(),
@@ -85,11 +85,36 @@ async def test_client_scenario(scenario: str, driver_url: str, tmp_path: Path) -
         "--expected-failures",
         str(EXPECTED_FAILURES),
         "-o",
-        str(tmp_path),
+        str(results),
         env={**node_env(), "CONFORMANCE_DRIVER_URL": driver_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(proc.communicate(), SCENARIO_TIMEOUT + 30)
-    report = output.decode(errors="replace")
-    assert proc.returncode == 0, f"conformance scenario {scenario} failed:\n{report}"
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), SCENARIO_TIMEOUT + 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return Run(None, f"the suite did not finish within {SCENARIO_TIMEOUT + 30}s")
+    return Run(proc.returncode, output.decode(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+async def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Every scenario's run, PARALLEL at a time, against one driver app in this process."""
+    work = tmp_path_factory.mktemp("conformance")
+    slots = asyncio.Semaphore(PARALLEL)
+
+    async def one(scenario: str, url: str) -> Run:
+        async with slots:
+            return await run_scenario(scenario, url, work / "results")
+
+    async with loopback(driver_app(work)) as url:  # type: ignore[arg-type]
+        done = await asyncio.gather(*(one(s, url) for s in SCENARIOS))
+    return dict(zip(SCENARIOS, done, strict=True))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_client_scenario(scenario: str, runs: dict[str, Run]) -> None:
+    run = runs[scenario]
+    assert run.returncode == 0, f"conformance scenario {scenario} failed:\n{run.report}"

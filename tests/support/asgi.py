@@ -104,11 +104,14 @@ async def plugin_app(
 
 
 @asynccontextmanager
-async def loopback(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` served on a loopback port in this event loop; yields its base URL."""
+async def loopback(app: Any, *, lifespan: bool = False) -> AsyncIterator[str]:
+    """``app`` served on a loopback port in this event loop (its lifespan run when
+    ``lifespan``); yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if lifespan else "off"
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

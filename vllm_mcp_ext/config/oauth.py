@@ -21,7 +21,12 @@ from vllm_mcp_ext.errors import ConfigError
 
 Grant = Literal["client_credentials", "authorization_code"]
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+AUTH_METHODS: tuple[AuthMethod, ...] = (
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+)
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:33418/callback"
 MAX_STEP_UP = 2  # authorizations for more scope in a row, after which an insufficient_scope stands
 REFRESH_MARGIN = 60.0  # seconds before expiry at which a token counts as expired
@@ -120,7 +125,9 @@ def _expand(value: Any, where: str, env: Mapping[str, str]) -> str:
 def _grant(text: dict[str, str], where: str) -> Grant:
     grant = text.get("grant")
     if grant is None:
-        return "client_credentials" if "client_secret" in text or "private_key" in text else "authorization_code"
+        return (
+            "client_credentials" if "client_secret" in text or "private_key" in text else "authorization_code"
+        )
     if grant not in ("client_credentials", "authorization_code"):
         raise ConfigError(f"{where}.grant must be 'client_credentials' or 'authorization_code'")
     return grant  # type: ignore[return-value]

@@ -80,8 +80,7 @@ class ServerConnection:
         self._slots = asyncio.Semaphore(self._max_calls)  # tools/call in flight
         self._redactor = redact.Redactor(_secrets_of(spec))
         self._auth = None
-        if isinstance(spec, HttpServerSpec) and spec.oauth is not None:
-            redact.register(spec.oauth.secrets)  # no log record shows them
+        if isinstance(spec, HttpServerSpec):
             self._auth = (oauth or OAuthClients()).auth_for(spec.provisional_label, spec)
 
     def _redact(self, text: str) -> str:

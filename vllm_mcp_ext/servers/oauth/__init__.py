@@ -12,6 +12,7 @@ import httpx2
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.servers.oauth.provider import Authorizer, LoginRequired, needs_login, oauth_provider
 from vllm_mcp_ext.servers.oauth.storage import CredentialStore, MemoryTokens, StoredTokens
+from vllm_mcp_ext.servers.remote import redact
 
 __all__ = ["Authorizer", "LoginRequired", "OAuthClients", "credentials_key", "needs_login"]
 
@@ -38,6 +39,7 @@ class OAuthClients:
         if config is None:
             return None
         if label not in self.providers:
+            redact.register(config.secrets)  # no log record shows them
             storage: MemoryTokens
             if config.grant == "authorization_code" and self.store is not None:
                 storage = StoredTokens(self.store, credentials_key(label, spec.url))

@@ -33,7 +33,12 @@ from mcp.client.auth.extensions.client_credentials import (
 )
 from mcp.client.auth.oauth2 import OAuthContext
 from mcp.client.auth.utils import extract_field_from_www_auth
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from vllm_mcp_ext.config.oauth import OAuthConfig
@@ -74,7 +79,9 @@ class _EarlyExpiry(OAuthContext):
 
 
 def _is_step_up(response: httpx2.Response) -> bool:
-    return response.status_code == 403 and extract_field_from_www_auth(response, "error") == "insufficient_scope"
+    return (
+        response.status_code == 403 and extract_field_from_www_auth(response, "error") == "insufficient_scope"
+    )
 
 
 def _covers(granted: str | None, wanted: str | None) -> bool:
@@ -88,6 +95,7 @@ class _Managed(OAuthClientProvider):
     max_step_up = 2
     _step_ups = 0
     _refreshes_on_401 = False
+    _regrants = False  # the grant needs nobody: an expiring token is replaced in advance
 
     def _manage(self, label: str, config: OAuthConfig) -> None:
         self.label, self.max_step_up = label, config.max_step_up
@@ -102,6 +110,9 @@ class _Managed(OAuthClientProvider):
             self.context.update_token_expiry(tokens)
 
     async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        if self._regrant_due():  # client credentials: a new token before this one expires
+            response = yield await self._perform_authorization()
+            await self._handle_token_response(response)
         flow = super()._auth_flow(request)
         try:
             outgoing = await flow.__anext__()
@@ -125,6 +136,16 @@ class _Managed(OAuthClientProvider):
         finally:
             await flow.aclose()
 
+    def _regrant_due(self) -> bool:
+        context = self.context
+        return (
+            self._regrants
+            and context.current_tokens is not None
+            and not context.can_refresh_token()
+            and context.oauth_metadata is not None
+            and not context.is_token_valid()
+        )
+
     async def _perform_authorization(self) -> httpx2.Request:
         tokens = self.context.current_tokens
         if (
@@ -139,11 +160,11 @@ class _Managed(OAuthClientProvider):
 
 
 class _ClientSecret(_Managed, ClientCredentialsOAuthProvider):
-    pass
+    _regrants = True
 
 
 class _PrivateKeyJwt(_Managed, PrivateKeyJWTOAuthProvider):
-    pass
+    _regrants = True
 
 
 class _AuthorizationCode(_Managed):
@@ -191,7 +212,9 @@ def _client_credentials(url: str, config: OAuthConfig, storage: TokenStorage) ->
         )
     assert config.client_secret is not None
     method: Any = config.token_endpoint_auth_method
-    return _ClientSecret(url, storage, config.client_id, config.client_secret, method, config.scope, config.issuer)
+    return _ClientSecret(
+        url, storage, config.client_id, config.client_secret, method, config.scope, config.issuer
+    )
 
 
 def _authorization_code(
