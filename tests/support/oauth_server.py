@@ -6,7 +6,7 @@
   ``/as/token`` grants ``authorization_code`` (PKCE checked), ``refresh_token`` (rotated) and
   ``client_credentials``, with ``client_secret_basic``, ``client_secret_post``,
   ``private_key_jwt`` (checked against the client's public key) or no client authentication.
-* ``/mcp``: the calculator (`add`, `multiply`) as an MCP server that wants a bearer token from
+* ``/mcp``: the example calculator's tools as an MCP server that wants a bearer token from
   this authorization server: 401 with ``WWW-Authenticate: Bearer resource_metadata=...``
   without one, 403 ``insufficient_scope`` for a tool whose scope (`OAuthState.tool_scopes`) the
   token lacks. Its protected-resource metadata is at ``/.well-known/oauth-protected-resource/mcp``.
@@ -32,12 +32,15 @@ from urllib.parse import urlencode
 
 import jwt
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.support.scripts import load_example_server
 
 # The pre-registered client the e2e suite's tool-server file names (its secret via ${VAR}).
 CLIENT_ID = "vllm-test-client"
@@ -114,9 +117,21 @@ def oauth_app(state: OAuthState) -> Starlette:
             Route("/as/register", _register(state), methods=["POST"]),
             Route("/as/authorize", _authorize(state)),
             Route("/as/token", _token(state), methods=["POST"]),
+            Route("/state", lambda r: JSONResponse(_seen(state))),
             Mount("/", app=_Guard(state, mcp_app)),
         ],
     )
+
+
+def _seen(state: OAuthState) -> dict[str, Any]:
+    """What ``GET /state`` shows a test about a server in another process."""
+    return {
+        "token_requests": state.token_requests,
+        "authorizations": len(state.authorizations),
+        "unauthorized": state.unauthorized,
+        "bearer_seen": state.bearer_seen,
+        "refresh_tokens": list(state.refresh),
+    }
 
 
 def _resource_metadata(state: OAuthState) -> Response:
@@ -350,19 +365,26 @@ def _needed_scope(state: OAuthState, body: bytes) -> str | None:
 
 
 def _calculator() -> MCPServer:
+    """The example calculator's tools (names, descriptions, schemas: what the tiny model knows),
+    in a server of its own; its ``crash`` fails the call instead of ending this process."""
+    calc = load_example_server("calc")
     server = MCPServer("vault")
+    for fn in (calc.add, calc.multiply, calc.divide):
+        server.add_tool(fn, description=_DESCRIPTIONS[fn.__name__], annotations=calc.READ_ONLY)
 
-    @server.tool(description="Add two numbers.")
-    def add(a: float, b: float) -> str:
-        total = a + b
-        return str(int(total) if total == int(total) else total)
+    def crash() -> str:
+        raise ToolError("not here")
 
-    @server.tool(description="Multiply two numbers.")
-    def multiply(a: float, b: float) -> str:
-        total = a * b
-        return str(int(total) if total == int(total) else total)
-
+    server.add_tool(crash, description=_DESCRIPTIONS["crash"])
     return server
+
+
+_DESCRIPTIONS = {
+    "add": "Add two integers.",
+    "multiply": "Multiply two integers.",
+    "divide": "Divide a by b.",
+    "crash": "Stop the calculator process (for fault tests).",
+}
 
 
 def main() -> None:

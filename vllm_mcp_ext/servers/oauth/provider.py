@@ -114,12 +114,13 @@ class _Managed(OAuthClientProvider):
             response = yield await self._perform_authorization()
             await self._handle_token_response(response)
         flow = super()._auth_flow(request)
+        answered = False  # the SDK steps up on the first answer only; a retry's 403 stands
         try:
             outgoing = await flow.__anext__()
             while True:
                 response = yield outgoing
                 if outgoing is request:
-                    if _is_step_up(response):
+                    if not answered and _is_step_up(response):
                         if self._step_ups >= self.max_step_up:
                             logger.warning(
                                 "MCP server %r: insufficient_scope after %d step-up authorizations; giving up",
@@ -130,6 +131,7 @@ class _Managed(OAuthClientProvider):
                         self._step_ups += 1
                     elif response.status_code < 400:
                         self._step_ups = 0
+                    answered = True
                 outgoing = await flow.asend(response)
         except StopAsyncIteration:
             return
