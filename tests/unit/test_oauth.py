@@ -5,12 +5,14 @@ process cannot do, and secrets kept out of errors and logs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,11 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.support.asgi import loopback
 from tests.support.oauth import follow_authorization
 from tests.support.oauth_server import Client, OAuthState, oauth_app
+from tests.support.processes import free_port
+from vllm_mcp_ext.cli.login import Login, LoginFailed, login, loopback_authorizer
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.config.oauth import parse_oauth
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import CallFailed, ToolServerRegistry
-from vllm_mcp_ext.servers.oauth import Authorizer, OAuthClients
+from vllm_mcp_ext.servers.oauth import Authorizer, OAuthClients, credentials_key
 from vllm_mcp_ext.store import open_store
 
 SECRET = "top-secret-client-value"
@@ -142,7 +146,7 @@ async def test_a_client_credentials_token_near_expiry_is_replaced_before_a_reque
     assert server.unauthorized == 1  # only the first request, before any token
 
 
-async def login(state: OAuthState, store: Path, oauth: dict[str, Any], authorizer: Authorizer) -> None:
+async def log_in(state: OAuthState, store: Path, oauth: dict[str, Any], authorizer: Authorizer) -> None:
     """What the login command does: one session through an authorizer, tokens to the store."""
     kept = open_store(str(store))
     assert kept is not None
@@ -180,7 +184,7 @@ async def test_a_login_serves_later_processes_which_refresh_before_expiry_and_on
     server: OAuthState, tmp_path: Path, clock: Clock
 ) -> None:
     store = tmp_path / "store.sqlite3"
-    await login(server, store, AUTH_CODE, follow_authorization)
+    await log_in(server, store, AUTH_CODE, follow_authorization)
     assert server.grants == ["authorization_code"] and len(server.authorizations) == 1
     async with ServerProcess(server, store, AUTH_CODE) as vault:
         assert await add(vault) == "5"
@@ -291,3 +295,41 @@ def test_the_oauth_block_reads_secrets_from_the_environment_and_names_a_missing_
 def test_a_bad_oauth_block_is_refused_with_its_field(block: Any, message: str) -> None:
     with pytest.raises(Exception, match=message):
         parse_oauth(block, "mcp.json: server 'v'", {})
+
+
+async def browse(shown: list[str]) -> str:
+    """A person at a browser: opens the URL the login command printed, follows the redirects."""
+    async with asyncio.timeout(10):
+        while not any("http" in line for line in shown):
+            await asyncio.sleep(0.01)
+    url = next(line for line in shown if "http" in line).split()[-1]
+    async with httpx.AsyncClient() as browser:
+        return (await browser.get(url, follow_redirects=True)).text
+
+
+@pytest.mark.parametrize("deny", [False, True])
+async def test_the_login_command_takes_the_redirect_on_loopback_and_stores_the_tokens(
+    server: OAuthState, tmp_path: Path, deny: bool
+) -> None:
+    server.deny = deny
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    target = spec(server, {**AUTH_CODE, "redirect_uri": redirect})
+    kept = open_store(str(tmp_path / "store.sqlite3"))
+    assert kept is not None
+    await kept.open()
+    shown: list[str] = []
+    authorizer = loopback_authorizer(redirect, timeout=10, show=shown.append)
+    try:
+        page = asyncio.create_task(browse(shown))
+        if deny:
+            with pytest.raises(LoginFailed, match="refused: access_denied"):
+                await login(Login("vault", target, kept), authorizer)
+            assert "Login failed." in await page
+            return
+        assert await login(Login("vault", target, kept), authorizer) == 4
+        assert "Logged in." in await page
+        held = await kept.get_credentials(credentials_key("vault", target.url))
+    finally:
+        await kept.close()
+    assert held is not None and held["tokens"]["refresh_token"] in server.refresh
+    assert not any(held["tokens"]["access_token"] in line for line in shown)

@@ -30,7 +30,7 @@ from vllm_mcp_ext.errors import ConfigError, McpExtError
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.oauth import Authorizer, OAuthClients, credentials_key
 from vllm_mcp_ext.servers.remote import redact
-from vllm_mcp_ext.servers.session import describe
+from vllm_mcp_ext.servers.session import describe, innermost
 from vllm_mcp_ext.store import ResponseStore, open_store
 
 LOGIN_TIMEOUT = 300.0  # seconds to wait for the browser's redirect
@@ -114,9 +114,15 @@ async def login(target: Login, authorizer: Authorizer, *, force: bool = False) -
         )
     auth = OAuthClients(target.store, authorizer).auth_for(target.label, target.spec)
     transport = transports.configured(target.spec, auth)
-    async with transport.open() as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        tools = await session.list_tools()
+    try:
+        async with transport.open() as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+    except Exception as exc:  # the transport's task group wraps what the OAuth flow raised
+        inner = innermost(exc)
+        if isinstance(inner, LoginFailed):
+            raise inner from None
+        raise
     return len(tools.tools)
 
 
