@@ -151,9 +151,11 @@ def main_config(mcp_config: Path, oauth_server: str, store_path: Path, logs: Pat
 
 
 def run_login(config: Path, store: Path, label: str, log: Path) -> str:
+    """The login command in the API server's environment (it reads the same file)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        oauth_server_app.SECRET_VAR: oauth_server_app.CLIENT_SECRET,
     }
     command = [sys.executable, "-m", "vllm_mcp_ext.cli.login", label, "--tool-server", str(config)]
     proc = subprocess.Popen(
