@@ -34,7 +34,7 @@ from tests.support.asgi import BASE_URL, plugin_app
 from tests.support.oauth import follow_authorization
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
-from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
+from vllm_mcp_ext.types.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
 
 LABEL = "conformance"
 # The client ID metadata document URL the suite's auth/basic-cimd expects a client to use.

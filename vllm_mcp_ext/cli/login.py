@@ -24,12 +24,12 @@ from urllib.parse import parse_qs, urlsplit
 from mcp import ClientSession
 from mcp.shared.auth import AuthorizationCodeResult
 
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config import HttpServerSpec, tool_server_config
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import ConfigError, McpExtError
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.oauth import Authorizer, OAuthClients, credentials_key
-from vllm_mcp_ext.servers.remote import redact
 from vllm_mcp_ext.servers.session import describe, innermost
 from vllm_mcp_ext.store import ResponseStore, open_store
 

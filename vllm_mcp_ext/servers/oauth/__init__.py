@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import httpx2
 
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.servers.oauth.provider import Authorizer, LoginRequired, needs_login, oauth_provider
 from vllm_mcp_ext.servers.oauth.storage import CredentialStore, MemoryTokens, StoredTokens
-from vllm_mcp_ext.servers.remote import redact
 
 __all__ = ["Authorizer", "LoginRequired", "OAuthClients", "credentials_key", "needs_login"]
 

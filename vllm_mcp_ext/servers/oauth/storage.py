@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
-from vllm_mcp_ext.servers.remote import redact
+from vllm_mcp_ext import redact
 
 
 class CredentialStore(Protocol):
