@@ -53,13 +53,15 @@ def test_a_response_calls_a_tool_behind_the_operators_login(
     assert "Logged in to MCP server 'vaultlogin' (4 tools)" in login
 
 
-def test_no_secret_or_token_reaches_a_log_or_a_response(
-    client: openai.OpenAI, oauth_server: str, vllm_log: Path, logs: Path
+def test_no_secret_or_token_reaches_a_log_a_trace_or_a_response(
+    client: openai.OpenAI, oauth_server: str, vllm_server: str, vllm_log: Path, logs: Path
 ) -> None:
     r = client.responses.create(model="tiny", input="What is 2 plus 3?", tools=[mcp("vault")], temperature=0)
     state = seen(oauth_server)
     secrets = {CLIENT_SECRET, *state["bearer_seen"], *state["refresh_tokens"]}
     assert state["bearer_seen"]
-    shown = [vllm_log.read_text(), (logs / "login.log").read_text(), r.model_dump_json()]
+    trace = httpx.get(f"{vllm_server}/v1/mcp/traces/{r.id}", timeout=10)
+    assert trace.status_code == 200 and "vault" in trace.text
+    shown = [vllm_log.read_text(), (logs / "login.log").read_text(), r.model_dump_json(), trace.text]
     leaks = [s for s in secrets for text in shown if s in text]
     assert not leaks
