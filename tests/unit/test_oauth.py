@@ -72,7 +72,7 @@ class Registry:
     """A registry of the one server, as a server process or the login command holds it."""
 
     def __init__(self, server: HttpServerSpec, clients: OAuthClients):
-        self.registry = ToolServerRegistry((server,), SETTINGS, clients)
+        self.registry = ToolServerRegistry((server,), SETTINGS, oauth=clients)
 
     async def __aenter__(self) -> Any:
         await self.registry.start()
