@@ -15,6 +15,7 @@ below this module's own live with the tool-source vocabulary or the URL policy (
     ├── ConfigError              --tool-server or VLLM_MCP_* is unusable: start-up stops
     └── ToolError                a tool source failed. Never an HTTP error on a response: the
         │                        loop shows it to the model as a failed list or ``mcp_call``
+        ├── LoginRequired        an OAuth server needs the operator's login (servers/oauth)
         ├── ServerUnavailable    the server cannot be reached (types/source.py)
         │   ├── OpenFailed       a session did not open (types/source.py)
         │   └── Unresolvable     the host has no address (servers/remote/policy.py)

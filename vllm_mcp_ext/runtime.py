@@ -23,6 +23,7 @@ from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import model_turns
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import ResponseStore, open_store
 
@@ -73,7 +74,7 @@ class Runtime:
         if store is not None:
             await store.open()
             logger.info("vllm_mcp_ext: responses are stored in the %r", store)
-        registry = ToolServerRegistry(config.servers, settings, limits)
+        registry = ToolServerRegistry(config.servers, settings, limits, oauth=OAuthClients(store))
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from tests.e2e.wire import Captured, CapturingTransport, OpenResponses
+from tests.support import oauth_server as oauth_server_app
 from tests.support import processes
 from tests.support.lora import write_lora_adapter
 from tests.support.processes import free_port, stop, wait_http, wait_port
@@ -106,11 +107,87 @@ def remote_section(remote_url: str) -> dict:
 
 
 @pytest.fixture(scope="session")
+def oauth_server(logs: Path) -> Iterator[str]:
+    """The test authorization server and the calculator it guards (tests/support/oauth_server.py)."""
+    port = free_port()
+    log = logs / "oauth_server.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    proc = start([sys.executable, "-m", "tests.support.oauth_server", "--port", str(port)], log, env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/state", proc, 60, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def vault(oauth_url: str) -> dict:
+    """A configured server behind OAuth with client credentials, the secret from the environment."""
+    secret = f"${{{oauth_server_app.SECRET_VAR}}}"
+    return {
+        "url": f"{oauth_url}/mcp",
+        "oauth": {"client_id": oauth_server_app.CLIENT_ID, "client_secret": secret},
+    }
+
+
+@pytest.fixture(scope="session")
+def main_config(mcp_config: Path, oauth_server: str, store_path: Path, logs: Path) -> Path:
+    """The first server's tool-server file: the shared one plus ``vaultlogin``, a server behind
+    the authorization code, which the operator logged in to (the real login command, with this
+    fixture as the browser) before the API server starts. Other servers of the session keep
+    their responses elsewhere, so they would find no login: they do not have it."""
+    config = json.loads(mcp_config.read_text())
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    config["mcpServers"]["vaultlogin"] = {
+        "url": f"{oauth_server}/mcp",
+        "oauth": {"grant": "authorization_code", "redirect_uri": redirect},
+    }
+    path = mcp_config.with_name("mcp-main.json")
+    path.write_text(json.dumps(config, indent=2))
+    run_login(path, store_path, "vaultlogin", logs / "login.log")
+    return path
+
+
+def run_login(config: Path, store: Path, label: str, log: Path) -> str:
+    """The login command in the API server's environment (it reads the same file)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        oauth_server_app.SECRET_VAR: oauth_server_app.CLIENT_SECRET,
+    }
+    command = [sys.executable, "-m", "vllm_mcp_ext.cli.login", label, "--tool-server", str(config)]
+    proc = subprocess.Popen(
+        [*command, "--store", str(store), "--timeout", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.strip().startswith("http"):
+            browser = httpx.get(line.strip(), follow_redirects=True, timeout=30)
+            assert browser.status_code == 200 and "Logged in." in browser.text
+            break
+    lines.extend(proc.stdout)
+    output = "".join(lines)
+    log.write_text(output)
+    assert proc.wait(timeout=60) == 0, output
+    return output
+
+
+@pytest.fixture(scope="session")
 def mcp_config(
     tmp_path_factory: pytest.TempPathFactory,
     mcp_http_servers: dict[str, str],
     slow_marker: Path,
     remote_mcp_server: str,
+    oauth_server: str,
 ) -> Path:
     config = {
         "mcpServers": {
@@ -129,6 +206,7 @@ def mcp_config(
             },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
+            "vault": vault(oauth_server),
         },
         "remoteMcp": remote_section(remote_mcp_server),
     }
@@ -166,6 +244,7 @@ def serve(
         "VLLM_MCP_CALL_TIMEOUT": "20",
         "VLLM_MCP_STORE": str(store) if store else "off",
         "VLLM_MCP_TRACE": "1",  # per-turn prompt and cached tokens at /v1/mcp/traces/{id}
+        oauth_server_app.SECRET_VAR: oauth_server_app.CLIENT_SECRET,  # ${VAR} in the tool-server file
     }
     proc = start(
         [
@@ -219,8 +298,8 @@ def wait_servers_ready(base_url: str, timeout: float = 120, api_key: str | None 
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_model: Path, mcp_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
-    with serve(tiny_model, mcp_config, logs / "vllm.log", store=store_path) as url:
+def vllm_server(tiny_model: Path, main_config: Path, logs: Path, store_path: Path) -> Iterator[str]:
+    with serve(tiny_model, main_config, logs / "vllm.log", store=store_path) as url:
         yield url
 
 

@@ -37,6 +37,7 @@ from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers.oauth import Authorizer, OAuthClients
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import open_store
 
@@ -73,15 +74,17 @@ async def plugin_app(
     permissions: dict[str, Any] | None = None,
     limits: Limits | None = None,
     settings: Settings | None = None,
+    authorizer: Authorizer | None = None,
 ) -> AsyncIterator[FastAPI]:
     """The app of `plugin_client` with ``/mcp``, ``api_keys`` (as ``--api-key``; vLLM's own
     middleware, which answers 401 on ``/v1`` before the plugin, is not there) and the
-    ``permissions`` section of a tool-server file."""
+    ``permissions`` section of a tool-server file. ``authorizer`` completes OAuth authorizations
+    (a server process has none: it says to run the login command)."""
     settings = settings or Settings(connect_timeout=20, call_timeout=20)
     kept = open_store(str(store)) if store is not None else None
     if kept is not None:
         await kept.open()
-    registry = ToolServerRegistry(servers, settings, limits)
+    registry = ToolServerRegistry(servers, settings, limits, oauth=OAuthClients(kept, authorizer))
     await registry.start()
     app = FastAPI()
     mount(app)  # the plugin's doors, as vLLM's build_app attaches them
@@ -101,11 +104,14 @@ async def plugin_app(
 
 
 @asynccontextmanager
-async def loopback(app: FastAPI) -> AsyncIterator[str]:
-    """``app`` served on a loopback port in this event loop; yields its base URL."""
+async def loopback(app: Any, *, lifespan: bool = False) -> AsyncIterator[str]:
+    """``app`` served on a loopback port in this event loop (its lifespan run when
+    ``lifespan``); yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if lifespan else "off"
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -167,3 +167,12 @@ async def test_a_sqlite_file_from_before_owners_opens_and_its_responses_have_non
         assert await store.get("resp_a") is not None
     finally:
         await store.close()
+
+
+async def test_credentials_are_kept_by_key_and_replaced_and_outlive_a_purge(store: ResponseStore) -> None:
+    key = f"oauth:vault:{time.time()}"  # PostgreSQL's database is shared by the session
+    assert await store.get_credentials(key) is None
+    await store.put_credentials(key, {"tokens": {"refresh_token": "r1"}})
+    await store.put_credentials(key, {"tokens": {"refresh_token": "r2"}})
+    await store.purge(time.time() + 1)
+    assert await store.get_credentials(key) == {"tokens": {"refresh_token": "r2"}}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
 from vllm_mcp_ext.errors import ConfigError
 
 TransportKind = Literal["stdio", "streamable_http", "sse"]
@@ -58,6 +59,7 @@ class HttpServerSpec:
     transport: TransportKind
     label: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    oauth: OAuthConfig | None = None  # tokens from an authorization server, see config.oauth
 
     @property
     def provisional_label(self) -> str:
@@ -234,7 +236,7 @@ def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> S
 
 
 def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec:
-    _check_keys(entry, {"url", "headers", "transport", "type"}, where)
+    _check_keys(entry, {"url", "headers", "transport", "type", "oauth"}, where)
     url = _typed(entry, "url", str, where)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: field 'url' must start with http:// or https://")
@@ -245,9 +247,11 @@ def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec
         transport = TRANSPORT_ALIASES[hint]
     else:
         raise ConfigError(f"{where}: field 'transport' must be one of {sorted(set(TRANSPORT_ALIASES))}")
-    return HttpServerSpec(
-        url=url, transport=transport, label=label, headers=_string_map(entry, "headers", where)
-    )
+    headers = _string_map(entry, "headers", where)
+    oauth = parse_oauth(entry["oauth"], where) if "oauth" in entry else None
+    if oauth is not None and any(k.lower() == "authorization" for k in headers):
+        raise ConfigError(f"{where}: 'oauth' and an 'Authorization' header exclude each other")
+    return HttpServerSpec(url=url, transport=transport, label=label, headers=headers, oauth=oauth)
 
 
 def _typed(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:

@@ -22,6 +22,7 @@ from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
+from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
@@ -47,7 +48,14 @@ class ServerSnapshot:
 
 
 class ServerConnection:
-    def __init__(self, spec: ServerSpec, settings: Settings, limits: Limits | None = None):
+    def __init__(
+        self,
+        spec: ServerSpec,
+        settings: Settings,
+        limits: Limits | None = None,
+        *,
+        oauth: OAuthClients | None = None,
+    ):
         self.spec = spec
         self.settings = settings
         self._max_calls = (limits or Limits()).max_calls_per_server
@@ -71,6 +79,9 @@ class ServerConnection:
         self.listeners: list[Callable[[], None]] = []
         self._slots = asyncio.Semaphore(self._max_calls)  # tools/call in flight
         self._redactor = redact.Redactor(_secrets_of(spec))
+        self._auth = None
+        if isinstance(spec, HttpServerSpec):
+            self._auth = (oauth or OAuthClients()).auth_for(spec.provisional_label, spec)
 
     def _redact(self, text: str) -> str:
         """An error as clients and logs see it: the server's URL shown without userinfo, query
@@ -189,7 +200,7 @@ class ServerConnection:
         """Open a session and keep it until it ends; whether it opened."""
         session = self._current = McpSession(
             self.label,
-            [transports.configured(self.spec)],
+            [transports.configured(self.spec, self._auth)],
             self._timeouts,
             redact=self._redact,
             on_tools_changed=self._tools_changed,
@@ -219,4 +230,5 @@ class ServerConnection:
 def _secrets_of(spec: ServerSpec) -> tuple[str, ...]:
     if not isinstance(spec, HttpServerSpec):
         return ()
-    return redact.secrets_of(spec.headers) + redact.url_secrets(spec.url)
+    oauth = spec.oauth.secrets if spec.oauth is not None else ()
+    return redact.secrets_of(spec.headers) + redact.url_secrets(spec.url) + oauth

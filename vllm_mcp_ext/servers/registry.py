@@ -9,14 +9,23 @@ from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers.connection import ServerConnection, ServerSnapshot
+from vllm_mcp_ext.servers.oauth import OAuthClients
 
 logger = logging.getLogger(__name__)
 
 
 class ToolServerRegistry:
-    def __init__(self, specs: tuple[ServerSpec, ...], settings: Settings, limits: Limits | None = None):
+    def __init__(
+        self,
+        specs: tuple[ServerSpec, ...],
+        settings: Settings,
+        limits: Limits | None = None,
+        *,
+        oauth: OAuthClients | None = None,
+    ):
         self.settings = settings
-        self.connections = [ServerConnection(spec, settings, limits) for spec in specs]
+        oauth = oauth or OAuthClients()
+        self.connections = [ServerConnection(spec, settings, limits, oauth=oauth) for spec in specs]
 
     async def start(self) -> None:
         """Connect every server; wait for each first attempt, never longer than the timeout."""

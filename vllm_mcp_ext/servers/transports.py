@@ -60,8 +60,11 @@ def sse(
     headers: dict[str, str] | None = None,
     client: McpHttpClientFactory = create_mcp_http_client,
     trace: HttpTrace | None = None,
+    auth: httpx2.Auth | None = None,
 ) -> Transport:
-    return Transport("sse", lambda: sse_client(url, headers=headers, httpx_client_factory=client), trace)
+    return Transport(
+        "sse", lambda: sse_client(url, headers=headers, httpx_client_factory=client, auth=auth), trace
+    )
 
 
 def streamable_http(
@@ -81,11 +84,12 @@ def streamable_http(
     return Transport("streamable_http", open_streams, trace)
 
 
-def configured(spec: ServerSpec) -> Transport:
-    """The transport of a ``--tool-server`` entry."""
+def configured(spec: ServerSpec, auth: httpx2.Auth | None = None) -> Transport:
+    """The transport of a ``--tool-server`` entry; ``auth`` signs its requests (the server's
+    OAuth provider, `servers.oauth`)."""
     if isinstance(spec, StdioServerSpec):
         return stdio(spec)
     headers = spec.headers or None
     if spec.transport == "sse":
-        return sse(spec.url, headers=headers)
-    return streamable_http(spec.url, lambda: create_mcp_http_client(headers=headers))
+        return sse(spec.url, headers=headers, auth=auth)
+    return streamable_http(spec.url, lambda: create_mcp_http_client(headers=headers, auth=auth))

@@ -1,6 +1,7 @@
 """The SQL both backends run: one table of responses, one of background stream events, one of
 owners (the key hash of the caller that created a response; a table of its own so databases made
-before it need no migration: a response without a row there has no owner).
+before it need no migration: a response without a row there has no owner), and one of OAuth
+credentials of configured servers (see servers.oauth.storage; never purged).
 
 JSON goes in TEXT columns, so the schema is the same on SQLite and PostgreSQL; queries use ``?``
 placeholders and the PostgreSQL backend rewrites them.
@@ -39,6 +40,11 @@ SCHEMA = (
         response_id TEXT PRIMARY KEY,
         owner TEXT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS mcp_ext_credentials (
+        key TEXT PRIMARY KEY,
+        updated_at DOUBLE PRECISION NOT NULL,
+        value TEXT NOT NULL
+    )""",
 )
 
 _COLUMNS = (
@@ -67,6 +73,9 @@ PURGE_EVENTS = (
     "DELETE FROM mcp_ext_events WHERE response_id IN (SELECT id FROM mcp_ext_responses WHERE created_at < ?)"
 )
 PURGE = "DELETE FROM mcp_ext_responses WHERE created_at < ?"
+PUT_CREDENTIALS = """INSERT INTO mcp_ext_credentials (key, updated_at, value) VALUES (?, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at, value = excluded.value"""
+GET_CREDENTIALS = "SELECT value FROM mcp_ext_credentials WHERE key = ?"
 
 
 class Database(Protocol):
@@ -169,6 +178,13 @@ class SqlStore:
     async def cancel_requested(self, response_id: str) -> bool:
         rows = await self.db.rows(CANCEL_REQUESTED, (response_id,))
         return bool(rows and rows[0][0])
+
+    async def put_credentials(self, key: str, value: dict[str, Any]) -> None:
+        await self.db.run([(PUT_CREDENTIALS, (key, time.time(), json.dumps(value)))])
+
+    async def get_credentials(self, key: str) -> dict[str, Any] | None:
+        rows = await self.db.rows(GET_CREDENTIALS, (key,))
+        return json.loads(rows[0][0]) if rows else None
 
     async def purge(self, older_than: float) -> int:
         return await self.db.run(
