@@ -21,6 +21,7 @@ from tests.support.asgi import loopback
 from tests.support.oauth import follow_authorization
 from tests.support.oauth_server import Client, OAuthState, oauth_app
 from tests.support.processes import free_port
+from vllm_mcp_ext import redact
 from vllm_mcp_ext.cli.login import Login, LoginFailed, login, loopback_authorizer
 from vllm_mcp_ext.config import HttpServerSpec
 from vllm_mcp_ext.config.oauth import parse_oauth
@@ -130,9 +131,11 @@ async def test_private_key_jwt_signs_an_assertion_for_the_authorization_server(s
     oauth = {"client_id": "signer", "private_key": "${KEY}"}
     async with Registry(spec(server, oauth, {"KEY": pem.decode()}), OAuthClients()) as vault:
         assert await add(vault) == "5"
+        assert pem.decode() in redact._REGISTRY.active  # log records never show the key...
     assert [(r["grant"], r["auth"]) for r in server.token_requests] == [
         ("client_credentials", "private_key_jwt")
     ]
+    assert redact._REGISTRY.active == ()  # ...and a stopped registry leaves nothing registered
 
 
 async def test_a_client_credentials_token_near_expiry_is_replaced_before_a_request_meets_it(

@@ -112,8 +112,8 @@ async def login(target: Login, authorizer: Authorizer, *, force: bool = False) -
         await target.store.put_credentials(
             credentials_key(target.label, target.spec.url), {**held, "tokens": None, "expires_at": None}
         )
-    auth = OAuthClients(target.store, authorizer).auth_for(target.label, target.spec)
-    transport = transports.configured(target.spec, auth)
+    clients = OAuthClients(target.store, authorizer)
+    transport = transports.configured(target.spec, clients.auth_for(target.label, target.spec))
     try:
         async with transport.open() as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -123,6 +123,8 @@ async def login(target: Login, authorizer: Authorizer, *, force: bool = False) -
         if isinstance(inner, LoginFailed):
             raise inner from None
         raise
+    finally:
+        clients.close()
     return len(tools.tools)
 
 

@@ -24,7 +24,7 @@ class ToolServerRegistry:
         oauth: OAuthClients | None = None,
     ):
         self.settings = settings
-        oauth = oauth or OAuthClients()
+        oauth = self.oauth = oauth or OAuthClients()
         self.connections = [ServerConnection(spec, settings, limits, oauth=oauth) for spec in specs]
 
     async def start(self) -> None:
@@ -50,6 +50,7 @@ class ToolServerRegistry:
 
     async def stop(self) -> None:
         await asyncio.gather(*(c.stop() for c in self.connections))
+        self.oauth.close()
 
     def get(self, label: str) -> ServerConnection | None:
         for conn in self.connections:

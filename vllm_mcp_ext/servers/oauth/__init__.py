@@ -31,6 +31,7 @@ class OAuthClients:
     store: CredentialStore | None = None
     authorizer: Authorizer | None = None
     providers: dict[str, httpx2.Auth] = field(default_factory=dict)
+    _held: list[tuple[tuple[str, ...], MemoryTokens]] = field(default_factory=list)
 
     def auth_for(self, label: str, spec: HttpServerSpec) -> httpx2.Auth | None:
         """The server's provider, one per server for the life of the process (it holds the
@@ -46,5 +47,15 @@ class OAuthClients:
             else:
                 storage = MemoryTokens()
             authorizer = self.authorizer or needs_login(label)
+            self._held.append((tuple(config.secrets), storage))
             self.providers[label] = oauth_provider(label, spec.url, config, storage, authorizer)
         return self.providers[label]
+
+    def close(self) -> None:
+        """Forget the secrets and tokens registered for log redaction (the servers are gone): a
+        second runtime in the process, or a test, does not inherit them."""
+        for secrets, storage in self._held:
+            redact.unregister(secrets)
+            storage.forget()
+        self._held.clear()
+        self.providers.clear()

@@ -47,9 +47,18 @@ class MemoryTokens:
         return self.client
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        if self.client is not None and self.client.client_secret:
+            redact.unregister((self.client.client_secret,))
         self.client = client_info
         if client_info.client_secret:
             redact.register((client_info.client_secret,))
+
+    def forget(self) -> None:
+        """Unregister what this storage registered for log redaction."""
+        redact.unregister(self._secrets)
+        self._secrets = ()
+        if self.client is not None and self.client.client_secret:
+            redact.unregister((self.client.client_secret,))
 
     def _hold(self, tokens: OAuthToken) -> None:
         """Log records never show a token this process holds."""
