@@ -27,7 +27,8 @@ class Block:
 
 
 def doc_blocks() -> list[Block]:
-    blocks = []
+    """The blocks of the docs, and the example scripts (each one program)."""
+    blocks = [Block(path, 1, False, path.read_text()) for path in sorted((ROOT / "examples").glob("*.py"))]
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = path.read_text()
         for match in _FENCE.finditer(text):

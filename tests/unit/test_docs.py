@@ -73,8 +73,15 @@ def test_programs_define_every_name_they_use(tmp_path: Path) -> None:
 @pytest.mark.parametrize("block", [b for b in PROGRAMS if names(b) & ENGINES], ids=lambda b: b.name)
 def test_a_program_with_an_in_process_engine_runs_it_under_the_main_guard(block: Block) -> None:
     for statement in ast.parse(block.source).body:
-        calls = [node for node in ast.walk(statement) if isinstance(node, ast.Call)]
-        runs = isinstance(statement, ast.Expr | ast.Assign) and calls
+        called = {
+            node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            for node in ast.walk(statement)
+            if isinstance(node, ast.Call)
+        }
+        # a call as a statement (``asyncio.run(main())``), or an engine built at import
+        runs = (isinstance(statement, ast.Expr) and called) or (
+            isinstance(statement, ast.Assign | ast.AnnAssign) and called & ENGINES
+        )
         assert not runs, (
             f"{block.name}: line {statement.lineno} runs at import; put it under if __name__ == '__main__':"
         )
