@@ -22,7 +22,8 @@ from tests.support.scripts import Sample
 from tests.support.tiny_model import TEMPLATE_PATH, build_tiny_model, encode_completion, encode_prompt
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
-from vllm_mcp_ext.engine.continuation import HeldTokens, HistoryRewritten, suffix_after
+from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
+from vllm_mcp_ext.types.parts import HeldTokens
 
 
 @pytest.fixture(scope="module")
