@@ -246,7 +246,11 @@ class VllmChat:
         return int(self._chat.model_config.max_model_len)
 
     def max_tokens(self, request: ChatCompletionRequest, prompt_length: int) -> int:
+        """Tokens left to generate; 0 when the prompt alone overflows the context window (where
+        vLLM's function raises a bare ValueError), which callers answer as the client's error."""
         chat = self._chat
+        if prompt_length > chat.model_config.max_model_len:
+            return 0
         return get_max_tokens(
             chat.model_config.max_model_len,
             request.max_completion_tokens,

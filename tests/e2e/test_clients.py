@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import REPO, STARTUP_TIMEOUT, serve, start
+from tests.support.ci import unavailable
+from tests.support.node import node_bin_dir, node_env
 from tests.support.processes import free_port, stop, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -44,11 +45,8 @@ ASK, CALL_OUTPUT, ANSWER = "What is 2 plus 3?", "5", "2 plus 3 is 5."  # a scrip
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
     modules = NODE / "node_modules"
-    if not modules.is_dir() or shutil.which("node") is None:
-        message = f"the JavaScript clients are not installed: npm ci --prefix {NODE.relative_to(REPO)}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    if not modules.is_dir():
+        unavailable("the JavaScript clients are not installed: python -m tests.support.node")
     return modules
 
 
@@ -193,7 +191,7 @@ def test_codex_exec_finishes_against_the_plugin(node_modules: Path, long_server:
         f'base_url = "{long_server}/v1"\nwire_api = "responses"\n'
         "request_max_retries = 0\nstream_max_retries = 0\n"
     )
-    env = {**os.environ, "CODEX_HOME": str(home), "HOME": str(tmp_path)}
+    env = {**node_env(), "CODEX_HOME": str(home), "HOME": str(tmp_path)}
     env.pop("OPENAI_API_KEY", None)
     result = subprocess.run(
         [
@@ -220,7 +218,7 @@ def test_codex_exec_finishes_against_the_plugin(node_modules: Path, long_server:
 
 def vercel(node_modules: Path, base_url: str, mode: str, tool: dict[str, Any], force: bool = False) -> dict:
     args = [
-        "node",
+        str(node_bin_dir() / "node"),
         str(NODE / "vercel_mcp.mjs"),
         base_url,
         mode,

@@ -69,8 +69,11 @@ def test_retrieve_returns_what_create_returned_and_delete_removes_it(client: ope
     r = create(client, ASK, [mcp("calc")], metadata={"case": "retrieve"})
     got = client.responses.retrieve(r.id)
     assert got.model_dump() == r.model_dump()
-    deleted = client.responses.delete(r.id)
-    assert deleted is None or getattr(deleted, "deleted", True)
+    deleted = client.responses.with_raw_response.delete(r.id)  # the SDK's delete() returns None
+    assert (deleted.status_code, deleted.http_response.json()) == (
+        200,
+        {"id": r.id, "object": "response", "deleted": True},
+    )
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(r.id)
     with pytest.raises(openai.BadRequestError) as info:

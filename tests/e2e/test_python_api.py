@@ -4,8 +4,6 @@ at /v1/responses: the expectations are the ones test_mcp_loop.py has for the ser
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from openai.types.responses import (
     ResponseMcpCallCompletedEvent,
 )
 
-from tests.e2e.conftest import REPO, SERVERS
+from tests.e2e.conftest import SERVERS
 from tests.e2e.test_mcp_loop import CALC_TOOLS, mcp, shape
 from vllm_mcp_ext import McpEngine
 from vllm_mcp_ext.config.settings import Settings
@@ -154,22 +152,6 @@ async def test_a_bad_request_raises_the_error_the_server_would_answer(engine: Mc
     with pytest.raises(InvalidRequest):
         async with stream:
             pass
-
-
-def test_the_readme_example_runs_as_a_script_without_a_server(tiny_model: Path) -> None:
-    """examples/python_api.py: the README's example, in-process."""
-    env = {**os.environ, "MODEL": str(tiny_model), "PYTHONPATH": str(REPO), "VLLM_MCP_STORE": "off"}
-    done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "python_api.py")],
-        cwd=REPO / "examples",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "mcp_call calc.add" in done.stdout
-    assert "answer: 2 plus 3 is 5." in done.stdout
 
 
 async def test_a_first_turn_prompt_is_token_for_token_the_one_vllm_renders(

@@ -15,6 +15,7 @@ port in the test's own event loop, for clients that need real HTTP streaming (th
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ from tests.support.scripted import ScriptedTurns
 from vllm_mcp_ext.access import ApiKeys, Permissions
 from vllm_mcp_ext.api.mcp import STATE_KEY
 from vllm_mcp_ext.api.plugin import mount
-from vllm_mcp_ext.config import ServerSpec
+from vllm_mcp_ext.config import ServerSpec, StdioServerSpec
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
@@ -42,6 +43,8 @@ from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.store import open_store
 
 BASE_URL = "http://plugin"
+CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
+CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))  # the calculator, over stdio
 
 
 @asynccontextmanager

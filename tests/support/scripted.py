@@ -32,6 +32,11 @@ class ScriptedTurns:
         yield TurnEnd("stop", TurnUsage(prompt_tokens=10, cached_tokens=4, output_tokens=5))
 
 
+def play(engine: ScriptedTurns, *turns: list[Part]) -> None:
+    """Give ``engine`` these turns to play next (a shared engine, per test)."""
+    engine.turns = list(turns)
+
+
 def tool_call(name: str, arguments: str, index: int = 0) -> list[Part]:
     """A call as a tool parser streams it: the name, then the arguments in two pieces."""
     half = len(arguments) // 2

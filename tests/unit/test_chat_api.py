@@ -4,22 +4,15 @@ routes and the calculator MCP server over stdio, a scripted engine, the real `op
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.support.asgi import BASE_URL, plugin_client
-from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext.config import StdioServerSpec
+from tests.support.scripted import ScriptedTurns, play, tool_call
 from vllm_mcp_ext.types.parts import TextDelta
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 MCP: dict[str, Any] = {"type": "mcp", "server_label": "calc", "require_approval": "never"}
 WEATHER: dict[str, Any] = {
     "type": "function",
@@ -31,29 +24,7 @@ WEATHER: dict[str, Any] = {
 ASK = [{"role": "user", "content": "2+3?"}]
 
 
-SHARED = ScriptedTurns([])  # one app and one calculator process for the module; turns set per test
-
-
-def play(engine: ScriptedTurns, *turns: list[Any]) -> None:
-    engine.turns = list(turns)
-
-
-@pytest.fixture(autouse=True)
-def engine() -> ScriptedTurns:
-    SHARED.seen.clear()
-    play(SHARED, tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is "), TextDelta("5.")])
-    return SHARED
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with plugin_client(SHARED, (CALC,)) as client:
-        yield client
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
+pytestmark = pytest.mark.usefixtures("engine")  # tests/unit/conftest.py: the shared app, reset
 
 
 async def test_the_answer_is_a_chat_completion_with_the_mcp_calls_beside_it(

@@ -1,28 +1,58 @@
-"""Prefix-exact continuation: the next prompt is the held ids plus only what the template adds."""
+"""Prefix-exact continuation: the next prompt is the held ids plus only what the template adds.
+
+The plugin's own code builds every prompt (`ChatTemplateTurns` over `VllmChat`, over vLLM's real
+renderer of the tiny model, no engine); the oracle is the template's full render of the next
+turn, tokenized as the model was trained on it."""
 
 from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from transformers import AutoTokenizer
+from vllm.config import ModelConfig, VllmConfig
+from vllm.renderers.hf import HfRenderer
+from vllm.renderers.online_renderer import OnlineRenderer
+from vllm.tokenizers import get_tokenizer
 
 from tests.support import scripts
 from tests.support.scripts import Sample
-from tests.support.tiny_model import (
-    TEMPLATE_PATH,
-    build_tiny_model,
-    encode_completion,
-    encode_prompt,
-    render_prompt,
-)
+from tests.support.tiny_model import TEMPLATE_PATH, build_tiny_model, encode_completion, encode_prompt
+from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
+from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
+from vllm_mcp_ext.types.parts import HeldTokens
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(build_tiny_model())
+def tokenizer() -> Any:
+    return get_tokenizer(str(build_tiny_model()))
+
+
+@pytest.fixture(scope="module")
+def turns(tokenizer: Any) -> ChatTemplateTurns:
+    """The plugin's chat-template turns over vLLM's renderer, as ``vllm serve
+    --enable-auto-tool-choice --tool-call-parser hermes`` builds it for the tiny model."""
+    config = VllmConfig(model_config=ModelConfig(model=str(build_tiny_model())))
+    online = OnlineRenderer(
+        config.model_config,
+        HfRenderer(config, tokenizer),
+        request_logger=None,
+        chat_template=None,
+        chat_template_content_format="auto",
+        enable_auto_tools=True,
+        tool_parser="hermes",
+    )
+    serving = SimpleNamespace(
+        online_renderer=online,
+        renderer=online.renderer,
+        model_config=config.model_config,
+        parser_cls=online.parser,
+        models=SimpleNamespace(model_name=lambda lora=None: "tiny"),
+    )
+    return ChatTemplateTurns(VllmChat(serving))  # type: ignore[arg-type]
 
 
 def turn_pairs(*, reasoning: bool) -> list[tuple[Sample, Sample]]:
@@ -31,53 +61,68 @@ def turn_pairs(*, reasoning: bool) -> list[tuple[Sample, Sample]]:
     for resolved in scripts.resolved_scripts().values():
         if bool(resolved.script.reasoning) != reasoning:
             continue
-        samples = resolved.samples()
-        pairs += list(pairwise(samples))
+        pairs += list(pairwise(resolved.samples()))
     return pairs
 
 
-def continue_turn(tokenizer, turn: Sample, following: Sample, generated_ids: list[int]) -> list[int]:
-    """What the plugin sends for turn N+1: turn N's prompt and output ids, then the suffix."""
-    template = TEMPLATE_PATH.read_text()
-    suffix = suffix_after(
-        render_prompt(tokenizer, template, turn),
-        tokenizer.decode(generated_ids, skip_special_tokens=False),
-        render_prompt(tokenizer, template, following),
+def request(sample: Sample) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate(
+        {"model": "tiny", "messages": sample.messages, "tools": sample.tools or None, "stream": True}
     )
-    held = encode_prompt(tokenizer, turn) + generated_ids
-    return held + tokenizer.encode(suffix, add_special_tokens=False)
 
 
-def test_next_prompt_starts_with_the_previous_prompt_and_output_ids(tokenizer) -> None:
+async def first_prompt(turns: ChatTemplateTurns, sample: Sample) -> tuple[list[int], str]:
+    rendered = await turns._render_text_prompt(request(sample))
+    assert rendered is not None
+    return rendered
+
+
+async def continued(
+    turns: ChatTemplateTurns, held: HeldTokens, following: Sample
+) -> tuple[list[int], str] | HistoryRewritten:
+    return await turns._continue(request(following), held)
+
+
+async def test_next_prompt_is_the_held_ids_and_the_full_render_of_the_next_turn(turns, tokenizer) -> None:
+    """Turn after turn, as the loop runs a script: each prompt extends the previous prompt and
+    the model's output ids, and is token for token the template's full render of the
+    conversation (so the model, trained on full renders, stays on script)."""
     pairs = turn_pairs(reasoning=False)
     assert len(pairs) >= 10
+    prompt: tuple[list[int], str] | HistoryRewritten | None = None
     for turn, following in pairs:
-        held = encode_prompt(tokenizer, turn) + encode_completion(tokenizer, turn)
-        continued = continue_turn(tokenizer, turn, following, encode_completion(tokenizer, turn))
-        assert continued[: len(held)] == held, (turn.script, turn.turn)
-        # The tiny model's own template renders its turns as it writes them: the continuation
-        # is token for token the full re-render, so the model stays on script.
-        assert continued == encode_prompt(tokenizer, following), (turn.script, turn.turn)
+        if turn.turn == 0:  # a script's first turn; later ones are the previous continuation
+            prompt = await first_prompt(turns, turn)
+        assert isinstance(prompt, tuple), (turn.script, turn.turn, prompt)
+        ids, text = prompt
+        assert ids == encode_prompt(tokenizer, turn), (turn.script, turn.turn)
+        held = HeldTokens(text, ids, encode_completion(tokenizer, turn))
+        prompt = await continued(turns, held, following)
+        assert isinstance(prompt, tuple), (turn.script, turn.turn, prompt)
+        assert prompt[0][: len(held.token_ids)] == held.token_ids, (turn.script, turn.turn)
+        assert prompt[0] == encode_prompt(tokenizer, following), (turn.script, turn.turn)
 
 
-def test_the_model_keeps_its_own_spelling_of_a_call(tokenizer) -> None:
+async def test_the_model_keeps_its_own_spelling_of_a_call(turns, tokenizer) -> None:
     """A model that writes compact JSON: the template would re-render it spaced; the held ids stay."""
     turn, following = next(p for p in turn_pairs(reasoning=False) if p[0].script == "one_call")
     compact = '<tool_call>\n{"name":"add","arguments":{"a":2,"b":3}}\n</tool_call><|im_end|>'
-    generated = tokenizer.encode(compact, add_special_tokens=False)
-    continued = continue_turn(tokenizer, turn, following, generated)
-    held = encode_prompt(tokenizer, turn) + generated
-    assert continued[: len(held)] == held
-    assert tokenizer.decode(continued[len(held) :], skip_special_tokens=False).startswith(
+    ids, text = await first_prompt(turns, turn)
+    held = HeldTokens(text, ids, tokenizer.encode(compact, add_special_tokens=False))
+    prompt = await continued(turns, held, following)
+    assert not isinstance(prompt, HistoryRewritten), prompt
+    assert prompt[0][: len(held.token_ids)] == held.token_ids
+    assert tokenizer.decode(prompt[0][len(held.token_ids) :], skip_special_tokens=False).startswith(
         "\n<|im_start|>user\n<tool_response>\n5\n</tool_response>"
     )
-    assert continued != encode_prompt(tokenizer, following)  # what a full re-render would give
+    assert prompt[0] != encode_prompt(tokenizer, following)  # what a full re-render would give
 
 
-def test_a_template_that_drops_reasoning_falls_back(tokenizer) -> None:
+async def test_a_template_that_drops_reasoning_falls_back(turns, tokenizer) -> None:
     (turn, following), *_ = turn_pairs(reasoning=True)
-    with pytest.raises(HistoryRewritten, match="model's turn"):
-        continue_turn(tokenizer, turn, following, encode_completion(tokenizer, turn))
+    ids, text = await first_prompt(turns, turn)
+    prompt = await continued(turns, HeldTokens(text, ids, encode_completion(tokenizer, turn)), following)
+    assert isinstance(prompt, HistoryRewritten) and "model's turn" in prompt.reason
 
 
 def test_a_template_that_rewrites_earlier_turns_falls_back() -> None:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,10 @@ from typing import Any
 import openai
 import pytest
 
-from tests.support.asgi import BASE_URL, plugin_client
+from tests.support.asgi import BASE_URL, CALC, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.types.parts import TextDelta
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 TOOLS: list[Any] = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
 
 

@@ -4,7 +4,6 @@ engine that plays real harmony token ids, and the `openai` SDK as client."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,11 @@ import httpx
 import openai
 import pytest
 
-from tests.support.asgi import BASE_URL, plugin_client
+from tests.support.asgi import BASE_URL, CALC, plugin_client
 from tests.support.harmony import ScriptedHarmonyEngine, analysis, call, decode, final, output_ids
-from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.engine.harmony.render import encode_special
 from vllm_mcp_ext.engine.harmony.turns import HarmonyTurns
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 MODEL = "gpt-oss-scripted"
 TOOLS: list[Any] = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
 CALL = output_ids(analysis("Add them."), call("calc.add", '{"a": 2, "b": 3}'))

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.asgi import BASE_URL, plugin_client
+from tests.support.asgi import BASE_URL, CALC, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec, ToolServerConfig, options
 from vllm_mcp_ext.config.limits import Limits
@@ -27,8 +27,6 @@ from vllm_mcp_ext.servers import ServerConnection
 from vllm_mcp_ext.types.parts import TextDelta
 from vllm_mcp_ext.types.source import CallFailed
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 TOOLS: list[Any] = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
 DEEP_ARGS = '{"a": ' + "[" * 5000 + "]" * 5000 + ', "b": 3}'
 

@@ -3,7 +3,6 @@ store and a real stdio MCP server, a scripted engine, and the real `openai` SDK 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,11 @@ import httpx
 import openai
 import pytest
 
-from tests.support.asgi import BASE_URL, plugin_client
+from tests.support.asgi import BASE_URL, CALC, plugin_client
 from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.types.parts import TextDelta
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 TOOLS: list[Any] = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
 
 
@@ -32,11 +28,6 @@ async def engine() -> ScriptedTurns:
 async def http(engine: ScriptedTurns, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with plugin_client(engine, (CALC,), tmp_path / "responses.sqlite3") as client:
         yield client
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
 
 
 async def test_the_sdk_gets_the_mcp_items_and_the_model_sees_the_result(

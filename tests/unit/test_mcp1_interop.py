@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ci import unavailable
 from tests.support.mcp1 import mcp1_python
 from tests.support.processes import free_port
 from vllm_mcp_ext.config import HttpServerSpec, StdioServerSpec
@@ -29,7 +30,7 @@ CALCULATOR = ROOT / "examples" / "servers" / "calculator.py"
 def python1() -> Path:
     python = mcp1_python()
     if python is None:
-        pytest.skip("the mcp 1.x environment could not be installed (no package index)")
+        unavailable("the mcp 1.x environment could not be installed (python -m tests.support.mcp1)")
     return python
 
 

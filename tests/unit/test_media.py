@@ -121,11 +121,6 @@ async def http(engine: ScriptedTurns, tmp_path: Path) -> AsyncIterator[httpx.Asy
         yield client
 
 
-@pytest.fixture
-def client(http: httpx.AsyncClient) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{BASE_URL}/v1", api_key="-", http_client=http, max_retries=0)
-
-
 async def test_the_image_and_the_tool_image_reach_the_model(
     client: openai.AsyncOpenAI, engine: ScriptedTurns
 ) -> None:

@@ -4,23 +4,17 @@ plugin's real routes and the calculator MCP server over stdio, a scripted engine
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from tests.support.asgi import BASE_URL, httpx2_client, plugin_client
-from tests.support.scripted import ScriptedTurns, tool_call
-from vllm_mcp_ext.config import StdioServerSpec
+from tests.support.asgi import BASE_URL, httpx2_client
+from tests.support.scripted import ScriptedTurns, play, tool_call
 from vllm_mcp_ext.loop.context_edits import CLEARED
 from vllm_mcp_ext.types.parts import TextDelta
 
-CALCULATOR = Path(__file__).resolve().parents[2] / "examples" / "servers" / "calculator.py"
-CALC = StdioServerSpec("calc", sys.executable, (str(CALCULATOR),))
 BETA = ["mcp-client-2025-11-20"]
 SERVERS: Any = [{"type": "url", "url": "tool-server://calc", "name": "calc"}]
 TOOLSET: Any = {"type": "mcp_toolset", "mcp_server_name": "calc"}
@@ -31,28 +25,11 @@ WEATHER: Any = {
 }
 
 
-SHARED = ScriptedTurns([])  # one app and one calculator process for the module; turns set per test
-
-
-def play(engine: ScriptedTurns, *turns: list[Any]) -> None:
-    engine.turns = list(turns)
-
-
-@pytest.fixture(autouse=True)
-def engine() -> ScriptedTurns:
-    SHARED.seen.clear()
-    play(SHARED, tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("It is "), TextDelta("5.")])
-    return SHARED
-
-
-@pytest.fixture(scope="module")
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with plugin_client(SHARED, (CALC,)) as client:
-        yield client
+pytestmark = pytest.mark.usefixtures("engine")  # tests/unit/conftest.py: the shared app, reset
 
 
 @pytest.fixture
-def client(http: httpx.AsyncClient) -> anthropic.AsyncAnthropic:
+def client(http: httpx.AsyncClient, engine: ScriptedTurns) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
         base_url=BASE_URL, api_key="-", http_client=httpx2_client(http), max_retries=0
     )

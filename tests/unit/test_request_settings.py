@@ -229,3 +229,16 @@ def test_truncation_drops_whole_exchanges_then_tool_rounds_and_keeps_the_system_
     assert twice == [system, user("two"), call, result]
     assert drop_oldest(twice) is None  # the latest user message and its last round stay
     assert drop_oldest([user("only")]) is None
+
+
+def test_a_prompt_longer_than_the_context_window_leaves_no_tokens_to_generate() -> None:
+    """The turn then fails with ``context_length_exceeded`` (the client's error), not with
+    vLLM's bare ValueError (a server error)."""
+    serving = SimpleNamespace(
+        model_config=SimpleNamespace(max_model_len=2048), default_sampling_params={}, override_max_tokens=None
+    )
+    chat = VllmChat(serving)  # type: ignore[arg-type]
+    request = ChatCompletionRequest(model="tiny", messages=[{"role": "user", "content": "hi"}])
+    assert chat.max_tokens(request, 8752) == 0
+    assert chat.max_tokens(request, 2048) == 0
+    assert chat.max_tokens(request, 2000) == 48

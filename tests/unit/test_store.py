@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import unavailable
 from tests.support.postgres import binaries, postgres_server
 from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.store import ResponseStore, StoredResponse, open_store
@@ -20,9 +20,7 @@ from vllm_mcp_ext.store.sqlite import SqliteStore
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     if binaries() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must test the PostgreSQL store: install the postgresql package")
-        pytest.skip("PostgreSQL is not installed")
+        unavailable("PostgreSQL is not installed (Debian's postgresql package)")
     with postgres_server() as url:
         yield url
 

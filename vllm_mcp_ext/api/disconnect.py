@@ -4,6 +4,9 @@ Neither a plain JSON response nor (with ASGI spec 2.4 servers such as uvicorn) a
 cancelled by Starlette while nothing is being sent: a long MCP call would run to its end for
 nobody. Both race the work against the ASGI ``http.disconnect`` message. The request body must
 have been read.
+
+A slow reader gets back-pressure: a stream holds at most `MAX_QUEUED_EVENTS` events waiting for
+its client, then its work waits.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from starlette.responses import StreamingResponse
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+# Server-sent events of one response held for a client that reads slower than they are made;
+# past it the response's work waits for the client (docs/security.md).
+MAX_QUEUED_EVENTS = 64
 
 
 class ClientGone(Exception):
@@ -46,19 +52,29 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def while_connected(request: Request, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+async def while_connected(
+    request: Request, chunks: AsyncIterator[str], max_queued: int = MAX_QUEUED_EVENTS
+) -> AsyncIterator[str]:
     """``chunks`` until they end or the client disconnects, which cancels the work behind them.
     Chunks that are ready together go out as one (one socket write for the events of one engine
     output, or for those a slow client let pile up).
 
+    At most ``max_queued`` chunks are held for a client that reads slower than they are made
+    (waiting, or in the write in flight): then the work waits (back-pressure) until the client
+    takes some, however long it stalls. What the socket buffers is the kernel's.
+
     The chunks are produced by one task of ours, cancelled plainly: both when we see the
     disconnect and when the server cancels the stream itself (through an anyio scope, which
     would not reach the tasks the work started)."""
+    # Chunks take a slot each; the one closing entry (end or error) needs none, so the producer
+    # never blocks on it, even cancelled while the queue is full.
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    slots = asyncio.Semaphore(max_queued)
 
     async def produce() -> None:
         try:
             async for chunk in chunks:
+                await slots.acquire()
                 queue.put_nowait(("chunk", chunk))
         except BaseException as exc:  # handed to the consumer; this task is ours alone
             queue.put_nowait(("error", exc))
@@ -82,7 +98,9 @@ async def while_connected(request: Request, chunks: AsyncIterator[str]) -> Async
                     break
                 kind, value = queue.get_nowait()
             if ready:
-                yield "".join(ready)
+                yield "".join(ready)  # returns once written: the client took them
+                for _ in ready:
+                    slots.release()
             if kind == "end":
                 return
             if kind == "error":
@@ -96,7 +114,10 @@ async def while_connected(request: Request, chunks: AsyncIterator[str]) -> Async
             await asyncio.wait({producer})
 
 
-def event_stream(request: Request, chunks: AsyncIterator[str]) -> StreamingResponse:
+def event_stream(
+    request: Request, chunks: AsyncIterator[str], max_queued: int = MAX_QUEUED_EVENTS
+) -> StreamingResponse:
     """Server-sent event chunks as every door streams them: written while the client is there,
-    ready ones together, its work cancelled when it goes away."""
-    return StreamingResponse(while_connected(request, chunks), media_type="text/event-stream")
+    ready ones together, at most ``max_queued`` held for a slow client, its work cancelled when
+    it goes away."""
+    return StreamingResponse(while_connected(request, chunks, max_queued), media_type="text/event-stream")

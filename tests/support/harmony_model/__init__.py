@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -157,15 +158,22 @@ def build_harmony_model(cache_dir: Path | None = None, refresh: bool = False) ->
         try:
             if refresh or shipped_key() != key:
                 print(f"training the tiny gpt-oss into {target} (shipped weights are for another script)")
-                trainer.train(SHIPPED.with_suffix(".tmp"), ids, spans, CONFIG, key)
+                trainer.train(SHIPPED.with_suffix(".tmp"), ids, spans, _config(), key)
                 os.replace(SHIPPED.with_suffix(".tmp"), SHIPPED)
-            trainer.expand(SHIPPED, tmp, ids, spans, CONFIG)
+            trainer.expand(SHIPPED, tmp, ids, spans, _config())
             shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def _config() -> dict[str, object]:
+    """A copy of `CONFIG` for transformers, which writes into the dicts it is given
+    (``GptOssConfig`` adds ``rope_theta`` to ``rope_scaling``): handed `CONFIG` itself, it changed
+    `model_key` for the rest of the process, and a test after an e2e test found the shipped weights stale."""
+    return copy.deepcopy(CONFIG)
 
 
 def model_key(ids: list[int], spans: list[tuple[int, int]]) -> str:
