@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from vllm_mcp_ext.config.client_features import DEFAULT as DEFAULT_FEATURES
+from vllm_mcp_ext.config.client_features import FIELDS as FEATURE_FIELDS
+from vllm_mcp_ext.config.client_features import ClientFeatures, client_features
 from vllm_mcp_ext.errors import ConfigError
 
 TransportKind = Literal["stdio", "streamable_http", "sse"]
@@ -48,6 +51,7 @@ class StdioServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     transport: TransportKind = "stdio"
+    features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class HttpServerSpec:
     transport: TransportKind
     label: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
 
     @property
     def provisional_label(self) -> str:
@@ -221,7 +226,7 @@ def _server_entry(path: Path, base: Path, label: str, entry: Any) -> ServerSpec:
 
 
 def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
-    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport"}, where)
+    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport", *FEATURE_FIELDS}, where)
     command = _typed(entry, "command", str, where)
     args = entry.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
@@ -230,11 +235,18 @@ def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> S
     cwd = entry.get("cwd")
     if cwd is not None:
         cwd = str((base / _typed(entry, "cwd", str, where)).resolve())
-    return StdioServerSpec(label=label, command=command, args=tuple(args), env=env, cwd=cwd)
+    return StdioServerSpec(
+        label=label,
+        command=command,
+        args=tuple(args),
+        env=env,
+        cwd=cwd,
+        features=client_features(entry, where),
+    )
 
 
 def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec:
-    _check_keys(entry, {"url", "headers", "transport", "type"}, where)
+    _check_keys(entry, {"url", "headers", "transport", "type", *FEATURE_FIELDS}, where)
     url = _typed(entry, "url", str, where)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: field 'url' must start with http:// or https://")
@@ -246,7 +258,11 @@ def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec
     else:
         raise ConfigError(f"{where}: field 'transport' must be one of {sorted(set(TRANSPORT_ALIASES))}")
     return HttpServerSpec(
-        url=url, transport=transport, label=label, headers=_string_map(entry, "headers", where)
+        url=url,
+        transport=transport,
+        label=label,
+        headers=_string_map(entry, "headers", where),
+        features=client_features(entry, where),
     )
 
 
