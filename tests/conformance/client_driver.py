@@ -27,13 +27,18 @@ from starlette.routing import Route
 
 from tests.support.asgi import BASE_URL, plugin_app
 from vllm_mcp_ext.config import HttpServerSpec
-from vllm_mcp_ext.engine.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
+from vllm_mcp_ext.config.client_features import DEFAULT, ClientFeatures
+from vllm_mcp_ext.types.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
 
 LABEL = "conformance"
 logger = logging.getLogger(__name__)
 
 # Arguments for the tools the scenarios offer; any other tool is called with {}.
 ARGUMENTS: dict[str, dict[str, Any]] = {"add_numbers": {"a": 2, "b": 3}}
+# The tool-server file's client features a scenario's server gets (config.client_features).
+FEATURES: dict[str, ClientFeatures] = {
+    "elicitation-sep1034-client-defaults": ClientFeatures(elicitation="accept_defaults"),
+}
 
 
 class CallFirstTool:
@@ -65,7 +70,8 @@ class Scenario:
     context: dict[str, Any] = field(default_factory=dict)
 
     def spec(self) -> HttpServerSpec:
-        return HttpServerSpec(url=self.url, transport="streamable_http", label=LABEL)
+        features = FEATURES.get(self.name, DEFAULT)
+        return HttpServerSpec(url=self.url, transport="streamable_http", label=LABEL, features=features)
 
 
 @dataclass(frozen=True)
