@@ -5,6 +5,7 @@ engine, capped and counted in its usage."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -162,3 +163,21 @@ async def test_a_server_without_sampling_is_refused_and_the_engine_is_not_asked(
         answer = (await http.post("/v1/responses", json=body(), timeout=60)).json()
     call = next(item for item in answer["output"] if item["type"] == "mcp_call")
     assert call["output"].startswith("sampling refused") and model.sampling_turns == []
+
+
+async def test_a_background_responses_snapshot_shows_the_running_calls_latest_progress(
+    tmp_path: Path,
+) -> None:
+    async with plugin_client(AskingModel("slow_steps"), (spec(),), store=tmp_path / "store.sqlite3") as http:
+        created = await http.post("/v1/responses", json=body(include=["mcp_call.progress"], background=True))
+        response_id = created.json()["id"]
+        calls: list[dict[str, Any]] = []
+        async with asyncio.timeout(30):
+            while not (calls and calls[0].get("progress")):
+                await asyncio.sleep(0.05)
+                snapshot = (await http.get(f"/v1/responses/{response_id}")).json()
+                calls = [item for item in snapshot["output"] if item["type"] == "mcp_call"]
+        assert snapshot["status"] == "in_progress" and calls[0]["status"] == "calling", calls
+        assert calls[0]["progress"] == {"progress": 1, "total": 10, "message": "started"}
+        cancelled = (await http.post(f"/v1/responses/{response_id}/cancel")).json()
+    assert cancelled["status"] == "cancelled"

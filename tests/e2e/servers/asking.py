@@ -12,6 +12,7 @@ import sys
 import warnings
 from typing import Annotated, Any
 
+import anyio
 from mcp import types
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -88,6 +89,12 @@ def build() -> MCPServer:
     async def greeting(result: Annotated[types.CreateMessageResult, Resolve(ask_greeting)]) -> str:
         text = result.content.text if isinstance(result.content, types.TextContent) else ""
         return f"sampled by {result.model} ({result.stop_reason}): {text!r}"
+
+    @server.tool(description="Report a first step, then take long.")
+    async def slow_steps(ctx: Context) -> str:
+        await ctx.report_progress(1, 10, "started")
+        await anyio.sleep(60)
+        return "done"
 
     @server.tool(description="Count to three, reporting progress.")
     async def count(ctx: Context) -> str:
