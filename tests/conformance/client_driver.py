@@ -33,6 +33,7 @@ from starlette.routing import Route
 from tests.support.asgi import BASE_URL, plugin_app
 from tests.support.oauth import follow_authorization
 from vllm_mcp_ext.config import HttpServerSpec
+from vllm_mcp_ext.config.client_features import DEFAULT, ClientFeatures
 from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
 from vllm_mcp_ext.types.parts import Part, TextDelta, ToolCallDelta, TurnEnd, TurnRequest, TurnUsage
 
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 # Arguments for the tools the scenarios offer; any other tool is called with {}.
 ARGUMENTS: dict[str, dict[str, Any]] = {"add_numbers": {"a": 2, "b": 3}}
+# The tool-server file's client features a scenario's server gets (config.client_features).
+FEATURES: dict[str, ClientFeatures] = {
+    "elicitation-sep1034-client-defaults": ClientFeatures(elicitation="accept_defaults"),
+}
 
 
 class CallFirstTool:
@@ -74,7 +79,13 @@ class Scenario:
     context: dict[str, Any] = field(default_factory=dict)
 
     def spec(self) -> HttpServerSpec:
-        return HttpServerSpec(url=self.url, transport="streamable_http", label=LABEL, oauth=self.oauth())
+        return HttpServerSpec(
+            url=self.url,
+            transport="streamable_http",
+            label=LABEL,
+            oauth=self.oauth(),
+            features=FEATURES.get(self.name, DEFAULT),
+        )
 
     def oauth(self) -> OAuthConfig | None:
         """The ``oauth`` block an operator would write for this server, secrets as ``${VAR}``

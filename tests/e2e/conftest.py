@@ -216,6 +216,14 @@ def mcp_config(
                 "command": sys.executable,
                 "args": [str(REPO / "tests" / "e2e" / "servers" / "slow_calculator.py"), str(slow_marker)],
             },
+            # the calculator's tools, which ask the client for input (multiply), a model's answer
+            # (divide), and report progress and logs (add): tests/e2e/test_server_requests.py
+            "asking": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "asking_calculator.py")],
+                "elicitation": "accept_defaults",
+                "sampling": {"maxTokens": 16, "maxTokensPerResponse": 64},
+            },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
             "vault": vault(oauth_server),

@@ -45,7 +45,7 @@ class RecordingConnection(InMemoryConnection):
         self.list_count += 1
         return await super().current_tools()
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]):
+    async def call_tool(self, name: str, arguments: dict[str, Any], **_: Any):
         self.calls.append((name, arguments))
         self.started.set()
         return await super().call_tool(name, arguments)

@@ -34,7 +34,7 @@ class InMemoryConnection:
     async def current_tools(self):
         return tuple((await self.client.list_tools()).tools)
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]):
+    async def call_tool(self, name: str, arguments: dict[str, Any], **_: Any):
         return await self.client.call_tool(name, arguments)
 
 

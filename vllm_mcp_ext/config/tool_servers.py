@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from vllm_mcp_ext.config.client_features import DEFAULT as DEFAULT_FEATURES
+from vllm_mcp_ext.config.client_features import FIELDS as FEATURE_FIELDS
+from vllm_mcp_ext.config.client_features import ClientFeatures, client_features
 from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
 from vllm_mcp_ext.errors import ConfigError
 
@@ -49,6 +52,7 @@ class StdioServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     transport: TransportKind = "stdio"
+    features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class HttpServerSpec:
     label: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     oauth: OAuthConfig | None = None  # tokens from an authorization server, see config.oauth
+    features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
 
     @property
     def provisional_label(self) -> str:
@@ -223,7 +228,7 @@ def _server_entry(path: Path, base: Path, label: str, entry: Any) -> ServerSpec:
 
 
 def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
-    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport"}, where)
+    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport", *FEATURE_FIELDS}, where)
     command = _typed(entry, "command", str, where)
     args = entry.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
@@ -232,11 +237,18 @@ def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> S
     cwd = entry.get("cwd")
     if cwd is not None:
         cwd = str((base / _typed(entry, "cwd", str, where)).resolve())
-    return StdioServerSpec(label=label, command=command, args=tuple(args), env=env, cwd=cwd)
+    return StdioServerSpec(
+        label=label,
+        command=command,
+        args=tuple(args),
+        env=env,
+        cwd=cwd,
+        features=client_features(entry, where),
+    )
 
 
 def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec:
-    _check_keys(entry, {"url", "headers", "transport", "type", "oauth"}, where)
+    _check_keys(entry, {"url", "headers", "transport", "type", "oauth", *FEATURE_FIELDS}, where)
     url = _typed(entry, "url", str, where)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: field 'url' must start with http:// or https://")
@@ -251,7 +263,14 @@ def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec
     oauth = parse_oauth(entry["oauth"], where) if "oauth" in entry else None
     if oauth is not None and any(k.lower() == "authorization" for k in headers):
         raise ConfigError(f"{where}: 'oauth' and an 'Authorization' header exclude each other")
-    return HttpServerSpec(url=url, transport=transport, label=label, headers=headers, oauth=oauth)
+    return HttpServerSpec(
+        url=url,
+        transport=transport,
+        label=label,
+        headers=headers,
+        oauth=oauth,
+        features=client_features(entry, where),
+    )
 
 
 def _typed(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:

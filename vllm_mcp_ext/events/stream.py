@@ -64,6 +64,7 @@ from openai.types.responses.response_usage import InputTokensDetails, OutputToke
 from openai.types.shared.reasoning import Reasoning
 
 from vllm_mcp_ext.events.ids import new_id
+from vllm_mcp_ext.events.progress import McpCallProgress, ResponseMcpCallProgressEvent
 from vllm_mcp_ext.types.parts import RawTurn, TokenLogprob, TurnUsage
 
 if TYPE_CHECKING:
@@ -398,6 +399,20 @@ class ResponseStream:
             status = "failed"
         done = item.model_copy(update={"output": output, "error": error, "status": status})
         self._close(index, done)
+
+    def mcp_call_progress(self, index: int, progress: McpCallProgress) -> None:
+        """A running call's progress (only for a request that opted in: `events.progress`)."""
+        item = self.output[index]
+        if item.type != "mcp_call" or item.status not in _UNFINISHED:
+            return  # a late notification: the item is closed
+        self.output[index] = item.model_copy(update={"progress": progress})
+        self._emit(
+            ResponseMcpCallProgressEvent,
+            type="response.mcp_call.progress",
+            item_id=item.id,
+            output_index=index,
+            **progress.model_dump(),
+        )
 
     def close_mcp_call_skipped(self, index: int) -> None:
         """A call past ``max_tool_calls``: it never ran."""

@@ -15,6 +15,7 @@ from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 from vllm_mcp_ext import bounded_json, observe
 from vllm_mcp_ext.engine.media import media_parts
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import (
     CallFailed,
     CallOutcome,
@@ -77,11 +78,16 @@ def unknown_tool(name: str, toolset: ToolSet) -> CallOutcome:
 
 
 async def run_call(
-    source: ToolSource, tool: ExposedTool, arguments: dict[str, Any], *, max_output: int | None = None
+    source: ToolSource,
+    tool: ExposedTool,
+    arguments: dict[str, Any],
+    *,
+    max_output: int | None = None,
+    handlers: ClientHandlers = NO_HANDLERS,
 ) -> CallOutcome:
     try:
         with observe.calls_for(tool.server_label):  # the trace names the server as the request does
-            result = await source.call_tool(tool.name, arguments)
+            result = await source.call_tool(tool.name, arguments, handlers=handlers)
     except (ServerUnavailable, CallFailed) as exc:
         return exc.outcome()
     return outcome_of(result, max_output=max_output)

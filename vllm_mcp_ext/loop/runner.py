@@ -32,6 +32,7 @@ from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
 from vllm_mcp_ext.loop.context_edits import apply as apply_edits
 from vllm_mcp_ext.loop.guards import CallGuard, again, with_note
 from vllm_mcp_ext.loop.run import Listing, Plan, Run
+from vllm_mcp_ext.loop.server_requests import ProgressRelay, ResponseSampler
 from vllm_mcp_ext.loop.tool_search import (
     SEARCH_FUNCTION,
     TOOL_SEARCH,
@@ -45,6 +46,7 @@ from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.observe import metrics, spans
 from vllm_mcp_ext.servers.remote import RemoteSource
+from vllm_mcp_ext.types.client_handlers import ClientHandlers
 from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import ServerUnavailable
@@ -181,10 +183,15 @@ class AgentLoop:
     ) -> AsyncIterator[ResponseStreamEvent]:
         budget = self._budget()
         budget.edits, budget.applied = run.context_edits, run.applied_edits
+        asks = _ServerRequests(
+            ResponseSampler(self.turns, req.id, req.model, stream),
+            ProgressRelay(stream) if req.mcp_progress else None,
+        )
         try:
-            async for event in self._turns(req, context, plan, stream, budget):
+            async for event in self._turns(req, context, plan, stream, budget, asks):
                 yield event
         finally:
+            asks.sampler.close()
             metrics.loop_turns(budget.turns)
 
     async def _turns(
@@ -194,9 +201,10 @@ class AgentLoop:
         plan: Plan,
         stream: ResponseStream,
         budget: _Budget,
+        asks: _ServerRequests,
     ) -> AsyncIterator[ResponseStreamEvent]:
         resumed = bool(context.answers)
-        await self._run_answers(req, context, plan, stream, budget)
+        await self._run_answers(req, context, plan, stream, budget, asks)
         for event in stream.take():
             yield event
         if context.waiting:  # some approvals are still unanswered
@@ -225,7 +233,7 @@ class AgentLoop:
                             self._turn_request(req, context, plan, budget, turn_number, tools, choice)
                         ):
                             turn.feed(part)
-                            self._start(turn.take_complete(), running, req, plan, budget)
+                            self._start(turn.take_complete(), running, req, plan, budget, asks)
                             for event in stream.take():
                                 yield event
                 except ContextTooLong as exc:
@@ -236,9 +244,13 @@ class AgentLoop:
                     stream.finish("max_output_tokens")
                     return
                 turn.close()
-                self._start(turn.take_complete(), running, req, plan, budget)
+                self._start(turn.take_complete(), running, req, plan, budget, asks)
                 for event in stream.take():
                     yield event
+                if asks.progress is not None:  # progress events stream while the calls run
+                    async for _ in asks.progress.while_running(running.values()):
+                        for event in stream.take():
+                            yield event
                 assert turn.end is not None
                 stream.usage.add(turn.end.usage)
                 if req.response_messages and turn.end.raw is not None:
@@ -366,6 +378,7 @@ class AgentLoop:
         req: ResponsesRequest,
         plan: Plan,
         budget: _Budget,
+        asks: _ServerRequests,
     ) -> None:
         """Start each call the moment its arguments are complete (early tool execution), while
         the model keeps generating. Calls that wait for approval never start here."""
@@ -382,7 +395,14 @@ class AgentLoop:
                 continue
             budget.calls_made += 1
             task = asyncio.create_task(
-                self._call(req, plan.toolset, call.tool, call.exposed_name, call.arguments)
+                self._call(
+                    req,
+                    plan.toolset,
+                    call.tool,
+                    call.exposed_name,
+                    call.arguments,
+                    asks.handlers(call.output_index),
+                )
             )
             running[call.call_id] = task
             guard.ran(call.exposed_name, call.arguments, task)
@@ -452,6 +472,7 @@ class AgentLoop:
         plan: Plan,
         stream: ResponseStream,
         budget: _Budget,
+        asks: _ServerRequests,
     ) -> None:
         """The user's answers to earlier approval requests: approved calls run now, exactly as
         the model asked for them; denied ones tell the model so."""
@@ -473,8 +494,15 @@ class AgentLoop:
         budget.calls_made += len(approved)
         outcomes = await asyncio.gather(
             *(
-                self._call(req, plan.toolset, plan.toolset.find(a.server_label, a.name), a.name, a.arguments)
-                for a, _ in approved
+                self._call(
+                    req,
+                    plan.toolset,
+                    plan.toolset.find(a.server_label, a.name),
+                    a.name,
+                    a.arguments,
+                    asks.handlers(index),
+                )
+                for a, index in approved
             )
         )
         for (approval, index), outcome in zip(approved, outcomes, strict=True):
@@ -482,7 +510,13 @@ class AgentLoop:
             context.give_result(approval.call_id, self._for_model(outcome))
 
     async def _call(
-        self, req: ResponsesRequest, toolset: ToolSet, tool: ExposedTool | None, name: str, arguments: str
+        self,
+        req: ResponsesRequest,
+        toolset: ToolSet,
+        tool: ExposedTool | None,
+        name: str,
+        arguments: str,
+        handlers: ClientHandlers,
     ) -> CallOutcome:
         if tool is None:
             return unknown_tool(name, toolset)
@@ -490,7 +524,21 @@ class AgentLoop:
         if isinstance(parsed, CallOutcome):
             return parsed
         source = next(use.source for use in req.servers if use.label == tool.server_label)
-        return await run_call(source, tool, parsed, max_output=self.settings.max_tool_output)
+        return await run_call(
+            source, tool, parsed, max_output=self.settings.max_tool_output, handlers=handlers
+        )
+
+
+@dataclass(frozen=True)
+class _ServerRequests:
+    """What one response's calls answer for their servers (`loop.server_requests`)."""
+
+    sampler: ResponseSampler
+    progress: ProgressRelay | None  # None: the request did not opt in to progress events
+
+    def handlers(self, output_index: int) -> ClientHandlers:
+        progress = self.progress.for_item(output_index) if self.progress is not None else None
+        return ClientHandlers(progress=progress, sample=self.sampler.sample)
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."

@@ -16,6 +16,7 @@ from mcp import types
 
 from vllm_mcp_ext.access import Grant
 from vllm_mcp_ext.servers import ServerConnection
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.request import McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import CallFailed, Code
 
@@ -51,7 +52,9 @@ class PermittedSource:
         tools = await self.connection.current_tools()
         return tuple(t for t in tools if self.grant.allows_tool(self.label, t.name))
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, handlers: ClientHandlers = NO_HANDLERS
+    ) -> types.CallToolResult:
         if not self.grant.allows_tool(self.label, name):
             raise CallFailed(Code.METHOD_NOT_FOUND, f"Unknown tool {name!r}")
-        return await self.connection.call_tool(name, arguments)
+        return await self.connection.call_tool(name, arguments, handlers=handlers)

@@ -51,7 +51,7 @@ from vllm_mcp_ext.types.request import ResponsesRequest
 logger = logging.getLogger(__name__)
 
 # A background response stores its events in batches, and its snapshot, after each of these.
-_FLUSH_AFTER = (".done", ".completed", ".failed", ".in_progress", ".created")
+_FLUSH_AFTER = (".done", ".completed", ".failed", ".in_progress", ".created", ".progress")
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries to store a failed end
 

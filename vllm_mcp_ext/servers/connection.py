@@ -24,6 +24,7 @@ from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,11 @@ class ServerConnection:
         return self.tools
 
     async def call_tool(
-        self, name: str, arguments: dict[str, Any], progress: Progress | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        progress: Progress | None = None,
+        handlers: ClientHandlers = NO_HANDLERS,
     ) -> types.CallToolResult:
         session = await self.session()
         try:  # waiting for a slot counts against the call's own timeout
@@ -162,7 +167,7 @@ class ServerConnection:
                 f"too many calls in flight to MCP server {self.label!r} (limit {self._max_calls})",
             ) from None
         try:
-            return await session.call_tool(name, arguments, progress=progress)
+            return await session.call_tool(name, arguments, progress=progress, handlers=handlers)
         finally:
             self._slots.release()
 
@@ -204,6 +209,7 @@ class ServerConnection:
             self._timeouts,
             redact=self._redact,
             on_tools_changed=self._tools_changed,
+            features=self.spec.features,
         )
         session.start(f"mcp-session:{self.label}")
         try:

@@ -29,13 +29,21 @@ from typing import Any
 import anyio
 import httpx2
 from mcp import ClientSession, types
+from mcp.client._input_required import run_input_required_driver
+from mcp.client._probe import negotiate_auto
+from mcp.client.session import ClientRequestContext
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
 from vllm_mcp_ext import observe
-from vllm_mcp_ext.observe import metrics
+from vllm_mcp_ext.config.client_features import DEFAULT as DEFAULT_FEATURES
+from vllm_mcp_ext.config.client_features import ClientFeatures
+from vllm_mcp_ext.observe import metrics, spans
+from vllm_mcp_ext.servers import client_handlers
+from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
@@ -65,11 +73,13 @@ class McpSession:
         redact: Callable[[str], str] = str,
         kind: str = "configured",
         on_tools_changed: Callable[[], None] | None = None,
+        features: ClientFeatures = DEFAULT_FEATURES,
     ):
         self.name = name  # for logs and the owner task's name
         self.kind = kind  # "configured" or "remote": metrics label remote servers by kind only
         self.on_tools_changed = on_tools_changed
         self.timeouts = timeouts
+        self.features = features  # what the server may ask of us (elicitation, sampling)
         self.redact = redact
         self.tools: tuple[types.Tool, ...] = ()
         self.server_name: str | None = None
@@ -86,6 +96,7 @@ class McpSession:
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refresh: asyncio.Task[None] | None = None
+        self._in_flight = InFlight()  # the handlers of the calls running (servers.client_handlers)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -142,12 +153,15 @@ class McpSession:
         arguments: dict[str, Any],
         timeout: float | None = None,
         progress: Progress | None = None,
+        handlers: ClientHandlers = NO_HANDLERS,
     ) -> types.CallToolResult:
         """One tools/call within ``timeout`` (default: the call timeout), failing fast when the
         transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server.
-        ``progress`` gets the server's progress notifications for this call. Every call is
-        recorded here, once (`observe.tool_call`), the one place all tool calls pass."""
-        with observe.tool_call(self.metrics_label, name) as record:
+        ``progress`` (or ``handlers.progress``) gets the server's progress notifications for this
+        call; ``handlers`` answer the server's requests while it runs. Every call is recorded
+        here, once (`observe.tool_call`), the one place all tool calls pass."""
+        progress = progress or handlers.progress
+        with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
             result = await self._call_once(name, arguments, timeout, progress)
             record.result(result.is_error)
             return result
@@ -180,9 +194,7 @@ class McpSession:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
                 with anyio.fail_after(limit):
-                    result = await session.call_tool(
-                        name, arguments, progress_callback=progress or self._progress
-                    )
+                    result = await self._tools_call(session, name, arguments, progress or self._progress)
                 tg.cancel_scope.cancel()
         except BaseException as exc:
             failure = self._call_failure(innermost(exc))
@@ -193,6 +205,31 @@ class McpSession:
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
         if not isinstance(result, types.CallToolResult):
             raise CallFailed(Code.INTERNAL_ERROR, f"unexpected result type {type(result).__name__}")
+        return result
+
+    async def _tools_call(
+        self, session: ClientSession, name: str, arguments: dict[str, Any], progress: Progress
+    ) -> Any:
+        """One tools/call; on 2026-07-28, its ``input_required`` rounds answered by the same
+        callbacks that answer a 2025 server's requests (`_elicit`, `_sample`)."""
+
+        async def send(responses: types.InputResponses | None, state: str | None) -> Any:
+            return await session.call_tool(
+                name,
+                arguments,
+                progress_callback=progress,
+                input_responses=responses,
+                request_state=state,
+                allow_input_required=True,
+            )
+
+        async def dispatch(key: str, request: types.InputRequest) -> Any:
+            context = ClientRequestContext(session=session, request_id=key)
+            return await session.dispatch_input_request(context, request)
+
+        result = await send(None, None)
+        if isinstance(result, types.InputRequiredResult):
+            result = await run_input_required_driver(result, dispatch=dispatch, retry=send)
         return result
 
     async def _cancel_when_broken(self, scope: anyio.CancelScope) -> None:
@@ -237,13 +274,13 @@ class McpSession:
         with anyio.CancelScope(deadline=anyio.current_time() + timeouts.open) as opening:
             async with (
                 transport.open() as (read, write),
-                ClientSession(read, write, message_handler=self._on_message) as session,
+                ClientSession(read, write, message_handler=self._on_message, **self._callbacks()) as session,
             ):
                 with anyio.fail_after(timeouts.initialize):
-                    init = await session.initialize()
+                    await self._negotiate(session)
                 self.tools = await self._list(session)
                 opening.deadline = math.inf
-                self.server_name = init.server_info.name
+                self.server_name = session.server_info.name if session.server_info else None
                 self.transport = transport.kind
                 self._session = session
                 self._opened.set_result(None)
@@ -255,6 +292,12 @@ class McpSession:
         if opening.cancelled_caught:
             raise TimeoutError(f"no answer within {timeouts.open:g}s")
 
+    async def _negotiate(self, session: ClientSession) -> None:
+        if self.features.protocol == "auto":  # server/discover (2026-07-28), else initialize
+            await negotiate_auto(session)
+        else:
+            await session.initialize()
+
     async def _until_stopped_or_broken(self) -> None:
         stop = asyncio.ensure_future(self._stop.wait())
         broken = asyncio.ensure_future(self._broken.wait())
@@ -263,6 +306,44 @@ class McpSession:
         finally:
             stop.cancel()
             broken.cancel()
+
+    # -- what the server asks of us (servers.client_handlers) -------------------------------
+
+    def _callbacks(self) -> dict[str, Any]:
+        """The SDK callbacks: each declares its capability, so only what the policy offers."""
+        callbacks: dict[str, Any] = {"logging_callback": self._log}
+        if self.features.elicitation != "decline":
+            callbacks["elicitation_callback"] = self._elicit
+        if self.features.sampling is not None:
+            callbacks["sampling_callback"] = self._sample
+        return callbacks
+
+    async def _log(self, params: types.LoggingMessageNotificationParams) -> None:
+        client_handlers.log_message(self.name, params)
+
+    async def _elicit(self, _context: Any, params: types.ElicitRequestParams) -> Any:
+        elicit = self._in_flight.elicitor()
+        if elicit is not None:
+            return await elicit(params)
+        answer = client_handlers.policy_answer(self.features, params)
+        logger.info("MCP server %s asked for input (%s): %s", self.name, params.mode, answer.action)
+        return answer
+
+    async def _sample(self, _context: Any, params: types.CreateMessageRequestParams) -> Any:
+        policy = self.features.sampling
+        sample = self._in_flight.sampler()
+        if policy is None:
+            return client_handlers.refuse_sampling("not enabled for this server")
+        if sample is None:
+            reason = (
+                "no tool call of ours is running"
+                if not self._in_flight
+                else "calls of several requests are running"
+            )
+            return client_handlers.refuse_sampling(f"{reason}, so no response's model can answer")
+        capped = params.model_copy(update={"max_tokens": min(params.max_tokens, policy.max_tokens)})
+        with spans.span("mcp.sampling/createMessage", **{"mcp.server": self.metrics_label}):
+            return await sample(self.name, capped, policy.max_tokens_per_response)
 
     def _refused(self, transport: Transport) -> bool:
         """Streamable HTTP's ``initialize`` got 400/404/405: the server may speak HTTP+SSE."""

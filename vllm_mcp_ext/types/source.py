@@ -21,6 +21,7 @@ from mcp import types
 from openai.types.responses.mcp_tool_call_error import HTTPError, McpProtocolError, McpToolExecutionError
 
 from vllm_mcp_ext.errors import ToolError
+from vllm_mcp_ext.types.client_handlers import ClientHandlers
 
 LOST = "connection to the MCP server was lost"
 
@@ -45,8 +46,11 @@ class ToolSource(Protocol):
         """The server's tools; raises `ServerUnavailable` when it cannot be reached."""
         ...
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        """One tools/call; raises `ServerUnavailable` or `CallFailed`."""
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, handlers: ClientHandlers = ...
+    ) -> types.CallToolResult:
+        """One tools/call; raises `ServerUnavailable` or `CallFailed`. ``handlers`` answer what
+        the server asks while the call runs (progress, sampling: `types.client_handlers`)."""
         ...
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from mcp import types
 
 from vllm_mcp_ext.servers.gateway.catalog import Catalog
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 
 
 class GatewaySource:
@@ -24,5 +25,7 @@ class GatewaySource:
     async def current_tools(self) -> tuple[types.Tool, ...]:
         return await self.catalog.tools()
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        return await self.catalog.call_tool(name, arguments)
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, handlers: ClientHandlers = NO_HANDLERS
+    ) -> types.CallToolResult:
+        return await self.catalog.call_tool(name, arguments, progress=handlers.progress)

@@ -20,6 +20,7 @@ from vllm_mcp_ext.config.tool_servers import TransportKind
 from vllm_mcp_ext.redact import Redactor
 from vllm_mcp_ext.servers.remote.policy import PolicyRejected, Target, Unresolvable, UrlPolicy
 from vllm_mcp_ext.servers.remote.pool import Lease, SessionPool
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ class RemoteSource:
         lease = await self._lease()
         return tuple(self.redactor.model(tool) for tool in lease.session.tools)
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, handlers: ClientHandlers = NO_HANDLERS
+    ) -> types.CallToolResult:
         try:
             lease = await self._lease()
         except PolicyRejected as exc:
@@ -74,7 +77,9 @@ class RemoteSource:
                 f"too many calls in flight to this MCP server (limit {settings.max_concurrent_calls})",
             ) from None
         try:
-            result = await lease.session.call_tool(name, arguments, timeout=deadline - loop.time())
+            result = await lease.session.call_tool(
+                name, arguments, timeout=deadline - loop.time(), handlers=handlers
+            )
         except CallFailed:
             lease.session.retire()  # a session that failed once gets no new borrowers
             raise
