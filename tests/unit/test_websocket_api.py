@@ -116,7 +116,7 @@ async def test_a_function_round_trip_continues_the_held_tokens_without_the_store
 
 @pytest.mark.parametrize("served", [[tool_call("add", '{"a": 2, "b": 3}'), [TextDelta("5.")]]], indirect=True)
 async def test_an_mcp_tool_runs_in_one_response(served: tuple[str, HoldingTurns]) -> None:
-    url, engine = served
+    url, _ = served
     async with sdk(url).responses.connect() as conn:
         await conn.response.create(model="scripted", input="2+3?", tools=MCP_TOOLS)
         events = await one_response(conn)
