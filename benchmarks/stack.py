@@ -58,7 +58,6 @@ QUICK = Mode(
     micro_tokens=(128, 512, 2048),
     mcp_calls=100,
     early_ms=300,
-    ws_runs=3,
 )  # fmt: skip
 SMOKE = Mode(
     "smoke",

@@ -4,10 +4,11 @@ One run: the model calls a function tool (the client runs it) ``ws_calls`` times
 response, then answers; each call's output goes back as the next response's input with
 ``previous_response_id``. Over HTTP every round trip is a new streamed ``POST /v1/responses``
 (the store read, the full render of the conversation); over WebSocket (OpenAI's WebSocket mode)
-the runs use one connection, and each next response continues the conversation, and the tokens
+each run uses one connection, and each next response continues the conversation, and the tokens
 the engine holds, from the connection's memory. Same server, same plan so the same tokens, runs
-interleaved. The turn overhead around the engine: the run's wall time minus the time its
-turns waited for the engine (the plugin's trace of each response).
+interleaved; WebSocket with the default ``store: true`` and with ``store: false``. The turn
+overhead around the engine: the run's wall time minus the time its turns waited for the engine
+(the plugin's trace of each response).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ ADD: dict[str, Any] = {
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
 
 
-def _bodies(plan: Plan) -> tuple[dict[str, Any], Any]:
-    first = {"model": MODEL_NAME, "input": user_text(plan), "tools": [ADD], "temperature": 0}
+def _bodies(plan: Plan, store: bool = True) -> tuple[dict[str, Any], Any]:
+    first = {"model": MODEL_NAME, "input": user_text(plan), "tools": [ADD], "temperature": 0, "store": store}
 
     def next_body(previous: dict[str, Any]) -> dict[str, Any] | None:
         calls = [o for o in previous["output"] if o["type"] == "function_call"]
@@ -63,8 +64,8 @@ async def _http_run(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any
     return time.perf_counter() - start, finals
 
 
-async def _ws_run(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any]]]:
-    first, next_body = _bodies(plan)
+async def _ws_run(ctx: Context, plan: Plan, store: bool = True) -> tuple[float, list[dict[str, Any]]]:
+    first, next_body = _bodies(plan, store)
     url = ctx.stack.vllm_url.replace("http://", "ws://") + "/v1/responses"
     finals: list[dict[str, Any]] = []
     body: dict[str, Any] | None = first
@@ -78,6 +79,15 @@ async def _ws_run(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any]]
             finals.append(_final(events))
             body = next_body(finals[-1])
     return time.perf_counter() - start, finals
+
+
+async def _ws_run_unstored(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any]]]:
+    """WebSocket mode as OpenAI suggests it for speed: ``store: false``, the connection's memory
+    alone carries the run (no store write either)."""
+    return await _ws_run(ctx, plan, store=False)
+
+
+VARIANTS = {"http": _http_run, "websocket": _ws_run, "websocket_store_false": _ws_run_unstored}
 
 
 def _final(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -111,25 +121,28 @@ async def _measure(ctx: Context, run: Any, plan: Plan) -> dict[str, Any]:
 
 async def run(ctx: Context) -> dict[str, Any]:
     plan = Plan(calls=(1,) * ctx.mode.ws_calls, tool="add", args='{"a":1,"b":2}')
-    await _measure(ctx, _http_run, plan)  # warm both paths up
-    await _measure(ctx, _ws_run, plan)
-    runs: dict[str, list[dict[str, Any]]] = {"http": [], "websocket": []}
+    for variant in VARIANTS.values():  # warm every path up
+        await _measure(ctx, variant, plan)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     for _ in range(ctx.mode.ws_runs):  # interleaved
-        runs["http"].append(await _measure(ctx, _http_run, plan))
-        runs["websocket"].append(await _measure(ctx, _ws_run, plan))
+        for name, variant in VARIANTS.items():
+            runs[name].append(await _measure(ctx, variant, plan))
     summary = {name: _summary(values) for name, values in runs.items()}
     result = {
         "round_trips": ctx.mode.ws_calls,
         "runs": runs,
         "summary": summary,
-        "ratio_ws_http": {
-            "run_p50": ratio(summary["websocket"]["seconds_p50"], summary["http"]["seconds_p50"]),
-            "overhead_p50": ratio(summary["websocket"]["overhead_p50"], summary["http"]["overhead_p50"]),
+        "ratio_to_http": {
+            name: {
+                "run_p50": ratio(summary[name]["seconds_p50"], summary["http"]["seconds_p50"]),
+                "overhead_p50": ratio(summary[name]["overhead_p50"], summary["http"]["overhead_p50"]),
+            }
+            for name in VARIANTS
         },
     }
     table(
         f"ws_agent: {ctx.mode.ws_calls} client-side function round trips per run (p50 of {ctx.mode.ws_runs})",
-        ["transport", "run s", "engine s", "overhead s", "turns continued", "overhead ratio WS/HTTP"],
+        ["transport", "run s", "engine s", "overhead s", "turns continued", "overhead / HTTP's"],
         [
             [name, s["seconds_p50"], s["engine_p50"], s["overhead_p50"], s["continued"],
              ratio(s["overhead_p50"], summary["http"]["overhead_p50"])]

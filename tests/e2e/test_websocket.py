@@ -18,6 +18,7 @@ from tests.support.scripts import WEATHER_TOOL
 pytestmark = pytest.mark.e2e
 
 WEATHER: dict[str, Any] = {"type": "function", **WEATHER_TOOL["function"]}
+TOOLS = [mcp("calc"), WEATHER]  # the tools of the tiny model's "function_tool" script
 TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
 
 
@@ -33,23 +34,24 @@ def one_response(conn: ResponsesConnection) -> list[Any]:
 def test_a_function_round_trip_continues_the_engine_s_tokens(client: openai.OpenAI, vllm_server: str) -> None:
     with client.responses.connect() as conn:
         conn.response.create(
-            model="tiny", input="What is the weather in Paris?", tools=[WEATHER], temperature=0, store=False
+            model="tiny", input="What is the weather in Paris?", tools=TOOLS, temperature=0, store=False
         )
         first = one_response(conn)
         assert first[-1].type == "response.completed", first[-1]
-        (call,) = first[-1].response.output
+        listed, call = first[-1].response.output
+        assert listed.type == "mcp_list_tools"
         assert (call.type, call.name, call.arguments) == ("function_call", "get_weather", '{"city": "Paris"}')
         conn.response.create(
             model="tiny",
             previous_response_id=first[-1].response.id,
             input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 21 C"}],
-            tools=[WEATHER],
+            tools=TOOLS,
             temperature=0,
             store=False,
         )
         second = one_response(conn)
     assert second[-1].type == "response.completed", second[-1]
-    assert [i.type for i in second[-1].response.output] == ["message"]
+    assert [i.type for i in second[-1].response.output] == ["message"]  # tools listed already
     # store=False: the connection remembered the first response, and the engine's tokens with it
     (turn,) = httpx.get(f"{vllm_server}/v1/mcp/traces/{second[-1].response.id}").json()["turns"]
     assert turn["continued"] is True and turn["held_tokens"] > 0
