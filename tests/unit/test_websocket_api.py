@@ -4,6 +4,7 @@ loopback (tests/support/asgi.py), a scripted engine, a real stdio MCP server, an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -42,8 +43,11 @@ class HoldingTurns(ScriptedTurns):
     def __init__(self, turns: list[list[Part]]):
         super().__init__(turns)
         self.given_held: list[HeldTokens | None] = []
+        self.gate = asyncio.Event()  # turns wait for it
+        self.gate.set()
 
     async def run_turn(self, turn: Any) -> AsyncIterator[Part]:
+        await self.gate.wait()
         self.given_held.append(turn.held)
         self.seen.append([dict(m) for m in turn.messages])
         for part in self.turns.pop(0):
@@ -126,19 +130,37 @@ async def test_an_mcp_tool_runs_in_one_response(served: tuple[str, HoldingTurns]
 
 
 async def test_a_second_create_while_one_runs_gets_an_error_event(served: tuple[str, HoldingTurns]) -> None:
-    url, _ = served
+    url, engine = served
+    engine.gate.clear()  # the first response waits in its first turn
     async with sdk(url).responses.connect() as conn:
         await conn.response.create(model="scripted", input="Weather?", tools=WEATHER)
         await conn.response.create(model="scripted", input="again", tools=WEATHER)
-        events = []
+        before = []
         async for event in conn:
-            events.append(event)
-            if event.type == "response.completed":
+            before.append(event)
+            if event.type == "error":
                 break
-    errors = [e for e in events if e.type == "error"]
-    assert len(errors) == 1 and errors[0].status == 400
-    assert errors[0].error.code == "conversation_already_has_active_response"
-    assert errors[0].error.type == "invalid_request_error"
+        engine.gate.set()
+        after = await one_response(conn)
+    error = before[-1]
+    assert (error.status, error.error.type, error.error.code) == (
+        400,
+        "invalid_request_error",
+        "conversation_already_has_active_response",
+    )
+    # the first response went on, whole (its first events may come before or after the error)
+    events = before[:-1] + after
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert len(engine.seen) == 1 and engine.seen[0][-1]["content"] == "Weather?"
 
 
 async def test_generate_false_prepares_a_response_the_next_one_continues(

@@ -143,6 +143,12 @@ class _Connection:
         except McpExtError as exc:
             await self._send(_error(exc, stream_id))
             return
+        except Exception:
+            logger.exception("a WebSocket response.create failed")
+            await self._send(
+                _error(McpExtError("The server had an error while processing your request."), stream_id)
+            )
+            return
         try:
             async with contextlib.aclosing(self.service.stream(run)) as events:
                 async for event in events:
