@@ -42,7 +42,7 @@ class Mode:
     cpu_requests: int = 16  # api_cpu: requests per variant and concurrency (2 per stream at least)
     cpu_idle_s: float = 5.0  # api_cpu: how long the API server's idle CPU is measured
     ws_calls: int = 20  # ws_agent: client-side function round trips per run
-    ws_runs: int = 5  # ws_agent: runs per transport, interleaved
+    ws_runs: int = 15  # ws_agent: runs per transport, interleaved (about 6 s a round of three)
 
 
 QUICK = Mode(
