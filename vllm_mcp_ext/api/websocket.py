@@ -6,7 +6,7 @@ stream events, one JSON message per event, exactly as they would go out as serve
 One response runs at a time per connection: a second ``response.create`` meanwhile gets an
 ``error`` event. The connection remembers its last finished response's conversation, with the
 tokens the engine holds after it: a ``response.create`` whose ``previous_response_id`` names it
-continues that prefix without a store read or a render of the conversation. Any other
+continues those tokens without a store read (only what follows them is tokenized). Any other
 ``previous_response_id`` is read from the store as over HTTP. ``response.steer`` is answered
 with ``response.steer.failed`` (``steering_not_supported``). docs/websocket.md has the limits.
 

@@ -103,7 +103,7 @@ class ResponsesService:
 
         ``held``: the finished context of ``previous_response_id`` kept in memory (a WebSocket
         connection's), with the engine's held tokens: no store read, and the first turn
-        continues the held tokens instead of rendering the conversation again."""
+        continues the held tokens instead of tokenizing the whole conversation again."""
         self.turns.check_model(body.get("model"))
         if held is not None:
             context = held
