@@ -234,9 +234,12 @@ async def test_connections_past_the_limit_are_refused() -> None:
 
 async def test_a_connection_past_its_lifetime_is_told_and_closed() -> None:
     engine = HoldingTurns([])
-    async with plugin_app(engine, limits=Limits(ws_max_lifetime=0.2)) as app, loopback(app) as url:
-        async with sdk(url).responses.connect() as conn:
-            event = await conn.recv()
-            assert event.type == "error" and event.error.code == "websocket_connection_limit_reached"
-            with pytest.raises(websockets.ConnectionClosedOK):
-                await conn.recv()
+    async with (
+        plugin_app(engine, limits=Limits(ws_max_lifetime=0.2)) as app,
+        loopback(app) as url,
+        sdk(url).responses.connect() as conn,
+    ):
+        event = await conn.recv()
+        assert event.type == "error" and event.error.code == "websocket_connection_limit_reached"
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await conn.recv()
