@@ -112,6 +112,8 @@ async def _measure(ctx: Context, run: Any, plan: Plan) -> dict[str, Any]:
         "seconds": seconds,
         "engine_s": engine,
         "overhead_s": seconds - engine,
+        "render_s": sum(t["render_s"] for t in turns),  # the prompt's render and tokenizing
+        "hot_path_s": sum(t["plugin_s"] for t in turns),  # handling the engine's outputs
         "continued_turns": sum(t["continued"] for t in turns),
         "turns": len(turns),
         "prompt_tokens": sum(t["prompt_tokens"] for t in turns),
@@ -157,5 +159,7 @@ def _summary(values: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_p50": percentile([v["seconds"] for v in values], 50),
         "engine_p50": percentile([v["engine_s"] for v in values], 50),
         "overhead_p50": percentile([v["overhead_s"] for v in values], 50),
+        "render_p50": percentile([v["render_s"] for v in values], 50),
+        "hot_path_p50": percentile([v["hot_path_s"] for v in values], 50),
         "continued": f"{sum(v['continued_turns'] for v in values)}/{sum(v['turns'] for v in values)}",
     }
