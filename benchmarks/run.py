@@ -27,7 +27,8 @@ from benchmarks.models import qwen3_shaped
 from benchmarks.stack import MODES, REPO, Stack, find_litellm, running
 
 SCENARIOS = (
-    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu"
+    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu",
+    "ws_agent",
 )  # fmt: skip
 IN_PROCESS = {"long_args", "formats_long_args"}  # need no server: run alone, they start none
 

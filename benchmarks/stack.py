@@ -41,6 +41,8 @@ class Mode:
     cpu_words: int = 200  # api_cpu: words (tokens) the model writes per response
     cpu_requests: int = 16  # api_cpu: requests per variant and concurrency (2 per stream at least)
     cpu_idle_s: float = 5.0  # api_cpu: how long the API server's idle CPU is measured
+    ws_calls: int = 20  # ws_agent: client-side function round trips per run
+    ws_runs: int = 15  # ws_agent: runs per transport, interleaved (about 6 s a round of three)
 
 
 QUICK = Mode(
@@ -76,6 +78,8 @@ SMOKE = Mode(
     cpu_words=20,
     cpu_requests=1,
     cpu_idle_s=1.0,
+    ws_calls=3,
+    ws_runs=1,
 )
 FULL = Mode(
     "full",

@@ -12,6 +12,7 @@ below this module's own live with the tool-source vocabulary or the URL policy (
     ├── Unauthorized             401: no valid API key (vLLM's middleware answers first on /v1)
     ├── Forbidden                403: the caller's API key may not use it (access/permissions.py)
     ├── NotFound                 404
+    ├── TooManyConnections       429: past VLLM_MCP_WS_MAX_CONNECTIONS WebSockets (api/websocket.py)
     ├── ConfigError              --tool-server or VLLM_MCP_* is unusable: start-up stops
     └── ToolError                a tool source failed. Never an HTTP error on a response: the
         │                        loop shows it to the model as a failed list or ``mcp_call``
@@ -100,6 +101,14 @@ class NotFound(McpExtError):
     status = 404
     type = "invalid_request_error"
     default_code = "not_found"
+
+
+class TooManyConnections(McpExtError):
+    """This process holds as many WebSocket connections as it allows; try again later."""
+
+    status = 429
+    type = "invalid_request_error"
+    default_code = "too_many_connections"
 
 
 class ConfigError(McpExtError):

@@ -38,6 +38,7 @@ class Runtime:
     service: ResponsesService
     harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
     keys: ApiKeys = field(default_factory=ApiKeys)  # vLLM's --api-key: callers are told apart by them
+    open_sockets: int = 0  # WebSocket connections to /v1/responses now (api/websocket.py)
     _purge: asyncio.Task[None] | None = None
 
     @property

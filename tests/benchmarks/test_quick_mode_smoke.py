@@ -14,7 +14,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = (
-    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu"
+    "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu",
+    "ws_agent",
 )  # fmt: skip
 
 
@@ -46,3 +47,6 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     assert {"hermes", "qwen3_coder", "mistral", "kimi_k2"} <= set(formats["formats"])
     api_cpu = json.loads((tmp_path / "api_cpu.json").read_text())["api_cpu"]
     assert set(api_cpu["concurrency"]["1"]["variants"]) == {"responses_text", "chat_text", "responses_mcp"}
+    ws_agent = json.loads((tmp_path / "ws_agent.json").read_text())["ws_agent"]
+    assert ws_agent["round_trips"] == 3 and len(ws_agent["runs"]["websocket"]) == 1
+    assert ws_agent["runs"]["websocket"][0]["continued_turns"] > 0  # the connection's memory

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import HTTPConnection
 
 from vllm_mcp_ext.access import Caller
 from vllm_mcp_ext.errors import McpExtError, Unauthorized
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[Response]]
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: HTTPConnection) -> Runtime:
     """The plugin's runtime, set on the app's state when the engine is up."""
     state = getattr(request.app.state, "vllm_mcp_ext", None)
     if state is None:
@@ -33,8 +33,9 @@ def runtime_of(request: Request) -> Runtime:
     return state
 
 
-def caller_of(request: Request, runtime: Runtime) -> Caller:
-    """Who sends the request: the key of its ``Authorization`` header, with ``--api-key`` set."""
+def caller_of(request: HTTPConnection, runtime: Runtime) -> Caller:
+    """Who sends the request (or opens the WebSocket): the key of its ``Authorization`` header,
+    with ``--api-key`` set."""
     caller = runtime.keys.caller(request.headers.get("authorization"))
     if caller is None:
         raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")

@@ -71,6 +71,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
         ("parallel_tool_calls", "parallel_tool_calls"),
         ("user", "user"),
         ("metadata", "metadata"),
+        ("stream_interval", "stream_interval"),  # vLLM's: tokens per streamed delta
     ):
         if body.get(chat_name) is not None:
             out[name] = body[chat_name]

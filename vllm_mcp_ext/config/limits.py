@@ -31,6 +31,14 @@ class Limits:
     max_calls_per_server: int = option(
         16, key="maxCallsPerServer", env="VLLM_MCP_MAX_CALLS_PER_SERVER", kind="int"
     )
+    # WebSocket connections to /v1/responses open at once, per API-server process (docs/websocket.md)
+    ws_max_connections: int = option(
+        64, key="wsMaxConnections", env="VLLM_MCP_WS_MAX_CONNECTIONS", kind="int"
+    )
+    # seconds one WebSocket connection may stay open (OpenAI's: 60 minutes)
+    ws_max_lifetime: float = option(
+        3600.0, key="wsMaxLifetime", env="VLLM_MCP_WS_MAX_LIFETIME", kind="number"
+    )
 
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Limits:

@@ -1,4 +1,4 @@
-"""Server-sent events encoding of Responses stream events."""
+"""Responses stream events as wire JSON: server-sent events, or WebSocket messages."""
 
 from __future__ import annotations
 
@@ -28,10 +28,14 @@ _FLAT = frozenset(
 
 
 def encode(event: ResponseStreamEvent) -> str:
+    return f"event: {event.type}\ndata: {to_json(event)}\n\n"
+
+
+def to_json(event: ResponseStreamEvent) -> str:
+    """The event's wire JSON: the ``data`` of its server-sent event, or one WebSocket message."""
     if type(event) in _FLAT:
-        data = event.model_dump_json(by_alias=True, ensure_ascii=True)
-        return f"event: {event.type}\ndata: {data}\n\n"
-    return encode_wire(to_wire(event))
+        return event.model_dump_json(by_alias=True, ensure_ascii=True)
+    return json.dumps(to_wire(event), separators=(",", ":"))
 
 
 def encode_wire(event: dict[str, Any]) -> str:

@@ -58,6 +58,10 @@ class Run:
     # Anthropic's context editing (set by /v1/messages) and what it cleared (loop/context_edits.py)
     context_edits: ContextEdits | None = None
     applied_edits: AppliedEdits = field(default_factory=AppliedEdits)
+    generate: bool = True  # False: lists tools and ends at once (a WebSocket ``generate: false`` warm-up)
+    # The context's held tokens are the engine's from the previous response (a WebSocket
+    # connection's memory): the first turn continues them instead of rendering everything.
+    keeps_held: bool = False
     stream: ResponseStream = field(init=False)
 
     def __post_init__(self) -> None:

@@ -157,7 +157,8 @@ class AgentLoop:
     async def events(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
         """The response's events, made on ``run.stream``; ``run.context`` grows with each turn."""
         req, plan, stream = run.request, run.plan, run.stream
-        run.context.held = None  # held tokens serve the turns of one response
+        if not run.keeps_held:
+            run.context.held = None  # held tokens serve the turns of one response
         stream.start()
         for listing in plan.listings:
             if listing.cached:
@@ -167,6 +168,11 @@ class AgentLoop:
                 run.context.listed[listing.label] = ListedServer(listing.label, listing.tools, listing.key)
         for event in stream.take():
             yield event
+        if not run.generate:
+            stream.finish()
+            for event in stream.take():
+                yield event
+            return
         try:
             async for event in self._respond(req, run.context, plan, stream, run):
                 yield event

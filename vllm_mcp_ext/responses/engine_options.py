@@ -1,7 +1,8 @@
 """vLLM's own extensions to a ``/v1/responses`` body that every turn of the loop passes on.
 
 vLLM's ``ResponsesRequest`` accepts sampling extras (``top_k``, ``min_p``, penalties, ``seed``,
-``stop``...), scheduling (``priority``), prefix-cache isolation (``cache_salt``), and per-request
+``stop``...), scheduling (``priority``), streaming (``stream_interval``, from vLLM's chat request:
+tokens per streamed delta), prefix-cache isolation (``cache_salt``), and per-request
 renderer options (``chat_template_kwargs``, ``mm_processor_kwargs``, ``media_io_kwargs``). The loop
 hands each to every turn's chat-completions request under the same name, as vLLM users expect.
 They are checked here, before the response starts, with vLLM's own bounds.
@@ -38,6 +39,8 @@ class EngineOptions(BaseModel):
     include_stop_str_in_output: bool | None = None
     vllm_xargs: dict[str, str | int | float | list[str | int | float]] | None = None
     priority: Annotated[int, Field(ge=-_INT64, lt=_INT64)] | None = None
+    # tokens per streamed delta (vLLM's chat request field; at least the server's --stream-interval)
+    stream_interval: Annotated[int, Field(ge=1)] | None = None
     cache_salt: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     mm_processor_kwargs: dict[str, Any] | None = None

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from openai.types.responses import Response, ResponseStreamEvent
@@ -95,11 +95,19 @@ class ResponsesService:
 
     # -- create ---------------------------------------------------------------------------
 
-    async def prepare(self, body: dict[str, Any], caller: Caller = ANONYMOUS) -> Run:
+    async def prepare(
+        self, body: dict[str, Any], caller: Caller = ANONYMOUS, held: ParsableContext | None = None
+    ) -> Run:
         """Validate ``body``, load its ``previous_response_id`` and list its tools, as ``caller``
-        may: its stored responses only, the servers and tools its grant allows (`Forbidden`)."""
+        may: its stored responses only, the servers and tools its grant allows (`Forbidden`).
+
+        ``held``: the finished context of ``previous_response_id`` kept in memory (a WebSocket
+        connection's), with the engine's held tokens: no store read, and the first turn
+        continues the held tokens instead of tokenizing the whole conversation again."""
         self.turns.check_model(body.get("model"))
-        if (conversation := conversation_id(body)) is not None:
+        if held is not None:
+            context = held
+        elif (conversation := conversation_id(body)) is not None:
             context = ParsableContext()
             for i, item in enumerate(await self.conversations.history(conversation, caller)):
                 context.add_item(flat_call_name(item), f"conversation.items[{i}]")
@@ -121,6 +129,7 @@ class ResponsesService:
         check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)
         run.owner = caller.key_hash
+        run.keeps_held = held is not None
         return run
 
     async def _planned(self, request: ResponsesRequest, context: ParsableContext, grant: Grant) -> Run:
@@ -142,7 +151,7 @@ class ResponsesService:
             sources.close()
             raise
 
-    async def stream(self, run: Run) -> AsyncIterator[ResponseStreamEvent]:
+    async def stream(self, run: Run) -> AsyncGenerator[ResponseStreamEvent, None]:
         """The response's events; it is stored once it ends (when ``store`` is on), before its
         terminal event goes out: a store that fails turns that event into ``response.failed``."""
         saved = False

@@ -95,6 +95,7 @@ CHAT = DoorFields(
             "response_format",
             "reasoning_effort",
             "mcp_approval_responses",
+            "stream_interval",  # vLLM's: tokens per streamed delta, passed to every turn
         }
     ),
     neutral={
