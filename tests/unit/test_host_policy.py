@@ -8,6 +8,8 @@ from mcp.server.streamable_http import EventMessage
 from mcp.shared.exceptions import MCPError
 
 from vllm_mcp_ext.access.origin import HostPolicy
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.proxy.events import EventLog
 from vllm_mcp_ext.proxy.view import Page, View
 
@@ -19,13 +21,13 @@ REFUSED_ORIGIN = "the Origin header names another site"
     "host", ["localhost", "localhost:8000", "127.0.0.1:1", "[::1]:8000", "[::1]", "LOCALHOST:80"]
 )
 def test_loopback_names_are_allowed_at_any_port(host: str) -> None:
-    policy = HostPolicy.load(None, env={})
+    policy = HostPolicy.load(None)
     assert policy.refusal(host, None) is None
     assert policy.refusal(host, "http://localhost:3000") is None
 
 
 def test_a_foreign_host_or_origin_is_refused() -> None:
-    policy = HostPolicy.load("0.0.0.0", env={})
+    policy = HostPolicy.load("0.0.0.0")
     assert policy.refusal("evil.example.com", None) == REFUSED_HOST
     assert policy.refusal("evil.example.com:8000", "http://evil.example.com") == REFUSED_HOST
     assert policy.refusal(None, None) == REFUSED_HOST
@@ -35,9 +37,7 @@ def test_a_foreign_host_or_origin_is_refused() -> None:
 
 
 def test_the_bind_host_and_the_operators_list_are_allowed() -> None:
-    policy = HostPolicy.load(
-        "gpu-box.lan", env={"VLLM_MCP_ALLOWED_HOSTS": "mcp.example.com, 10.0.0.5,[fd00::1]"}
-    )
+    policy = HostPolicy.load("gpu-box.lan", "mcp.example.com, 10.0.0.5,[fd00::1]")
     for host in ("gpu-box.lan:8000", "mcp.example.com", "10.0.0.5:8000", "[fd00::1]:8000"):
         assert policy.refusal(host, None) is None, host
     assert policy.refusal("localhost", "https://mcp.example.com") is None
@@ -45,10 +45,7 @@ def test_the_bind_host_and_the_operators_list_are_allowed() -> None:
 
 
 def test_a_star_turns_the_check_off() -> None:
-    assert (
-        HostPolicy.load(None, env={"VLLM_MCP_ALLOWED_HOSTS": "*"}).refusal("evil.example", "http://evil")
-        is None
-    )
+    assert HostPolicy.load(None, "*").refusal("evil.example", "http://evil") is None
 
 
 def test_the_aggregate_names_carry_the_label_and_resolve_back() -> None:
@@ -119,3 +116,11 @@ async def test_the_log_keeps_at_most_its_bound_and_forgets_an_ended_session() ->
     assert stream == "1" and [e.event_id for e in sent] == ids[3:]
     log.drop("s1")
     assert len(log) == 0
+
+
+def test_the_allowlist_and_the_event_bound_are_settings_read_once() -> None:
+    settings = Settings.from_env({"VLLM_MCP_ALLOWED_HOSTS": "mcp.example.com", "VLLM_MCP_SSE_EVENTS": "50"})
+    assert (settings.allowed_hosts, settings.sse_events) == ("mcp.example.com", 50)
+    assert (Settings().allowed_hosts, Settings().sse_events) == (None, 1000)
+    with pytest.raises(ConfigError, match="VLLM_MCP_SSE_EVENTS"):
+        Settings.from_env({"VLLM_MCP_SSE_EVENTS": "many"})

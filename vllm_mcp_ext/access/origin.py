@@ -13,12 +13,9 @@ addresses; ``*`` turns the check off). The ``Host`` header must name an allowed 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-ENV = "VLLM_MCP_ALLOWED_HOSTS"
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
 
@@ -29,9 +26,10 @@ class HostPolicy:
     everyone: bool = False  # ``VLLM_MCP_ALLOWED_HOSTS=*``: no check
 
     @classmethod
-    def load(cls, bind_host: str | None = None, env: Mapping[str, str] | None = None) -> HostPolicy:
-        """The default names, vLLM's ``--host`` (``bind_host``) and the operator's list."""
-        raw = (os.environ if env is None else env).get(ENV, "")
+    def load(cls, bind_host: str | None = None, allowed: str | None = None) -> HostPolicy:
+        """The default names, vLLM's ``--host`` (``bind_host``) and the operator's list
+        (``allowed``: `Settings.allowed_hosts`, from ``VLLM_MCP_ALLOWED_HOSTS``)."""
+        raw = allowed or ""
         names = {n.strip().lower().strip("[]") for n in raw.split(",") if n.strip()}
         if "*" in names:
             return cls(everyone=True)

@@ -144,7 +144,7 @@ class McpGateway:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.events = EventLog.from_env()
+        self.events = EventLog(runtime.service.settings.sse_events)
         self._doors: dict[str | None, _Door] = {}
 
     def door(self, label: str | None) -> _Door:

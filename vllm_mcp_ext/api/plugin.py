@@ -50,6 +50,6 @@ class McpEndpointPlugin:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
         runtime.keys = ApiKeys.from_args(args)
-        runtime.hosts = HostPolicy.load(getattr(args, "host", None))
+        runtime.hosts = HostPolicy.load(getattr(args, "host", None), runtime.service.settings.allowed_hosts)
         runtime.service.own_port = getattr(args, "port", None)
         state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

@@ -1,6 +1,6 @@
 """`EventLog`: the SSE events ``/mcp`` keeps so a client can resume a stream (``Last-Event-ID``).
 
-Bounded: at most ``VLLM_MCP_SSE_EVENTS`` events (default 1000) over all sessions together; past
+Bounded: at most ``VLLM_MCP_SSE_EVENTS`` events (`Settings.sse_events`, default 1000) over all sessions together; past
 it the oldest are dropped, and a client resuming after a dropped event gets nothing replayed
 (its request's answer may then be lost, as if it had not reconnected). Each MCP session replays
 only its own events: the SDK numbers streams by request id, which repeat across sessions, so the
@@ -9,7 +9,6 @@ log keeps one `SessionEvents` per session and drops them when the session ends.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from uuid import uuid4
@@ -17,9 +16,6 @@ from uuid import uuid4
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from mcp.types import JSONRPCMessage
 
-from vllm_mcp_ext.errors import ConfigError
-
-ENV = "VLLM_MCP_SSE_EVENTS"
 DEFAULT_EVENTS = 1000
 
 
@@ -34,15 +30,6 @@ class EventLog:
     def __init__(self, max_events: int = DEFAULT_EVENTS):
         self.max_events = max_events
         self._events: OrderedDict[EventId, _Event] = OrderedDict()
-
-    @classmethod
-    def from_env(cls) -> EventLog:
-        raw = os.environ.get(ENV, "")
-        if not raw:
-            return cls()
-        if not raw.isdigit() or int(raw) < 1:
-            raise ConfigError(f"{ENV}={raw!r} must be a positive integer")
-        return cls(int(raw))
 
     def session(self, session_id: str) -> SessionEvents:
         return SessionEvents(self, session_id)
