@@ -16,6 +16,7 @@ from typing import Any
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys, Permissions
+from vllm_mcp_ext.access.origin import HostPolicy
 from vllm_mcp_ext.config import ToolServerConfig
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
@@ -39,6 +40,7 @@ class Runtime:
     harmony: bool  # gpt-oss: plain requests stay on vLLM's own harmony path
     keys: ApiKeys = field(default_factory=ApiKeys)  # vLLM's --api-key: callers are told apart by them
     open_sockets: int = 0  # WebSocket connections to /v1/responses now (api/websocket.py)
+    hosts: HostPolicy = field(default_factory=HostPolicy)  # Host/Origin names the MCP doors answer
     _purge: asyncio.Task[None] | None = None
 
     @property

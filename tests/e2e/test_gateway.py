@@ -1,5 +1,6 @@
 """One MCP endpoint, API keys and metrics on a real ``vllm serve --api-key``: the ``mcp`` SDK
-client against ``/mcp`` (list, call, a tool error, a cancelled call), two keys with different
+client against ``/mcp`` (list, call, a tool error, a cancelled call; a resource, a prompt and a
+sampling request of the conformance reference server), keys with different
 grants on ``/mcp`` and ``/v1/responses``, another key's stored response out of reach on every
 route, and ``/metrics`` after the calls.
 
@@ -31,7 +32,8 @@ from tests.e2e.test_mcp_loop import mcp
 pytestmark = pytest.mark.e2e
 
 ASK = "What is 2 plus 3?"
-KEY_A, KEY_B = "key-a-e2e", "key-b-e2e"  # a: every server; b: the calculator's add only
+KEY_A, KEY_B = "key-a-e2e", "key-b-e2e"  # a: both calculators; b: the calculator's add only
+KEY_REF = "key-ref-e2e"  # the conformance reference server only
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +48,24 @@ def gateway_server(tiny_model: Path, logs: Path, marker: Path) -> Iterator[str]:
         "mcpServers": {
             "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
             "slowcalc": {"command": sys.executable, "args": [str(slow), str(marker)]},
+            "ref": {
+                "command": sys.executable,
+                "args": ["-m", "tests.conformance.reference_server"],
+                "cwd": str(REPO),
+            },
         },
-        "permissions": {KEY_A: {"servers": ["calc", "slowcalc"]}, KEY_B: {"servers": {"calc": ["add"]}}},
+        "permissions": {
+            KEY_A: {"servers": ["calc", "slowcalc"]},
+            KEY_B: {"servers": {"calc": ["add"]}},
+            KEY_REF: {"servers": ["ref"]},
+        },
     }
     path = marker.parent / "mcp.json"
     path.write_text(json.dumps(config))
     store = marker.parent / "responses.sqlite3"
-    with serve(tiny_model, path, logs / "vllm-gateway.log", store=store, api_keys=(KEY_A, KEY_B)) as url:
+    with serve(
+        tiny_model, path, logs / "vllm-gateway.log", store=store, api_keys=(KEY_A, KEY_B, KEY_REF)
+    ) as url:
         yield url
 
 
@@ -61,12 +74,12 @@ def sdk(base_url: str, key: str) -> openai.OpenAI:
 
 
 @asynccontextmanager
-async def mcp_session(base_url: str, key: str) -> AsyncIterator[ClientSession]:
+async def mcp_session(base_url: str, key: str, **callbacks: Any) -> AsyncIterator[ClientSession]:
     """As Cursor or Claude Desktop would connect: ``{"url": ".../mcp", "headers": {...}}``."""
     async with (
         create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}) as http,
         streamable_http_client(f"{base_url}/mcp", http_client=http) as (read, write),
-        ClientSession(read, write) as session,
+        ClientSession(read, write, **callbacks) as session,
     ):
         await session.initialize()
         yield session
@@ -92,6 +105,34 @@ async def test_an_mcp_client_lists_calls_fails_and_cancels_through_mcp(
         await _until(marker.with_suffix(".started").exists)
         call.cancel()
         await _until(marker.with_suffix(".cancelled").exists)  # the server behind saw it cancelled
+
+
+async def test_an_mcp_client_reads_a_resource_gets_a_prompt_and_answers_sampling_through_mcp(
+    gateway_server: str,
+) -> None:
+    asked: list[Any] = []
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params.messages[0].content)
+        answer = types.TextContent(type="text", text="Paris")
+        return types.CreateMessageResult(role="assistant", content=answer, model="the-client's")
+
+    async with mcp_session(gateway_server, KEY_REF, sampling_callback=sampling) as session:
+        read = await session.read_resource("test://static-text")
+        assert read.contents == [
+            types.TextResourceContents(
+                uri="test://static-text",
+                mime_type="text/plain",
+                text="This is the content of the static text resource.",
+            )
+        ]
+        prompt = await session.get_prompt("ref__test_prompt_with_arguments", {"arg1": "a", "arg2": "b"})
+        assert prompt.messages[0].content == types.TextContent(
+            type="text", text="Prompt with arguments: arg1='a', arg2='b'"
+        )
+        sampled = await session.call_tool("ref__test_sampling", {"prompt": "Capital of France?"})
+        assert text(sampled) == "LLM response: Paris"
+    assert asked == [types.TextContent(type="text", text="Capital of France?")]
 
 
 async def test_mcp_needs_a_key_and_shows_each_key_its_grant(gateway_server: str) -> None:
@@ -154,7 +195,7 @@ def test_metrics_count_the_calls(gateway_server: str) -> None:
     assert value(lists, f"{lists}_total", server="calc", outcome="ok") >= 1
     turns = "vllm:mcp_loop_turns_per_response"
     assert value(turns, f"{turns}_count") >= 1
-    assert value("vllm:mcp_pooled_sessions", "vllm:mcp_pooled_sessions", kind="configured") == 2
+    assert value("vllm:mcp_pooled_sessions", "vllm:mcp_pooled_sessions", kind="configured") == 3
 
 
 async def _until(check: Any, timeout: float = 30) -> None:

@@ -23,7 +23,7 @@ ARCHITECTURE = PACKAGE_DIR.parent / "docs" / "architecture.md"
 # one layer are siblings and import nothing of each other.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("doors", ("api", "python_api", "cli")),
-    ("door translations", ("chat", "messages")),
+    ("door translations", ("chat", "messages", "proxy")),
     ("runtime", ("runtime",)),
     ("Responses core", ("responses",)),
     ("conversations", ("conversations",)),

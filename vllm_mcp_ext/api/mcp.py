@@ -1,12 +1,16 @@
-"""``/mcp``: the API server as one streamable-HTTP MCP server with every configured server's tools.
+"""``/mcp`` and ``/mcp/<label>``: the API server as a streamable-HTTP MCP server in front of the
+configured servers, with everything they serve (`proxy`).
 
-Built on the MCP SDK's low-level `Server` and `StreamableHTTPSessionManager`; the plugin mounts
-`GatewayApp` at ``/mcp``; the tools are the gateway's `Catalog` (`servers.gateway`). vLLM's ``--api-key`` middleware guards ``/v1/...`` only, so this door
-checks the ``Authorization`` header itself, with the same keys, and each request's key chooses
-what it may see (`Permissions`). A ``tools/call`` goes through the configured server's pooled
-session (`ServerConnection`): progress notifications come back to the client, a client's
-``notifications/cancelled`` cancels the call on the server, and a server's
-``notifications/tools/list_changed`` is passed on to every open ``/mcp`` session.
+Built on the MCP SDK's low-level `Server` and `StreamableHTTPSessionManager`, one of each per
+door (the aggregate, and each label on first use); the plugin mounts `GatewayApp` at both paths.
+Before MCP, each request passes two checks, in this order: its ``Host`` and ``Origin`` name this
+server (`HostPolicy`, else 403: DNS rebinding), and its key is valid (vLLM's ``--api-key``
+middleware guards ``/v1/...`` only, so this door checks the ``Authorization`` header itself, with
+the same keys; else 401). Each request's key chooses what it may see (`Permissions`).
+
+The SDK serves both protocol generations: sessions (2025-06-18, 2025-11-25: ``initialize``, then
+``Mcp-Session-Id``) and sessionless 2026-07-28 requests (``server/discover``). A session's SSE
+streams can be resumed with ``Last-Event-ID`` from a bounded log (`EventLog`).
 """
 
 from __future__ import annotations
@@ -19,115 +23,142 @@ from typing import Any
 from mcp import types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
-from mcp.server.session import ServerSession
+from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from vllm_mcp_ext.access import Caller
-from vllm_mcp_ext.errors import Unauthorized
+from vllm_mcp_ext.errors import Forbidden, McpExtError, NotFound, Unauthorized
+from vllm_mcp_ext.proxy.events import EventLog
+from vllm_mcp_ext.proxy.handlers import MAX_LINKS, NAME, Proxy
+from vllm_mcp_ext.proxy.link import ClientLink
 from vllm_mcp_ext.runtime import Runtime
-from vllm_mcp_ext.servers.gateway.catalog import Catalog
-from vllm_mcp_ext.types.source import CallFailed, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
-NAME = "vllm-mcp-ext"
+__all__ = ["NAME", "STATE_KEY", "GatewayApp", "McpGateway"]
+
 STATE_KEY = "vllm_mcp_ext_gateway"  # app.state attribute holding the `McpGateway`
+RETRY_MS = 1000  # the SSE ``retry`` a client waits before resuming a stream
+_CHANGES = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 
 
-class _Server(Server[Any]):
-    def create_initialization_options(self, *args: Any, **kwargs: Any) -> InitializationOptions:
-        """Advertise ``tools.listChanged``: the session manager asks with no options."""
-        if not args and "notification_options" not in kwargs:
-            kwargs["notification_options"] = NotificationOptions(tools_changed=True)
-        return super().create_initialization_options(*args, **kwargs)
+class _Manager(StreamableHTTPSessionManager):
+    """The SDK's session manager, with one event log view per session and the session's own
+    server sessions closed when it ends. The two overrides are the SDK's session seams."""
+
+    def __init__(self, server: Server[Any], events: EventLog, links: dict[str, ClientLink]):
+        super().__init__(server, retry_interval=RETRY_MS, max_sessions=MAX_LINKS)
+        self._events = events
+        self._links = links
+
+    def _admit_session(self, requestor: Any) -> StreamableHTTPServerTransport | None:
+        transport = super()._admit_session(requestor)
+        if transport is not None and transport.mcp_session_id is not None:
+            transport._event_store = self._events.session(transport.mcp_session_id)
+        return transport
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        await super()._discard_session(session_id, transport)
+        self._events.drop(session_id)
+        link = self._links.pop(session_id, None)
+        if link is not None:
+            await link.aclose()
 
 
-class McpGateway:
-    """The MCP server over a `Runtime`'s configured servers, and its HTTP session manager."""
+class _Door:
+    """One MCP endpoint: its handlers, session manager and the task that runs the manager."""
 
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self.server = _Server(NAME, on_list_tools=self._list_tools, on_call_tool=self._call_tool)
-        self.manager = StreamableHTTPSessionManager(self.server)
-        self._sessions: dict[int, ServerSession] = {}  # a live session per client connection
+    def __init__(self, runtime: Runtime, label: str | None, events: EventLog):
+        self.links: dict[str, ClientLink] = {}
+        self.proxy = Proxy(runtime, label, self.links)
+        _advertise(self.proxy.server, runtime, label)
+        self.manager = _Manager(self.proxy.server, events, self.links)
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        for conn in runtime.registry.connections:
-            conn.listeners.append(self._tools_changed)
+        self._task = asyncio.create_task(self._run(), name=f"vllm_mcp_ext:/mcp/{label or ''}")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="vllm_mcp_ext:/mcp")
         await self._ready.wait()
         await self.manager.handle_request(scope, receive, send)
 
-    async def aclose(self) -> None:
-        for conn in self.runtime.registry.connections:
-            with contextlib.suppress(ValueError):
-                conn.listeners.remove(self._tools_changed)
-        self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, 5)
-
     async def _run(self) -> None:
-        async with self.manager.run():
-            self._ready.set()
-            await self._stop.wait()
+        try:
+            async with self.manager.run():
+                self._ready.set()
+                await self._stop.wait()
+        finally:
+            links = list(self.links.values())
+            await asyncio.gather(*(link.aclose() for link in links), return_exceptions=True)
 
-    # -- MCP handlers ---------------------------------------------------------------------
+    async def aclose(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self._task, 5)
 
-    def _catalog(self, ctx: Any) -> Catalog:
-        self._sessions[id(ctx.session._connection)] = ctx.session
-        return Catalog(
-            self.runtime.registry, self.runtime.service.permissions.grant(_caller(ctx, self.runtime))
+
+def _advertise(server: Server[Any], runtime: Runtime, label: str | None) -> None:
+    """What ``initialize`` answers: ``listChanged`` for tools, prompts and resources (the servers'
+    notifications pass through); at ``/mcp/<label>``, only what that server serves, and its
+    instructions, as its last session said (everything until it has opened once)."""
+    plain = server.create_initialization_options
+
+    def options(*args: Any, **kwargs: Any) -> InitializationOptions:
+        if not args and "notification_options" not in kwargs:
+            kwargs["notification_options"] = _CHANGES
+        made = plain(*args, **kwargs)
+        conn = runtime.registry.get(label) if label is not None else None
+        served = conn.served if conn is not None else None
+        if served is None:
+            return made
+        return made.model_copy(
+            update={
+                "capabilities": _mirrored(made.capabilities, served.capabilities),
+                "instructions": served.instructions,
+            }
         )
 
-    async def _list_tools(
-        self, ctx: Any, params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list(await self._catalog(ctx).tools()))
-
-    async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        catalog = self._catalog(ctx)
-
-        async def forward(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)
-
-        try:
-            return await catalog.call_tool(params.name, params.arguments or {}, progress=forward)
-        except (ServerUnavailable, CallFailed) as exc:
-            # a failure of the server behind the gateway is the tool's failure, as the loop sees it
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=exc.message)], is_error=True
-            )
-
-    def _tools_changed(self) -> None:
-        for key, session in list(self._sessions.items()):
-            asyncio.get_running_loop().create_task(self._notify(key, session))
-
-    async def _notify(self, key: int, session: ServerSession) -> None:
-        try:
-            await session.send_tool_list_changed()
-        except Exception as exc:  # the client has gone: forget its session
-            logger.debug("/mcp: list_changed not delivered: %s", exc)
-            self._sessions.pop(key, None)
+    server.create_initialization_options = options  # type: ignore[method-assign]
 
 
-def _caller(ctx: Any, runtime: Runtime) -> Caller:
-    request = getattr(ctx, "request", None)
-    headers = getattr(request, "headers", None)
-    caller = runtime.keys.caller(headers.get("authorization") if headers is not None else None)
-    if caller is None:  # GatewayApp refused it already; a request without HTTP has no key
-        raise Unauthorized("a valid API key is required")
-    return caller
+def _mirrored(ours: types.ServerCapabilities, theirs: types.ServerCapabilities) -> types.ServerCapabilities:
+    """Our capabilities less what the server behind does not serve."""
+    resources = ours.resources
+    if theirs.resources is None:
+        resources = None
+    elif resources is not None:
+        resources = resources.model_copy(update={"subscribe": bool(theirs.resources.subscribe)})
+    return ours.model_copy(
+        update={
+            "tools": ours.tools if theirs.tools is not None else None,
+            "prompts": ours.prompts if theirs.prompts is not None else None,
+            "resources": resources,
+            "logging": ours.logging if theirs.logging is not None else None,
+            "completions": ours.completions if theirs.completions is not None else None,
+        }
+    )
+
+
+class McpGateway:
+    """The doors over a `Runtime`'s configured servers: ``/mcp`` and each ``/mcp/<label>``."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.events = EventLog(runtime.service.settings.sse_events)
+        self._doors: dict[str | None, _Door] = {}
+
+    def door(self, label: str | None) -> _Door:
+        door = self._doors.get(label)
+        if door is None:
+            door = self._doors[label] = _Door(self.runtime, label, self.events)
+        return door
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(d.aclose() for d in self._doors.values()))
 
 
 class GatewayApp:
-    """The ASGI app the plugin mounts at ``/mcp``: checks the key, then serves MCP."""
+    """The ASGI app the plugin mounts at ``/mcp`` and ``/mcp/{label}``."""
 
     def __init__(self) -> None:
         self.__name__ = "mcp_gateway"  # vLLM logs every route's endpoint by name at start-up
@@ -140,14 +171,35 @@ class GatewayApp:
                 scope, receive, send
             )
             return
-        headers = dict(scope.get("headers") or [])
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
-        if runtime.keys.caller(authorization) is None:
-            error = Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
+        label: str | None = scope.get("path_params", {}).get("label")
+        try:
+            _admit(runtime, scope, label)
+        except McpExtError as error:
             await JSONResponse(error.body(), error.status)(scope, receive, send)
             return
         gateway = getattr(state, STATE_KEY, None)
         if gateway is None:
             gateway = McpGateway(runtime)
             setattr(state, STATE_KEY, gateway)
-        await gateway.handle(scope, receive, send)
+        await gateway.door(label).handle(scope, receive, send)
+
+
+def _admit(runtime: Runtime, scope: Scope, label: str | None) -> None:
+    """Raise the error a request gets before MCP: a foreign Host or Origin, a missing key, a
+    server that does not exist or that the key may not use."""
+    headers = dict(scope.get("headers") or [])
+
+    def header(name: bytes) -> str | None:
+        value = headers.get(name)
+        return value.decode("latin-1") if value is not None else None
+
+    refusal = runtime.hosts.refusal(header(b"host"), header(b"origin"))
+    if refusal is not None:
+        raise Forbidden(f"{refusal} (see VLLM_MCP_ALLOWED_HOSTS)", code="host_not_allowed")
+    caller = runtime.keys.caller(header(b"authorization") or "")
+    if caller is None:
+        raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
+    if label is not None:
+        if runtime.registry.get(label) is None:
+            raise NotFound(f"no MCP server {label!r} is configured")
+        runtime.service.permissions.grant(caller).check_server(label)

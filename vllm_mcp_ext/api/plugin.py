@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
+from vllm_mcp_ext.access.origin import HostPolicy
 from vllm_mcp_ext.api import chat, conversations, messages, responses, status, websocket
 from vllm_mcp_ext.api.mcp import GatewayApp
 from vllm_mcp_ext.config import parse_tool_server_arg
@@ -27,6 +28,7 @@ def mount(app: FastAPI) -> None:
     for door in DOORS:
         app.include_router(door.router)
     app.router.routes.append(Route("/mcp", GatewayApp()))  # every configured server as one
+    app.router.routes.append(Route("/mcp/{label}", GatewayApp()))  # one server as itself
 
 
 class McpEndpointPlugin:
@@ -48,5 +50,6 @@ class McpEndpointPlugin:
             logger.warning("vllm_mcp_ext: no generating engine here; MCP routes stay inactive")
             return
         runtime.keys = ApiKeys.from_args(args)
+        runtime.hosts = HostPolicy.load(getattr(args, "host", None), runtime.service.settings.allowed_hosts)
         runtime.service.own_port = getattr(args, "port", None)
         state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

@@ -25,6 +25,10 @@ class Settings:
     store_max_age: float = option(30 * 24 * 3600.0, env="VLLM_MCP_STORE_MAX_AGE", kind="number")
     # per-response timings at GET /v1/mcp/traces/{id}, for the benchmarks (observe/trace.py)
     trace: bool = option(False, env="VLLM_MCP_TRACE", kind="bool")
+    # host names and addresses /mcp answers besides loopback and --host ("*": any; access/origin.py)
+    allowed_hosts: str | None = option(None, env="VLLM_MCP_ALLOWED_HOSTS", kind="text")
+    # SSE events /mcp keeps for Last-Event-ID resumption, all sessions together (proxy/events.py)
+    sse_events: int = option(1000, env="VLLM_MCP_SSE_EVENTS", kind="int")
     # characters of one tool result kept for the model and the item
     max_tool_output: int = option(100_000, env="VLLM_MCP_MAX_TOOL_OUTPUT", kind="int")
     # tokens of one tool result the model sees (the item keeps it whole); None: a quarter of the

@@ -22,6 +22,7 @@ from vllm_mcp_ext.config import HttpServerSpec, ServerSpec
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import transports
+from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
@@ -98,6 +99,12 @@ class ServerConnection:
         return self.server_name or self.spec.provisional_label  # type: ignore[union-attr]
 
     @property
+    def served(self) -> McpSession | None:
+        """The last session that opened: what the server said it serves (capabilities,
+        instructions), as of then."""
+        return self._listed
+
+    @property
     def tools(self) -> tuple[types.Tool, ...]:
         return self._listed.tools if self._listed is not None else ()
 
@@ -170,6 +177,26 @@ class ServerConnection:
             return await session.call_tool(name, arguments, progress=progress, handlers=handlers)
         finally:
             self._slots.release()
+
+    async def open_own_session(self, hooks: ClientHooks) -> McpSession:
+        """A session of this server for one client of the ``/mcp`` proxy, apart from the shared
+        one: its requests to its client go to ``hooks``. The caller closes it; raises
+        `ServerUnavailable` when it does not open."""
+        session = McpSession(
+            self.label,
+            [transports.configured(self.spec, self._auth)],
+            self._timeouts,
+            redact=self._redact,
+            kind="proxied",
+            hooks=hooks,
+        )
+        session.start(f"mcp-session:{self.label}:proxied")
+        try:
+            await session.wait_open()
+        except OpenFailed as exc:
+            await session.close()
+            raise ServerUnavailable(f"MCP server {self.label!r} is unavailable: {exc.message}") from None
+        return session
 
     def _tools_changed(self) -> None:
         for listener in list(self.listeners):

@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
@@ -41,6 +41,7 @@ from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.observe import metrics, spans
 from vllm_mcp_ext.servers import client_handlers
 from vllm_mcp_ext.servers.client_handlers import InFlight
+from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
@@ -53,6 +54,14 @@ CLOSE_GRACE = 5.0  # seconds a closing session may take (DELETE, stream shutdown
 CANCEL_GRACE = 2.0  # seconds a cancelled call may take to tell the server
 _SDK_CLOSED = "Connection closed"  # the SDK's text for CONNECTION_CLOSED, which says nothing more
 Progress = ProgressFnT  # the SDK's progress callback: (progress, total, message) -> awaitable
+T = TypeVar("T")
+# what a server may tell its client besides log messages, passed to `ClientHooks.notification`
+_PASSED = (
+    types.ToolListChangedNotification,
+    types.PromptListChangedNotification,
+    types.ResourceListChangedNotification,
+    types.ResourceUpdatedNotification,
+)
 
 
 @dataclass(frozen=True)
@@ -74,15 +83,19 @@ class McpSession:
         kind: str = "configured",
         on_tools_changed: Callable[[], None] | None = None,
         features: ClientFeatures = DEFAULT_FEATURES,
+        hooks: ClientHooks | None = None,
     ):
         self.name = name  # for logs and the owner task's name
-        self.kind = kind  # "configured" or "remote": metrics label remote servers by kind only
+        self.kind = kind  # "configured", "proxied" (one /mcp client's own) or "remote": metrics label remote servers by kind only
         self.on_tools_changed = on_tools_changed
+        self.hooks = hooks  # a /mcp client's own session: that client answers (servers.hooks)
         self.timeouts = timeouts
         self.features = features  # what the server may ask of us (elicitation, sampling)
         self.redact = redact
         self.tools: tuple[types.Tool, ...] = ()
         self.server_name: str | None = None
+        self.capabilities = types.ServerCapabilities()  # what the server said it serves
+        self.instructions: str | None = None
         self.transport: str | None = None  # the kind that opened
         self.last_error: str | None = None
         self._transports = tuple(transports)
@@ -145,7 +158,7 @@ class McpSession:
 
     @property
     def metrics_label(self) -> str:
-        return observe.server_label(self.name, remote=self.kind != "configured")
+        return observe.server_label(self.name, remote=self.kind == "remote")
 
     async def call_tool(
         self,
@@ -232,6 +245,38 @@ class McpSession:
             result = await run_input_required_driver(result, dispatch=dispatch, retry=send)
         return result
 
+    async def request(self, send: Callable[[ClientSession], Awaitable[T]]) -> T:
+        """Any other request (``send`` makes it on the SDK's session) within the call timeout,
+        failing fast when the transport breaks; raises `CallFailed` with the server's own error
+        code and message. A cancelled caller cancels it on the server."""
+        session = self._session
+        if session is None or self._broken.is_set():
+            raise CallFailed(Code.CONNECTION_CLOSED, LOST)
+        call = asyncio.create_task(self._request(send(session)))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.wait({call}, timeout=CANCEL_GRACE)
+            raise
+
+    async def _request(self, sent: Awaitable[T]) -> T:
+        done: list[T] = []
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
+                with anyio.fail_after(self.timeouts.call):
+                    done.append(await sent)
+                tg.cancel_scope.cancel()
+        except BaseException as exc:
+            failure = self._call_failure(innermost(exc))
+            if failure is None:
+                raise
+            raise failure from None
+        if not done:  # the session broke under the request
+            raise CallFailed(Code.CONNECTION_CLOSED, LOST)
+        return done[0]
+
     async def _cancel_when_broken(self, scope: anyio.CancelScope) -> None:
         await self._broken.wait()
         scope.cancel()
@@ -278,7 +323,10 @@ class McpSession:
             ):
                 with anyio.fail_after(timeouts.initialize):
                     await self._negotiate(session)
-                self.tools = await self._list(session)
+                self.capabilities = session.server_capabilities or types.ServerCapabilities()
+                self.instructions = session.instructions
+                if self.capabilities.tools is not None:  # a server of prompts or resources only
+                    self.tools = await self._list(session)
                 opening.deadline = math.inf
                 self.server_name = session.server_info.name if session.server_info else None
                 self.transport = transport.kind
@@ -310,7 +358,10 @@ class McpSession:
     # -- what the server asks of us (servers.client_handlers) -------------------------------
 
     def _callbacks(self) -> dict[str, Any]:
-        """The SDK callbacks: each declares its capability, so only what the policy offers."""
+        """The SDK callbacks: each declares its capability, so only what the policy offers; a
+        /mcp client's own session offers what that client offered, and the client answers."""
+        if self.hooks is not None:
+            return self.hooks.callbacks()
         callbacks: dict[str, Any] = {"logging_callback": self._log}
         if self.features.elicitation != "decline":
             callbacks["elicitation_callback"] = self._elicit
@@ -356,6 +407,8 @@ class McpSession:
             self._mark_broken(describe(message))
         elif isinstance(message, types.ToolListChangedNotification):
             self._refresh = asyncio.create_task(self._refresh_tools())
+        if isinstance(message, _PASSED) and self.hooks is not None and self.hooks.notification is not None:
+            await self.hooks.notification(message)
 
     async def _refresh_tools(self) -> None:
         session = self._session
