@@ -36,7 +36,9 @@ DELETE = tool("delete", read_only_hint=False, destructive_hint=True)
 FETCH = tool("fetch", destructive_hint=False, open_world_hint=True)
 APPEND = tool("append", destructive_hint=False, open_world_hint=False)
 BARE = tool("bare")
-OPERATOR = ApprovalRules({"readOnly": "never", "destructive": "always", "openWorld": "always", "other": "never"})
+OPERATOR = ApprovalRules(
+    {"readOnly": "never", "destructive": "always", "openWorld": "always", "other": "never"}
+)
 
 
 def test_categories_follow_the_hints_with_the_mcp_defaults_for_missing_ones() -> None:
@@ -168,7 +170,7 @@ def test_the_shipped_example_hook_loads_and_a_missing_one_is_named() -> None:
     assert load_guardrails(["examples.guardrails.redact_email:RedactEmails"], 1.0)
     with pytest.raises(ConfigError, match="cannot load 'nowhere:Hook'"):
         load_guardrails(["nowhere:Hook"], 1.0)
-    with pytest.raises(ConfigError, match="not a vllm_mcp_ext.policy.guardrails.Guardrail"):
+    with pytest.raises(ConfigError, match=r"not a vllm_mcp_ext\.policy\.guardrails\.Guardrail"):
         load_guardrails(["json:dumps"], 1.0)
 
 

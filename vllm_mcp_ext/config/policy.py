@@ -39,7 +39,9 @@ class ApprovalRules:
         """A server's own rules over the global ones, category by category."""
         if override is None:
             return self
-        return ApprovalRules({**self.asks, **override.asks}, override.request_may_loosen | self.request_may_loosen)
+        return ApprovalRules(
+            {**self.asks, **override.asks}, override.request_may_loosen | self.request_may_loosen
+        )
 
 
 @dataclass(frozen=True)

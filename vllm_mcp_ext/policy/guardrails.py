@@ -92,7 +92,7 @@ class Guardrails:
     async def before_call(self, call: CallInfo, arguments: dict[str, Any]) -> dict[str, Any] | Refuse:
         value = Arguments(arguments)
         for hook in self.hooks:
-            out = await self._run(hook, "before_call", lambda h=hook: h.before_call(call, value))
+            out = await self._run(hook, "before_call", lambda h=hook, v=value: h.before_call(call, v))
             if isinstance(out, Refuse):
                 return out
             value = out or value

@@ -25,6 +25,7 @@ from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
+from vllm_mcp_ext.servers.stdio import OutputCaps
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
@@ -57,10 +58,12 @@ class ServerConnection:
         limits: Limits | None = None,
         *,
         oauth: OAuthClients | None = None,
+        caps: OutputCaps | None = None,
     ):
         self.spec = spec
         self.settings = settings
         self._max_calls = (limits or Limits()).max_calls_per_server
+        self.caps = caps  # what a stdio server may write (servers/stdio.py); None: the defaults
         self.status = ServerStatus.CONNECTING
         self.last_error: str | None = None
         self.server_name: str | None = None
@@ -232,7 +235,7 @@ class ServerConnection:
         """Open a session and keep it until it ends; whether it opened."""
         session = self._current = McpSession(
             self.label,
-            [transports.configured(self.spec, self._auth)],
+            [transports.configured(self.spec, self._auth, self.caps)],
             self._timeouts,
             redact=self._redact,
             on_tools_changed=self._tools_changed,
