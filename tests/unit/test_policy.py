@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from mcp import types
 
-from vllm_mcp_ext.config.policy import ApprovalRules, parse_policy
+from vllm_mcp_ext.config.policy import ApprovalRules, asks, category_of, parse_policy
 from vllm_mcp_ext.errors import ConfigError
-from vllm_mcp_ext.policy.approvals import asks, category_of
 from vllm_mcp_ext.policy.audit import AuditRecord, LogAudit, StoreAudit
 from vllm_mcp_ext.policy.guardrails import (
     Answer,

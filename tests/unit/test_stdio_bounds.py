@@ -10,12 +10,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from vllm_mcp_ext.servers.source import CallFailed
 
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import ServerConnection
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
-from vllm_mcp_ext.servers.source import CallFailed
 from vllm_mcp_ext.servers.stdio import OutputCaps, OutputTooLarge, Rate, lines
 from vllm_mcp_ext.servers.transports import stdio
 

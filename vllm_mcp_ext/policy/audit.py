@@ -99,7 +99,8 @@ class StoreAudit:
         """A caller's records, newest first (every caller's where ``caller`` is None: a server
         without keys)."""
         await self._tables()
-        where, params = ["at >= ?"], [since or 0.0]
+        where: list[str] = ["at >= ?"]
+        params: list[Any] = [since or 0.0]
         if caller is not None:
             where.append("caller = ?")
             params.append(caller)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
@@ -92,7 +92,7 @@ class Guardrails:
     async def before_call(self, call: CallInfo, arguments: dict[str, Any]) -> dict[str, Any] | Refuse:
         value = Arguments(arguments)
         for hook in self.hooks:
-            out = await self._run(hook, "before_call", lambda h=hook, v=value: h.before_call(call, v))
+            out = await self._run(hook, "before_call", hook.before_call(call, value))
             if isinstance(out, Refuse):
                 return out
             value = out or value
@@ -100,7 +100,7 @@ class Guardrails:
 
     async def after_call(self, call: CallInfo, result: Result) -> Result | Refuse:
         for hook in self.hooks:
-            out = await self._run(hook, "after_call", lambda h=hook, r=result: h.after_call(call, r))
+            out = await self._run(hook, "after_call", hook.after_call(call, result))
             if isinstance(out, Refuse):
                 return out
             result = out or result
@@ -108,16 +108,16 @@ class Guardrails:
 
     async def on_answer(self, answer: Answer) -> Answer | Refuse:
         for hook in self.hooks:
-            out = await self._run(hook, "on_answer", lambda h=hook, a=answer: h.on_answer(a))
+            out = await self._run(hook, "on_answer", hook.on_answer(answer))
             if isinstance(out, Refuse):
                 return out
             answer = replace(answer, text=out.text) if out else answer
         return answer
 
-    async def _run(self, hook: Guardrail, stage: str, step: Callable[[], Awaitable[T]]) -> T | Refuse:
+    async def _run(self, hook: Guardrail, stage: str, step: Awaitable[T]) -> T | Refuse:
         name = type(hook).__name__
         try:
-            return await asyncio.wait_for(step(), self.timeout)
+            return await asyncio.wait_for(step, self.timeout)
         except TimeoutError:
             logger.warning("guardrail %s.%s took longer than %gs: refused", name, stage, self.timeout)
             return Refuse(f"guardrail {name} did not answer within {self.timeout:g}s")

@@ -39,6 +39,7 @@ def without_reference(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _known(label: str, labels: Sequence[str], param: str) -> str:
+    """``labels``: the configured servers the caller may use; no other is named to it."""
     if label not in labels:
         configured = ", ".join(labels) or "none"
         raise InvalidRequest(

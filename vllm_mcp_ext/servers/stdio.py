@@ -184,8 +184,9 @@ async def bounded_stdio_client(
     async with anyio.create_task_group() as tg:
         tg.start_soon(stdout_reader)
         tg.start_soon(stdin_writer)
-        if process.stderr is not None:
-            tg.start_soon(log_stderr, process.stderr, label, Rate(caps.max_log_bytes_per_second))
+        stderr = getattr(process, "stderr", None)  # None on Windows' fallback process
+        if stderr is not None:
+            tg.start_soon(log_stderr, stderr, label, Rate(caps.max_log_bytes_per_second))
         try:
             yield read_stream, write_stream
         finally:
