@@ -10,12 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
 from vllm_mcp_ext.engine.parts import TextDelta
 
-from tests.support.asgi import BASE_URL, plugin_app
+from tests.support.asgi import BASE_URL, httpx2_client, plugin_app
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.policy import ApprovalRules, Policy
@@ -39,6 +40,7 @@ async def door(
         ) as app,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http,
     ):
+        http.app = app  # type: ignore[attr-defined]  # for httpx2_client (the anthropic SDK)
         yield http
 
 
@@ -171,3 +173,25 @@ async def test_an_unknown_label_names_only_the_servers_the_key_may_use(tmp_path:
             )
             listing = await http.get("/v1/mcp/servers/nope/tools", headers={"Authorization": f"Bearer {key}"})
             assert listing.status_code == 404 and "secret" not in listing.text
+
+
+async def test_on_anthropic_messages_a_call_the_operator_wants_approved_is_refused_not_left_hanging(
+    tmp_path: Path,
+) -> None:
+    engine = ScriptedTurns([tool_call("delete_notes", "{}"), [TextDelta("I could not.")]])
+    async with door(engine, tmp_path, Policy(approvals=RULES)) as http:
+        claude = anthropic.AsyncAnthropic(
+            base_url=BASE_URL, api_key="-", http_client=httpx2_client(http), max_retries=0
+        )
+        m = await claude.beta.messages.create(
+            model="scripted",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "delete"}],
+            mcp_servers=[{"type": "url", "url": "tool-server://notes", "name": "notes"}],
+            tools=[{"type": "mcp_toolset", "mcp_server_name": "notes"}],
+            betas=["mcp-client-2025-11-20"],
+        )
+    kinds = [(b.type, getattr(b, "is_error", None)) for b in m.content]
+    assert kinds == [("mcp_tool_use", None), ("mcp_tool_result", True), ("text", None)]
+    assert "cannot ask for" in str(m.content[1].content)
+    assert m.content[2].text == "I could not." and m.stop_reason == "end_turn"

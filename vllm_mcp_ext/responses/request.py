@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 from openai.types.shared.reasoning import Reasoning
@@ -148,6 +149,8 @@ def _tools(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
             approval = _approval(tool.require_approval, source, registry)
+            if raw.get("approvals") == "unavailable":  # our extension: this door cannot ask
+                approval = replace(approval, can_ask=False)
             denied = _denied(raw.get("denied_tools"), f"{param}.denied_tools")
             deferred = tool.defer_loading is True
             servers.append(
