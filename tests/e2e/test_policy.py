@@ -193,4 +193,4 @@ def test_a_stdio_server_that_floods_is_cut_and_its_stderr_is_bounded(policy_serv
         call.error.model_dump()
     )
     noise = (logs / "vllm-policy.log").read_text().count("MCP server floodcalc: noise")
-    assert 0 < noise < 20000 / 4  # 20,000 lines written at start, at most ~2 kB/s of them logged
+    assert 0 < noise < 20000 / 2  # 20,000 lines written at each start, at most ~2 kB/s logged
