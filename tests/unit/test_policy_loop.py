@@ -14,13 +14,13 @@ import anthropic
 import httpx
 import openai
 import pytest
-from vllm_mcp_ext.engine.parts import TextDelta
 
 from tests.support.asgi import BASE_URL, httpx2_client, plugin_app
 from tests.support.scripted import ScriptedTurns, tool_call
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.policy import ApprovalRules, Policy
 from vllm_mcp_ext.policy.guardrails import Arguments, CallInfo, Guardrail, Refuse
+from vllm_mcp_ext.types.parts import TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = StdioServerSpec("notes", sys.executable, ("-m", "tests.unit.servers.annotated"), cwd=str(ROOT))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from vllm_mcp_ext.servers.source import CallFailed
 
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.settings import Settings
@@ -18,6 +17,7 @@ from vllm_mcp_ext.servers import ServerConnection
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 from vllm_mcp_ext.servers.stdio import OutputCaps, OutputTooLarge, Rate, lines
 from vllm_mcp_ext.servers.transports import stdio
+from vllm_mcp_ext.types.source import CallFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = StdioServerSpec(
