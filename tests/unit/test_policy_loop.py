@@ -3,6 +3,7 @@ stdio server whose tools carry MCP annotations, a scripted engine, the `openai` 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -195,3 +196,25 @@ async def test_on_anthropic_messages_a_call_the_operator_wants_approved_is_refus
     assert kinds == [("mcp_tool_use", None), ("mcp_tool_result", True), ("text", None)]
     assert "cannot ask for" in str(m.content[1].content)
     assert m.content[2].text == "I could not." and m.stop_reason == "end_turn"
+
+
+class SlowWriter(ScriptedTurns):
+    """A model that writes one word a second and never stops by itself."""
+
+    async def run_turn(self, turn: Any) -> AsyncIterator[Any]:
+        self.seen.append([dict(m) for m in turn.messages])
+        for _ in range(60):
+            yield TextDelta("word ")
+            await asyncio.sleep(1)
+
+
+async def test_the_time_bound_cuts_a_turn_being_generated(tmp_path: Path) -> None:
+    async with door(SlowWriter([]), tmp_path, Policy(max_response_seconds=2)) as http:
+        started = asyncio.get_running_loop().time()
+        r = await sdk(http).responses.create(model="scripted", input="talk")
+        took = asyncio.get_running_loop().time() - started
+    assert (r.status, r.incomplete_details.reason if r.incomplete_details else None) == (
+        "incomplete",
+        "max_response_time",
+    )
+    assert r.output_text.startswith("word") and took < 30
