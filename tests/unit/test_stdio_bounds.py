@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers import ServerConnection
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
@@ -43,7 +44,7 @@ async def test_a_message_past_the_bound_fails_the_call_saying_so() -> None:
 
 
 async def test_a_configured_server_that_overflowed_is_started_again() -> None:
-    conn = ServerConnection(SPEC, Settings(), caps=OutputCaps(max_message_bytes=10_000))
+    conn = ServerConnection(SPEC, Settings(), Limits(max_stdio_message_bytes=10_000))
     conn.start()
     try:
         await conn.wait_first_attempt()
@@ -98,3 +99,13 @@ async def test_lines_are_split_and_a_long_one_is_refused_before_it_is_whole() ->
         async for line in lines(Bytes(), 50, Rate(1 << 30)):  # type: ignore[arg-type]
             got.append(line)
     assert got == [b'{"a":1}', b'{"b":2}']
+
+
+def test_the_stdio_bounds_are_limits_from_the_file_or_the_environment() -> None:
+    limits = Limits.load({"maxStdioMessageBytes": 1000}, {"VLLM_MCP_MAX_STDIO_LOG_BYTES_PER_SECOND": "50"})
+    caps = ServerConnection(SPEC, Settings(), limits).caps
+    assert (caps.max_message_bytes, caps.max_bytes_per_second, caps.max_log_bytes_per_second) == (
+        1000,
+        64 * 1024 * 1024,
+        50,
+    )

@@ -58,12 +58,16 @@ class ServerConnection:
         limits: Limits | None = None,
         *,
         oauth: OAuthClients | None = None,
-        caps: OutputCaps | None = None,
     ):
         self.spec = spec
         self.settings = settings
-        self._max_calls = (limits or Limits()).max_calls_per_server
-        self.caps = caps  # what a stdio server may write (servers/stdio.py); None: the defaults
+        limits = limits or Limits()
+        self._max_calls = limits.max_calls_per_server
+        self.caps = OutputCaps(  # what a stdio server may write (servers/stdio.py)
+            limits.max_stdio_message_bytes,
+            limits.max_stdio_bytes_per_second,
+            limits.max_stdio_log_bytes_per_second,
+        )
         self.status = ServerStatus.CONNECTING
         self.last_error: str | None = None
         self.server_name: str | None = None

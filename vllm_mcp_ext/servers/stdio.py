@@ -44,6 +44,7 @@ from mcp.shared.message import SessionMessage
 
 logger = logging.getLogger(__name__)
 
+# The operator sets them in `config.limits.Limits` (maxStdio*); these are the same defaults.
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # one stdout line: one message, a tool result
 DEFAULT_MAX_BYTES_PER_SECOND = 64 * 1024 * 1024  # stdout, averaged over a second
 DEFAULT_MAX_LOG_BYTES_PER_SECOND = 64 * 1024  # stderr lines logged; the rest is dropped
