@@ -11,6 +11,7 @@ operator-policy tests:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mcp.server.mcpserver import MCPServer
@@ -46,6 +47,11 @@ def divide(a: int, b: int) -> str:
     if b == 0:
         raise ToolError("division by zero")
     return str(a / b)
+
+
+@server.tool(description="Stop the calculator process (for fault tests).")
+def crash() -> str:
+    os._exit(3)
 
 
 if __name__ == "__main__":
