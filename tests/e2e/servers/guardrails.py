@@ -16,7 +16,8 @@ class NoDivision(Guardrail):
 
 
 class HideSums(Guardrail):
-    """Replaces what ``add`` returns."""
+    """Replaces what ``add`` of the server labelled ``calc`` returns."""
 
     async def after_call(self, call: CallInfo, result: Result) -> Result | None:
-        return replace(result, text="[redacted]") if call.tool == "add" else None
+        hidden = call.tool == "add" and call.server_label == "calc"
+        return replace(result, text="[redacted]") if hidden else None
