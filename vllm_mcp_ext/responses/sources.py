@@ -58,7 +58,7 @@ def mcp_source(
     An error names only the configured servers ``visible`` to the caller (its key's grant)."""
     own = gateway(raw) if gateway is not None else None
     shown = [label for label in registry.labels if visible(label)]
-    named = configured_label(raw, param, shown) if own is None else None
+    named = configured_label(raw, param, registry.labels, shown) if own is None else None
     try:
         tool = _MCP.validate_python(raw if named is None and own is None else without_reference(raw))
     except ValidationError as exc:
