@@ -22,6 +22,7 @@ from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings, describe_remote
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.engine.turns import model_turns
+from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.servers import ToolServerRegistry
 from vllm_mcp_ext.servers.oauth import OAuthClients
@@ -77,11 +78,20 @@ class Runtime:
         if store is not None:
             await store.open()
             logger.info("vllm_mcp_ext: responses are stored in the %r", store)
-        registry = ToolServerRegistry(config.servers, settings, limits, oauth=OAuthClients(store))
+        registry = ToolServerRegistry(
+            config.servers,
+            settings,
+            limits,
+            oauth=OAuthClients(store),
+            approval_rules=config.policy.approvals,
+        )
+        policy = OperatorPolicy.build(config.policy, getattr(store, "db", None))
         await registry.start()
         remote = RemoteMcp(remote_settings)
         logger.info("vllm_mcp_ext: %s", describe_remote(remote_settings))
-        service = ResponsesService(registry, model_turns(chat), settings, store, remote, permissions, limits)
+        service = ResponsesService(
+            registry, model_turns(chat), settings, store, remote, permissions, limits, policy
+        )
         runtime = cls(service, chat.uses_harmony)
         if store is not None:
             runtime._purge = asyncio.create_task(service.stored.purge_forever(), name="vllm_mcp_ext:purge")

@@ -33,8 +33,10 @@ from vllm_mcp_ext.api.mcp import STATE_KEY
 from vllm_mcp_ext.api.plugin import mount
 from vllm_mcp_ext.config import ServerSpec, StdioServerSpec
 from vllm_mcp_ext.config.limits import Limits
+from vllm_mcp_ext.config.policy import Policy
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.responses.service import ResponsesService
 from vllm_mcp_ext.runtime import Runtime
 from vllm_mcp_ext.servers import ToolServerRegistry
@@ -78,22 +80,29 @@ async def plugin_app(
     limits: Limits | None = None,
     settings: Settings | None = None,
     authorizer: Authorizer | None = None,
+    policy: Policy | None = None,
 ) -> AsyncIterator[FastAPI]:
     """The app of `plugin_client` with ``/mcp``, ``api_keys`` (as ``--api-key``; vLLM's own
     middleware, which answers 401 on ``/v1`` before the plugin, is not there) and the
     ``permissions`` section of a tool-server file. ``authorizer`` completes OAuth authorizations
-    (a server process has none: it says to run the login command)."""
+    (a server process has none: it says to run the login command). ``policy``: the file's
+    operator policy (the servers' approval rules are theirs: give them merged, as the file's
+    parser does)."""
     settings = settings or Settings(connect_timeout=20, call_timeout=20)
     kept = open_store(str(store)) if store is not None else None
     if kept is not None:
         await kept.open()
-    registry = ToolServerRegistry(servers, settings, limits, oauth=OAuthClients(kept, authorizer))
+    policy = policy or Policy()
+    registry = ToolServerRegistry(
+        servers, settings, limits, oauth=OAuthClients(kept, authorizer), approval_rules=policy.approvals
+    )
     await registry.start()
     app = FastAPI()
     mount(app)  # the plugin's doors, as vLLM's build_app attaches them
     remote = RemoteMcp(RemoteSettings.load(None))
+    operator = OperatorPolicy.build(policy, getattr(kept, "db", None))
     service = ResponsesService(
-        registry, engine, settings, kept, remote, Permissions.load(permissions), limits
+        registry, engine, settings, kept, remote, Permissions.load(permissions), limits, operator
     )
     runtime = Runtime(service, harmony=False, keys=ApiKeys.of(api_keys))
     app.state.vllm_mcp_ext = runtime

@@ -29,8 +29,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("conversations", ("conversations",)),
     ("agent loop", ("loop",)),
     ("engine and events", ("engine", "events")),
+    ("operator policy", ("policy",)),
     ("tool servers and store", ("servers", "store")),
-    ("config and shared types", ("config", "access", "types")),
+    ("shared types", ("types",)),
+    ("config and access", ("config", "access")),
     ("vLLM seam, limits, observability", ("_compat", "bounded_json", "observe", "redact")),
     ("errors", ("errors",)),
 )

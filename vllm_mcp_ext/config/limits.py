@@ -39,6 +39,21 @@ class Limits:
     ws_max_lifetime: float = option(
         3600.0, key="wsMaxLifetime", env="VLLM_MCP_WS_MAX_LIFETIME", kind="number"
     )
+    # what a stdio server writes (servers/stdio.py): one message (a tool result is one) ...
+    max_stdio_message_bytes: int = option(
+        32 * 1024 * 1024, key="maxStdioMessageBytes", env="VLLM_MCP_MAX_STDIO_MESSAGE_BYTES", kind="int"
+    )
+    # ... its stdout averaged over a second (past it the server waits on its pipe) ...
+    max_stdio_bytes_per_second: int = option(
+        64 * 1024 * 1024, key="maxStdioBytesPerSecond", env="VLLM_MCP_MAX_STDIO_BYTES_PER_SECOND", kind="int"
+    )
+    # ... and its stderr lines logged per second (the rest dropped and counted)
+    max_stdio_log_bytes_per_second: int = option(
+        64 * 1024,
+        key="maxStdioLogBytesPerSecond",
+        env="VLLM_MCP_MAX_STDIO_LOG_BYTES_PER_SECOND",
+        kind="int",
+    )
 
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Limits:

@@ -19,7 +19,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -28,6 +28,7 @@ from vllm_mcp_ext.config.client_features import DEFAULT as DEFAULT_FEATURES
 from vllm_mcp_ext.config.client_features import FIELDS as FEATURE_FIELDS
 from vllm_mcp_ext.config.client_features import ClientFeatures, client_features
 from vllm_mcp_ext.config.oauth import OAuthConfig, parse_oauth
+from vllm_mcp_ext.config.policy import ApprovalRules, Policy, parse_approvals, parse_policy
 from vllm_mcp_ext.errors import ConfigError
 
 TransportKind = Literal["stdio", "streamable_http", "sse"]
@@ -53,6 +54,7 @@ class StdioServerSpec:
     cwd: str | None = None
     transport: TransportKind = "stdio"
     features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
+    approvals: ApprovalRules | None = None  # the operator's rules for this server (config.policy)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class HttpServerSpec:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     oauth: OAuthConfig | None = None  # tokens from an authorization server, see config.oauth
     features: ClientFeatures = DEFAULT_FEATURES  # elicitation and sampling (config.client_features)
+    approvals: ApprovalRules | None = None  # the operator's rules for this server (config.policy)
 
     @property
     def provisional_label(self) -> str:
@@ -90,6 +93,7 @@ class ToolServerConfig:
     remote: dict[str, Any] | None = None  # the mcp.json "remoteMcp" section, see config.remote
     permissions: dict[str, Any] | None = None  # the mcp.json "permissions" section, see access
     limits: dict[str, Any] | None = None  # the mcp.json "limits" section, see config.limits
+    policy: Policy = field(default_factory=Policy)  # the mcp.json "policy" section, see config.policy
 
 
 def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
@@ -101,6 +105,7 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
     remote: dict[str, Any] | None = None
     permissions: dict[str, Any] | None = None
     limits: dict[str, Any] | None = None
+    policy = Policy()
     for raw in value.split(","):
         entry = raw.strip()
         if not entry:
@@ -118,13 +123,16 @@ def parse_tool_server_arg(value: str | None) -> ToolServerConfig:
             data = _read_json(Path(entry))
             permissions = _section_of(data, Path(entry), "permissions") or permissions
             limits = _section_of(data, Path(entry), "limits") or limits
+            if isinstance(data, Mapping) and "policy" in data:
+                policy = parse_policy(data["policy"], f"{entry}: policy")
     _check_unique_labels(servers)
     return ToolServerConfig(
-        servers=tuple(servers),
+        servers=_with_rules(servers, policy),
         vllm_native=",".join(native) or None,
         remote=remote,
         permissions=permissions,
         limits=limits,
+        policy=policy,
     )
 
 
@@ -159,12 +167,21 @@ def tool_server_config(value: str | os.PathLike[str] | Mapping[str, Any] | None)
     where = Path("tool_server")
     servers = _servers_of(value, where, Path.cwd())
     _check_unique_labels(servers)
+    policy = parse_policy(value.get("policy"), "tool_server: policy")
     return ToolServerConfig(
-        servers=tuple(servers),
+        servers=_with_rules(servers, policy),
         remote=_remote_of(value, where),
         permissions=_section_of(value, where, "permissions"),
         limits=_section_of(value, where, "limits"),
+        policy=policy,
     )
+
+
+def _with_rules(servers: list[ServerSpec], policy: Policy) -> tuple[ServerSpec, ...]:
+    """Each server's approval rules: its own over the global ones, category by category."""
+    if policy.approvals is None:
+        return tuple(servers)
+    return tuple(replace(s, approvals=policy.approvals.merged(s.approvals)) for s in servers)
 
 
 def load_mcp_json(path: Path) -> list[ServerSpec]:
@@ -228,7 +245,9 @@ def _server_entry(path: Path, base: Path, label: str, entry: Any) -> ServerSpec:
 
 
 def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> StdioServerSpec:
-    _check_keys(entry, {"command", "args", "env", "cwd", "type", "transport", *FEATURE_FIELDS}, where)
+    _check_keys(
+        entry, {"command", "args", "env", "cwd", "type", "transport", "approvals", *FEATURE_FIELDS}, where
+    )
     command = _typed(entry, "command", str, where)
     args = entry.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
@@ -244,11 +263,12 @@ def _stdio_entry(base: Path, label: str, entry: dict[str, Any], where: str) -> S
         env=env,
         cwd=cwd,
         features=client_features(entry, where),
+        approvals=parse_approvals(entry.get("approvals"), f"{where}: approvals"),
     )
 
 
 def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec:
-    _check_keys(entry, {"url", "headers", "transport", "type", "oauth", *FEATURE_FIELDS}, where)
+    _check_keys(entry, {"url", "headers", "transport", "type", "oauth", "approvals", *FEATURE_FIELDS}, where)
     url = _typed(entry, "url", str, where)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: field 'url' must start with http:// or https://")
@@ -270,6 +290,7 @@ def _http_entry(label: str, entry: dict[str, Any], where: str) -> HttpServerSpec
         headers=headers,
         oauth=oauth,
         features=client_features(entry, where),
+        approvals=parse_approvals(entry.get("approvals"), f"{where}: approvals"),
     )
 
 

@@ -23,6 +23,9 @@ class ApprovalAnswer:
     reason: str | None = None
 
 
+CANNOT_ASK = "this call needs the user's approval, which this API cannot ask for"
+
+
 def denial_text(reason: str | None) -> str:
     """What the model is told when the user says no."""
     text = "The user denied this tool call; it did not run."

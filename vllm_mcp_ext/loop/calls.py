@@ -15,6 +15,7 @@ from openai.types.responses.mcp_tool_call_error import McpToolExecutionError
 from vllm_mcp_ext import bounded_json, observe
 from vllm_mcp_ext.engine.media import media_parts
 from vllm_mcp_ext.loop.toolset import ExposedTool, ToolSet
+from vllm_mcp_ext.policy.guardrails import Result
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import (
     CallFailed,
@@ -25,7 +26,16 @@ from vllm_mcp_ext.types.source import (
     protocol_error,
 )
 
-__all__ = ["CallOutcome", "outcome_of", "parse_arguments", "protocol_error", "run_call", "unknown_tool"]
+__all__ = [
+    "CallOutcome",
+    "outcome_of",
+    "parse_arguments",
+    "protocol_error",
+    "refused",
+    "run_call",
+    "unknown_tool",
+    "with_text",
+]
 
 
 def parse_arguments(tool: ExposedTool, arguments: str) -> dict[str, Any] | CallOutcome:
@@ -160,3 +170,23 @@ def _describe_resource(resource: types.TextResourceContents | types.BlobResource
 def _decoded_size(data: str) -> int:
     """Bytes of base64 data, without decoding it."""
     return len(data) * 3 // 4 - data[-2:].count("=")
+
+
+def refused(reason: str) -> CallOutcome:
+    """A call an operator's guardrail refused: the model and the client see why, as a tool error."""
+    return _error_text(f"Refused by policy: {reason}")
+
+
+def with_text(outcome: CallOutcome, result: Result) -> CallOutcome:
+    """The outcome with the text a guardrail gave back (unchanged when it changed nothing)."""
+    if result.text == outcome.model_text:
+        return outcome
+    if outcome.failed:
+        return _error_text(result.text)
+    return CallOutcome(output=result.text, error=None, model_text=result.text, media=outcome.media)
+
+
+def _error_text(text: str) -> CallOutcome:
+    return outcome_of(
+        types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+    )

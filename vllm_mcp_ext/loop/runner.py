@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,8 +25,16 @@ from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
 from vllm_mcp_ext.events.stream import response_error_code
-from vllm_mcp_ext.loop.approvals import PendingApproval, denial_text
-from vllm_mcp_ext.loop.calls import CallOutcome, parse_arguments, run_call, unknown_tool
+from vllm_mcp_ext.loop.approvals import CANNOT_ASK, PendingApproval, denial_text
+from vllm_mcp_ext.loop.calls import (
+    CallOutcome,
+    parse_arguments,
+    protocol_error,
+    refused,
+    run_call,
+    unknown_tool,
+    with_text,
+)
 from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, compacted
 from vllm_mcp_ext.loop.compaction import encode as encode_compaction
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
@@ -45,18 +55,25 @@ from vllm_mcp_ext.loop.tool_search import result_text as search_result_text
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
 from vllm_mcp_ext.observe import metrics, spans
+from vllm_mcp_ext.policy.audit import AuditRecord, Outcome, Stopwatch
+from vllm_mcp_ext.policy.guardrails import Answer, CallInfo, Refuse, Result
+from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.servers.remote import RemoteSource
 from vllm_mcp_ext.types.client_handlers import ClientHandlers
-from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest
+from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest, TurnUsage
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
-from vllm_mcp_ext.types.source import ServerUnavailable
+from vllm_mcp_ext.types.source import Code, ServerUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class _Budget:
+    """What one response has spent, what bounds it, and who it runs for."""
+
     guard: CallGuard
+    deadline: float = math.inf  # time.monotonic() past which it ends (policy maxResponseSeconds)
+    owner: str | None = None  # the caller's key hash, for guardrails and the audit record
     calls_made: int = 0
     tokens_used: int = 0
     turns: int = 0
@@ -68,11 +85,19 @@ class _Budget:
     def room(self, req: ResponsesRequest) -> int | None:
         return None if req.max_tool_calls is None else max(req.max_tool_calls - self.calls_made, 0)
 
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
 
 class AgentLoop:
-    def __init__(self, turns: ModelTurns, settings: Settings):
+    def __init__(self, turns: ModelTurns, settings: Settings, policy: OperatorPolicy | None = None):
         self.turns = turns
         self.settings = settings
+        self.policy = policy or OperatorPolicy()
 
     # -- before the response starts -------------------------------------------------------
 
@@ -189,6 +214,8 @@ class AgentLoop:
     ) -> AsyncIterator[ResponseStreamEvent]:
         budget = self._budget()
         budget.edits, budget.applied = run.context_edits, run.applied_edits
+        budget.deadline = time.monotonic() + self.policy.max_response_seconds
+        budget.owner = run.owner
         asks = _ServerRequests(
             ResponseSampler(self.turns, req.id, req.model, stream),
             ProgressRelay(stream) if req.mcp_progress else None,
@@ -225,6 +252,7 @@ class AgentLoop:
                 req.servers[0].label if req.servers else "",
                 _approval_check(req),
                 searching=plan.search is not None,
+                hold_answers=self.policy.guardrails.checks_answers,
             )
             running: dict[str, asyncio.Task[CallOutcome]] = {}
             if await self._compact_if_due(req, context, plan, budget, stream, turn_number):
@@ -239,9 +267,12 @@ class AgentLoop:
                             self._turn_request(req, context, plan, budget, turn_number, tools, choice)
                         ):
                             turn.feed(part)
+                            await self._check_answer(turn, req, budget)
                             self._start(turn.take_complete(), running, req, plan, budget, asks)
                             for event in stream.take():
                                 yield event
+                            if budget.expired:
+                                break  # the engine request is aborted as the turn's generator closes
                 except ContextTooLong as exc:
                     # Past the first turn the client cannot fix the prompt: the response ends
                     # as one cut for length does (OpenAI's reasons are max_output_tokens and
@@ -249,7 +280,10 @@ class AgentLoop:
                     logger.info("response %s: %s; it ends incomplete", req.id, exc.message)
                     stream.finish("max_output_tokens")
                     return
+                if turn.end is None:  # cut by the time bound: the engine reported nothing
+                    turn.end = TurnEnd("abort", TurnUsage())
                 turn.close()
+                await self._check_answer(turn, req, budget)
                 self._start(turn.take_complete(), running, req, plan, budget, asks)
                 for event in stream.take():
                     yield event
@@ -276,12 +310,22 @@ class AgentLoop:
                     task.cancel()
             for event in stream.take():
                 yield event
+            if budget.expired:
+                stream.finish(MAX_RESPONSE_TIME)
+                return
             finish = _after_turn(turn, req, context, budget)
             if finish is not None:
                 stream.finish(finish.incomplete_reason)
                 return
             tools, choice = self._next_tools(req, plan, budget)
         stream.finish("max_turns")
+
+    async def _check_answer(self, turn: TurnBuilder, req: ResponsesRequest, budget: _Budget) -> None:
+        """The operator's answer guardrails on each message the turn holds back."""
+        while turn.answer_to_check is not None:
+            answer = Answer(req.id, budget.owner, turn.answer_to_check)
+            checked = await self.policy.guardrails.on_answer(answer)
+            turn.release(checked.text if isinstance(checked, Answer) else withheld(checked.reason))
 
     async def _compact_if_due(
         self,
@@ -397,12 +441,13 @@ class AgentLoop:
                 running[call.call_id] = asyncio.create_task(again(earlier))
                 continue
             room = budget.room(req)
-            if room is not None and room <= 0:
+            if (room is not None and room <= 0) or budget.expired:
                 continue
             budget.calls_made += 1
             task = asyncio.create_task(
                 self._call(
                     req,
+                    budget,
                     plan.toolset,
                     call.tool,
                     call.exposed_name,
@@ -445,7 +490,7 @@ class AgentLoop:
                 )
                 waiting.append(WaitingCall(call.call_id, approval=approval))
             elif call.call_id in running:
-                outcome = await running[call.call_id]
+                outcome = await _within(running[call.call_id], budget.remaining(), self._out_of_time())
                 stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
                 waiting.append(WaitingCall(call.call_id, self._for_model(outcome)))
             else:
@@ -491,6 +536,9 @@ class AgentLoop:
             metrics.approval(_metrics_label(req, approval.server_label), decision)
             if not answer.approve:
                 context.give_result(approval.call_id, denial_text(answer.reason))
+                await self._audit(
+                    req, budget, approval.server_label, approval.name, Stopwatch(), None, "denied"
+                )
                 continue
             index = stream.open_mcp_call(approval.server_label, approval.name, approval.approval_id)
             stream.mcp_arguments_delta(index, approval.arguments)
@@ -502,6 +550,7 @@ class AgentLoop:
             *(
                 self._call(
                     req,
+                    budget,
                     plan.toolset,
                     plan.toolset.find(a.server_label, a.name),
                     a.name,
@@ -518,6 +567,7 @@ class AgentLoop:
     async def _call(
         self,
         req: ResponsesRequest,
+        budget: _Budget,
         toolset: ToolSet,
         tool: ExposedTool | None,
         name: str,
@@ -526,12 +576,79 @@ class AgentLoop:
     ) -> CallOutcome:
         if tool is None:
             return unknown_tool(name, toolset)
+        watch = Stopwatch()
+        outcome: CallOutcome | None = None
+        kind: Outcome = "cancelled"
+        try:
+            outcome, kind = await self._checked_call(req, budget, tool, arguments, handlers)
+            return outcome
+        finally:
+            await self._audit(req, budget, tool.server_label, tool.name, watch, outcome, kind)
+
+    async def _checked_call(
+        self,
+        req: ResponsesRequest,
+        budget: _Budget,
+        tool: ExposedTool,
+        arguments: str,
+        handlers: ClientHandlers,
+    ) -> tuple[CallOutcome, Outcome]:
+        """The call through the operator's rules and guardrails: before it, the call, after it."""
         parsed = parse_arguments(tool, arguments)
         if isinstance(parsed, CallOutcome):
-            return parsed
+            return parsed, "error"
+        approval = next(use.approval for use in req.servers if use.label == tool.server_label)
+        if not approval.can_ask and approval.needs_approval(tool.tool):
+            return refused(CANNOT_ASK), "refused"
+        rails = self.policy.guardrails
+        info = CallInfo(req.id, budget.owner, tool.server_label, tool.name)
+        if rails:
+            checked = await rails.before_call(info, parsed)
+            if isinstance(checked, Refuse):
+                return refused(checked.reason), "refused"
+            parsed = checked
         source = next(use.source for use in req.servers if use.label == tool.server_label)
-        return await run_call(
+        outcome = await run_call(
             source, tool, parsed, max_output=self.settings.max_tool_output, handlers=handlers
+        )
+        if rails:
+            after = await rails.after_call(info, Result(outcome.model_text, outcome.failed))
+            if isinstance(after, Refuse):
+                return refused(after.reason), "refused"
+            outcome = with_text(outcome, after)
+        return outcome, "error" if outcome.failed else "ok"
+
+    async def _audit(
+        self,
+        req: ResponsesRequest,
+        budget: _Budget,
+        label: str,
+        tool: str,
+        watch: Stopwatch,
+        outcome: CallOutcome | None,
+        kind: Outcome,
+    ) -> None:
+        code = getattr(outcome.error, "code", None) if outcome is not None else None
+        record = AuditRecord(
+            watch.at,
+            budget.owner,
+            req.id,
+            label,
+            tool,
+            kind,
+            watch.ms(),
+            code if isinstance(code, int) else None,
+        )
+        try:
+            await asyncio.shield(self.policy.audit.record(record))
+        except Exception:  # the call's result matters more than its record
+            logger.exception("audit record of response %s failed", req.id)
+
+    def _out_of_time(self) -> CallOutcome:
+        seconds = self.policy.max_response_seconds
+        return protocol_error(
+            Code.REQUEST_TIMEOUT,
+            f"the tool call was cancelled: the response reached its {seconds:g}s time limit",
         )
 
 
@@ -545,6 +662,24 @@ class _ServerRequests:
     def handlers(self, output_index: int) -> ClientHandlers:
         progress = self.progress.for_item(output_index) if self.progress is not None else None
         return ClientHandlers(progress=progress, sample=self.sampler.sample)
+
+
+def withheld(reason: str) -> str:
+    """What the client reads instead of an answer a guardrail refused."""
+    return f"[This answer was withheld by the server's policy: {reason}]"
+
+
+MAX_RESPONSE_TIME = "max_response_time"  # incomplete_details.reason past policy maxResponseSeconds
+
+
+async def _within(task: asyncio.Task[CallOutcome], seconds: float, late: CallOutcome) -> CallOutcome:
+    """The call's outcome, or ``late`` once ``seconds`` have passed (the call is cancelled)."""
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task}, timeout=2.0)
+    return late
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."
@@ -583,7 +718,8 @@ def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:
     policies = {use.label: use.approval for use in req.servers}
 
     def needs_approval(tool: ExposedTool) -> bool:
-        return policies[tool.server_label].needs_approval(tool.tool)
+        policy = policies[tool.server_label]
+        return policy.can_ask and policy.needs_approval(tool.tool)
 
     return needs_approval
 

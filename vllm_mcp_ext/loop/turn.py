@@ -64,6 +64,7 @@ class TurnBuilder:
         needs_approval: Callable[[ExposedTool], bool] = lambda tool: False,
         *,
         searching: bool = False,
+        hold_answers: bool = False,
     ):
         self.stream = stream
         self.toolset = toolset
@@ -81,9 +82,27 @@ class TurnBuilder:
         self._held_logprobs: tuple[TokenLogprob, ...] = ()
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        # An operator's answer guardrail (policy/guardrails.py) sees each message whole before
+        # the client does: its text is held, and parts after it wait until it is checked.
+        self.hold_answers = hold_answers
+        self._answer: list[str] = []
+        self._answer_logprobs: tuple[TokenLogprob, ...] = ()
+        self.answer_to_check: str | None = None
+        self._backlog: list[Part] = []
+        self._closing = False
 
     def feed(self, part: Part) -> None:
-        if isinstance(part, ReasoningDelta):
+        if self.answer_to_check is not None:
+            self._backlog.append(part)
+            return
+        if self.hold_answers and self._closes_held_answer(part):
+            self.answer_to_check = "".join(self._answer)
+            self._backlog.append(part)
+            return
+        if isinstance(part, TextDelta) and self.hold_answers:
+            self._answer.append(part.text)
+            self._answer_logprobs += part.logprobs
+        elif isinstance(part, ReasoningDelta):
             self._reasoning.append(part.text)
             if self._reasoning_index is None:
                 self._close_message()
@@ -103,7 +122,12 @@ class TurnBuilder:
         return done
 
     def close(self) -> None:
-        """End the turn's items; tool calls keep their items open until they ran."""
+        """End the turn's items; tool calls keep their items open until they ran. With a held
+        answer, the turn ends once it is checked (`release`)."""
+        if self.answer_to_check is not None or (self.hold_answers and "".join(self._answer).strip()):
+            self.answer_to_check = self.answer_to_check or "".join(self._answer)
+            self._closing = True
+            return
         self._close_reasoning()
         self._close_message()
         for call in self.calls:
@@ -127,6 +151,32 @@ class TurnBuilder:
                 for call in self.calls
             ]
         return message
+
+    def release(self, text: str) -> None:
+        """Show the held message as the guardrail passed it (``text``), then go on with the parts
+        that waited for it; the turn closes if it was closing."""
+        held = "".join(self._answer)
+        logprobs = self._answer_logprobs if text == held else ()
+        self._answer, self._answer_logprobs, self.answer_to_check = [], (), None
+        self._text.append(text)
+        self._show_text(text, logprobs)
+        self._close_message()
+        backlog, self._backlog = self._backlog, []
+        for i, part in enumerate(backlog):
+            self.feed(part)
+            if self.answer_to_check is not None:
+                self._backlog.extend(backlog[i + 1 :])
+                return
+        if self._closing:
+            self._closing = False
+            self.close()
+
+    def _closes_held_answer(self, part: Part) -> bool:
+        if not "".join(self._answer).strip():
+            return False
+        if isinstance(part, ReasoningDelta):
+            return self._reasoning_index is None
+        return isinstance(part, ToolCallDelta) and part.index not in self._by_index and bool(part.name)
 
     # -- internals ------------------------------------------------------------------------
 

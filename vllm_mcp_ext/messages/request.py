@@ -230,7 +230,13 @@ def _toolset(
         raise InvalidRequest(
             f"{param}.mcp_server_name: a string is required", param=f"{param}.mcp_server_name"
         )
-    mcp: dict[str, Any] = {"type": "mcp", "server_label": name, "require_approval": "never"}
+    # The connector cannot ask the user: a call the operator's rules want approved is refused.
+    mcp: dict[str, Any] = {
+        "type": "mcp",
+        "server_label": name,
+        "require_approval": "never",
+        "approvals": "unavailable",
+    }
     if name in servers:
         server = servers[name][1]
         mcp["server_url"] = server["url"]

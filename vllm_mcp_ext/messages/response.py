@@ -81,7 +81,7 @@ def _tool_blocks(item: Any) -> list[dict[str, Any]]:
         return []
     use = {"type": "mcp_tool_use", "id": item.id, "name": item.name, "server_name": item.server_label}
     failed = item.error is not None
-    text = item.output if not failed else (getattr(item.error, "message", None) or "the call failed")
+    text = item.output if not failed else _error_text(item.error)
     result = {
         "type": "mcp_tool_result",
         "tool_use_id": item.id,
@@ -107,6 +107,17 @@ def _search_result(item: Any) -> dict[str, Any]:
             "tool_references": [{"type": "tool_reference", "tool_name": name} for name in names],
         },
     }
+
+
+def _error_text(error: Any) -> str:
+    """A failed call's text: a protocol or HTTP error's message, or the text blocks the tool
+    returned with ``isError`` (what the model read too)."""
+    message = getattr(error, "message", None)
+    if message:
+        return str(message)
+    blocks = getattr(error, "content", None) or []
+    texts = [b.get("text", "") if isinstance(b, dict) else getattr(b, "text", "") for b in blocks]
+    return "\n".join(t for t in texts if t) or "the call failed"
 
 
 def _failure(response: Response) -> Failed:

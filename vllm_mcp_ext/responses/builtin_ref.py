@@ -22,14 +22,18 @@ SCHEME = "tool-server://"
 _OPENAI_CONNECTOR_PREFIX = "connector_"
 
 
-def configured_label(raw: dict[str, Any], param: str, labels: Sequence[str]) -> str | None:
+def configured_label(
+    raw: dict[str, Any], param: str, labels: Sequence[str], shown: Sequence[str] | None = None
+) -> str | None:
     """The configured server the tool names by ``server_url`` or ``connector_id``; None when it
-    names none that way (built-in by ``server_label``, a remote URL, or an OpenAI connector)."""
+    names none that way (built-in by ``server_label``, a remote URL, or an OpenAI connector). An
+    unknown name's error lists ``shown`` (the servers the caller may use; default: all)."""
+    shown = labels if shown is None else shown
     url, connector = raw.get("server_url"), raw.get("connector_id")
     if isinstance(url, str) and url.startswith(SCHEME):
-        return _known(url[len(SCHEME) :].strip("/"), labels, f"{param}.server_url")
+        return _known(url[len(SCHEME) :].strip("/"), labels, shown, f"{param}.server_url")
     if isinstance(connector, str) and not connector.startswith(_OPENAI_CONNECTOR_PREFIX):
-        return _known(connector, labels, f"{param}.connector_id")
+        return _known(connector, labels, shown, f"{param}.connector_id")
     return None
 
 
@@ -38,9 +42,11 @@ def without_reference(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in ("server_url", "connector_id")}
 
 
-def _known(label: str, labels: Sequence[str], param: str) -> str:
+def _known(label: str, labels: Sequence[str], shown: Sequence[str], param: str) -> str:
+    """``label`` among the configured ``labels``; the error names only ``shown`` (a server the
+    caller may not use is refused later, by name, as one named by ``server_label`` is)."""
     if label not in labels:
-        configured = ", ".join(labels) or "none"
+        configured = ", ".join(shown) or "none"
         raise InvalidRequest(
             f"{label!r} names no configured MCP server; configured MCP servers: {configured}",
             param=param,

@@ -8,6 +8,8 @@ malformed fields, tools, ``tool_choice``, ``text.format`` and the ``input`` item
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 from openai.types.shared.reasoning import Reasoning
@@ -22,10 +24,11 @@ from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.responses.engine_options import engine_options, refuse_unhonoured
 from vllm_mcp_ext.responses.sources import GatewayResolver, mcp_source
 from vllm_mcp_ext.responses.tool_kinds import OtherTools, flat_call_name, resolve_function_choice
-from vllm_mcp_ext.servers import ToolServerRegistry
+from vllm_mcp_ext.servers import ServerConnection, ToolServerRegistry
 from vllm_mcp_ext.servers.remote import RemoteMcp, RemoteSource
 from vllm_mcp_ext.types import door_fields
 from vllm_mcp_ext.types.request import ApprovalPolicy, ForcedTool, McpServerUse, ResponsesRequest, ToolChoice
+from vllm_mcp_ext.types.source import ToolSource
 
 _SECRET_FIELDS = ("headers", "authorization")
 _DEFAULT_LIMITS = Limits()
@@ -46,9 +49,11 @@ def parse_request(
     store_available: bool = True,
     gateway: GatewayResolver | None = None,
     limits: Limits = _DEFAULT_LIMITS,
+    visible: Callable[[str], bool] = lambda label: True,
 ) -> ResponsesRequest:
     """Validate ``body`` within ``limits``; its ``input`` and ``instructions`` go into ``context``
-    (the stored conversation of ``previous_response_id``, loaded by the caller, or a new one)."""
+    (the stored conversation of ``previous_response_id``, loaded by the caller, or a new one). An
+    error names only the configured servers ``visible`` to the caller (its key's grant)."""
     context = context if context is not None else ParsableContext()
     for name in door_fields.RESPONSES_REFUSED:
         if body.get(name):
@@ -58,7 +63,7 @@ def parse_request(
     tools = body.get("tools") or []
     if isinstance(tools, list):
         limits.check_tool_count(len(tools))
-    servers, functions, echo = _tools(tools, registry, remote, other, gateway)
+    servers, functions, echo = _tools(tools, registry, remote, other, gateway, visible)
     store = body.get("store", True) is not False and store_available
     raw_choice = body.get("tool_choice", "auto")
     # Fields are checked in this order (the first error is the one reported).
@@ -113,12 +118,21 @@ def without_secrets(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _approval(setting: Any, source: ToolSource, registry: ToolServerRegistry) -> ApprovalPolicy:
+    """The request's ``require_approval`` under the operator's rules: a configured server's own
+    (its annotations believed), any other source's the global ones (its annotations not)."""
+    if isinstance(source, ServerConnection):
+        return ApprovalPolicy(setting, source.spec.approvals, trusted=True)
+    return ApprovalPolicy(setting, registry.approval_rules, trusted=False)
+
+
 def _tools(
     tools: Any,
     registry: ToolServerRegistry,
     remote: RemoteMcp | None = None,
     other: OtherTools | None = None,
     gateway: GatewayResolver | None = None,
+    visible: Callable[[str], bool] = lambda label: True,
 ) -> tuple[list[McpServerUse], list[dict[str, Any]], list[Any]]:
     if not isinstance(tools, list):
         raise InvalidRequest("'tools' must be an array", param="tools")
@@ -129,12 +143,14 @@ def _tools(
         param = f"tools[{i}]"
         kind = raw.get("type") if isinstance(raw, dict) else None
         if kind == "mcp":
-            tool, source = mcp_source(raw, param, registry, remote, gateway)
+            tool, source = mcp_source(raw, param, registry, remote, gateway, visible)
             if any(s.label == tool.server_label for s in servers):
                 raise InvalidRequest(
                     f"server_label {tool.server_label!r} appears twice", param=f"{param}.server_label"
                 )
-            approval = ApprovalPolicy(tool.require_approval)
+            approval = _approval(tool.require_approval, source, registry)
+            if raw.get("approvals") == "unavailable":  # our extension: this door cannot ask
+                approval = replace(approval, can_ask=False)
             denied = _denied(raw.get("denied_tools"), f"{param}.denied_tools")
             deferred = tool.defer_loading is True
             servers.append(

@@ -38,6 +38,7 @@ from vllm_mcp_ext.loop.context import ParsableContext
 from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.observe import trace
+from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.responses.permitted import permitted
 from vllm_mcp_ext.responses.request import conversation_id, parse_request
 from vllm_mcp_ext.responses.sources import gateway_resolver
@@ -67,7 +68,8 @@ class ResponsesService:
     ``turns`` is the engine path (`ModelTurns`: vLLM's chat-template turns in the server, a
     scripted engine in tests); ``store`` None keeps nothing (``store`` is then false on every
     response); ``remote`` None refuses ``server_url`` tools; ``permissions`` (the tool-server
-    file's map) limit what each `Caller` may use, checked in `prepare`.
+    file's map) limit what each `Caller` may use, checked in `prepare`; ``policy`` is the
+    operator's (guardrails, audit record, time bound: docs/policy.md).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class ResponsesService:
         remote: RemoteMcp | None = None,
         permissions: Permissions | None = None,
         limits: Limits | None = None,
+        policy: OperatorPolicy | None = None,
     ):
         self.registry = registry
         self.limits = limits or Limits()
@@ -88,7 +91,8 @@ class ResponsesService:
         self.settings = settings
         self.store = store
         self.remote = remote
-        self.loop = AgentLoop(turns, settings)
+        self.policy = policy or OperatorPolicy()
+        self.loop = AgentLoop(turns, settings, self.policy)
         self.stored = StoredResponses(store, settings)
         db = getattr(store, "db", None)  # the SQL stores' database; conversations live beside
         self.conversations = Conversations(ConversationStore(db) if db is not None else None)
@@ -125,6 +129,7 @@ class ResponsesService:
             store_available=self.store is not None,
             gateway=gateway_resolver(self.registry, grant, self.own_port),
             limits=self.limits,
+            visible=grant.allows_server,
         )
         check_media(self.turns, context.messages, body.get("input"))
         run = await self._planned(request, context, grant)

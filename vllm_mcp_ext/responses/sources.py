@@ -52,10 +52,13 @@ def mcp_source(
     registry: ToolServerRegistry,
     remote: RemoteMcp | None = None,
     gateway: GatewayResolver | None = None,
+    visible: Callable[[str], bool] = lambda label: True,
 ) -> tuple[Mcp, ToolSource]:
-    """The request's ``mcp`` tool ``raw`` (at ``param``), validated, and the source it names."""
+    """The request's ``mcp`` tool ``raw`` (at ``param``), validated, and the source it names.
+    An error names only the configured servers ``visible`` to the caller (its key's grant)."""
     own = gateway(raw) if gateway is not None else None
-    named = configured_label(raw, param, registry.labels) if own is None else None
+    shown = [label for label in registry.labels if visible(label)]
+    named = configured_label(raw, param, registry.labels, shown) if own is None else None
     try:
         tool = _MCP.validate_python(raw if named is None and own is None else without_reference(raw))
     except ValidationError as exc:
@@ -87,7 +90,7 @@ def mcp_source(
         return tool, remote_source
     source = registry.get(tool.server_label)
     if source is None:
-        configured = ", ".join(registry.labels) or "none"
+        configured = ", ".join(shown) or "none"
         raise InvalidRequest(
             f"unknown server_label {tool.server_label!r}; configured MCP servers: {configured}",
             param=f"{param}.server_label",

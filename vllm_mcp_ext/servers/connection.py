@@ -25,6 +25,7 @@ from vllm_mcp_ext.servers import transports
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
+from vllm_mcp_ext.servers.stdio import OutputCaps
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
@@ -60,7 +61,13 @@ class ServerConnection:
     ):
         self.spec = spec
         self.settings = settings
-        self._max_calls = (limits or Limits()).max_calls_per_server
+        limits = limits or Limits()
+        self._max_calls = limits.max_calls_per_server
+        self.caps = OutputCaps(  # what a stdio server may write (servers/stdio.py)
+            limits.max_stdio_message_bytes,
+            limits.max_stdio_bytes_per_second,
+            limits.max_stdio_log_bytes_per_second,
+        )
         self.status = ServerStatus.CONNECTING
         self.last_error: str | None = None
         self.server_name: str | None = None
@@ -232,7 +239,7 @@ class ServerConnection:
         """Open a session and keep it until it ends; whether it opened."""
         session = self._current = McpSession(
             self.label,
-            [transports.configured(self.spec, self._auth)],
+            [transports.configured(self.spec, self._auth, self.caps)],
             self._timeouts,
             redact=self._redact,
             on_tools_changed=self._tools_changed,

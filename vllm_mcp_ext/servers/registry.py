@@ -7,6 +7,7 @@ import logging
 
 from vllm_mcp_ext.config import ServerSpec
 from vllm_mcp_ext.config.limits import Limits
+from vllm_mcp_ext.config.policy import ApprovalRules
 from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.servers.connection import ServerConnection, ServerSnapshot
 from vllm_mcp_ext.servers.oauth import OAuthClients
@@ -22,8 +23,11 @@ class ToolServerRegistry:
         limits: Limits | None = None,
         *,
         oauth: OAuthClients | None = None,
+        approval_rules: ApprovalRules | None = None,
     ):
         self.settings = settings
+        # the operator's global approval rules: for sources other than these servers (server_url)
+        self.approval_rules = approval_rules
         oauth = self.oauth = oauth or OAuthClients()
         self.connections = [ServerConnection(spec, settings, limits, oauth=oauth) for spec in specs]
 

@@ -215,6 +215,8 @@ class McpSession:
                 raise
             raise failure from None
         if result is None:  # the session broke under the call
+            if self._trace is not None and self._trace.too_large is not None:
+                raise CallFailed(Code.INTERNAL_ERROR, _too_large(self._trace.too_large))
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
         if not isinstance(result, types.CallToolResult):
             raise CallFailed(Code.INTERNAL_ERROR, f"unexpected result type {type(result).__name__}")
@@ -466,10 +468,7 @@ class McpSession:
         if isinstance(exc, TimeoutError):
             return CallFailed(Code.REQUEST_TIMEOUT, f"tool call timed out after {self.timeouts.call:g}s")
         if trace is not None and trace.too_large is not None:
-            limit = trace.too_large
-            return CallFailed(
-                Code.INTERNAL_ERROR, f"the MCP server's response exceeded the {limit}-byte limit"
-            )
+            return CallFailed(Code.INTERNAL_ERROR, _too_large(trace.too_large))
         status = trace.status("tools/call") if trace is not None else None
         if isinstance(exc, MCPError):
             if status is not None and status >= 400:
@@ -509,3 +508,7 @@ def innermost(exc: BaseException) -> BaseException:
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _too_large(limit: int) -> str:
+    return f"the MCP server's response exceeded the {limit}-byte limit"

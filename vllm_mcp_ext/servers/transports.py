@@ -8,7 +8,6 @@ them to fall back from streamable HTTP to SSE. Which names a user may write for 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,12 +17,12 @@ import httpx2
 from mcp import StdioServerParameters
 from mcp.client._transport import TransportStreams
 from mcp.client.sse import sse_client
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import McpHttpClientFactory, create_mcp_http_client
 
 from vllm_mcp_ext.config import ServerSpec, StdioServerSpec
 from vllm_mcp_ext.config.tool_servers import TransportKind
+from vllm_mcp_ext.servers.stdio import OutputCaps, bounded_stdio_client
 
 Opener = Callable[[], AbstractAsyncContextManager[TransportStreams]]
 
@@ -47,11 +46,19 @@ class Transport:
     trace: HttpTrace | None = None
 
 
-def stdio(spec: StdioServerSpec) -> Transport:
+def stdio(spec: StdioServerSpec, caps: OutputCaps | None = None) -> Transport:
+    """A server we start: what it writes is bounded (servers/stdio.py)."""
     params = StdioServerParameters(
         command=spec.command, args=list(spec.args), env=spec.env or None, cwd=spec.cwd
     )
-    return Transport("stdio", lambda: stdio_client(params, errlog=sys.stderr))
+    trace = HttpTrace()
+
+    def too_large(limit: int) -> None:
+        trace.too_large = limit
+
+    return Transport(
+        "stdio", lambda: bounded_stdio_client(params, spec.label, caps or OutputCaps(), too_large), trace
+    )
 
 
 def sse(
@@ -84,11 +91,13 @@ def streamable_http(
     return Transport("streamable_http", open_streams, trace)
 
 
-def configured(spec: ServerSpec, auth: httpx2.Auth | None = None) -> Transport:
+def configured(
+    spec: ServerSpec, auth: httpx2.Auth | None = None, caps: OutputCaps | None = None
+) -> Transport:
     """The transport of a ``--tool-server`` entry; ``auth`` signs its requests (the server's
-    OAuth provider, `servers.oauth`)."""
+    OAuth provider, `servers.oauth`); ``caps`` bound what a stdio server writes."""
     if isinstance(spec, StdioServerSpec):
-        return stdio(spec)
+        return stdio(spec, caps)
     headers = spec.headers or None
     if spec.transport == "sse":
         return sse(spec.url, headers=headers, auth=auth)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from mcp import types
 from openai.types.responses.tool import McpAllowedTools, McpRequireApproval
 
+from vllm_mcp_ext.config.policy import ApprovalRules, asks
 from vllm_mcp_ext.types.source import ToolSource
 
 
@@ -36,12 +37,21 @@ def matches_filter(tool: types.Tool, flt: ToolFilter) -> bool:
 
 @dataclass(frozen=True)
 class ApprovalPolicy:
-    """One server's ``require_approval``. Absent means "always", as on OpenAI. With the filter
-    object, ``always`` wins over ``never``, and a tool that neither names needs approval."""
+    """One server's ``require_approval``. Absent means "always", as on OpenAI, unless the
+    operator set rules by tool annotations (``operator``, docs/policy.md): then those decide, and
+    a request may ask more than they do, or less only where they allow. With the filter object,
+    ``always`` wins over ``never``, and a tool that neither names needs approval."""
 
     setting: McpRequireApproval = None
+    operator: ApprovalRules | None = None
+    trusted: bool = True  # whether the server's annotations are believed (configured servers)
+    can_ask: bool = True  # False on a door with no approvals (Anthropic's connector): refused instead
 
     def needs_approval(self, tool: types.Tool) -> bool:
+        requested = None if self.setting is None else self._requested
+        return asks(self.operator, tool, requested, trusted=self.trusted)
+
+    def _requested(self, tool: types.Tool) -> bool:
         setting = self.setting
         if setting is None or setting == "always":
             return True
