@@ -54,7 +54,8 @@ class Plan:
     def completion(self, turn: int) -> str:
         """What the model writes in turn ``turn`` (without its end-of-turn token)."""
         if turn < len(self.calls):
-            return "\n".join(self._call(i) for i in range(self.calls[turn]))
+            first = sum(self.calls[:turn])  # calls are numbered across turns: a list of args cycles
+            return "\n".join(self._call(first + i) for i in range(self.calls[turn]))
         return " ".join(["ok"] * self.text) if self.text else "Done."
 
     def turn_after(self, results: int) -> int:

@@ -15,6 +15,7 @@ from benchmarks.context import Context
 from benchmarks.scripted import Plan
 
 CALLS = (1, 1, 1, 1)
+ARGS = '[{"a":1,"b":2},{"a":2,"b":3},{"a":3,"b":4},{"a":4,"b":5}]'
 
 
 def reusable(previous_prompt: int, previous_output: int, prompt: int, block: int) -> int:
@@ -30,7 +31,8 @@ async def run(ctx: Context) -> dict[str, Any]:
     async with ClientLoop(ctx.stack) as client_loop:
         plugin = PluginLoop(ctx.stack, ctx.http)
         for style in ("spaced", "compact"):
-            plan = Plan(calls=CALLS, tool="add", json_style=style)
+            # different arguments each turn: a call repeated with the same ones does not run again
+            plan = Plan(calls=CALLS, tool="add", args=ARGS, json_style=style)
             per_variant: dict[str, list[list[dict[str, Any]]]] = {"a": [], "b": []}
             for _ in range(ctx.mode.conversations):
                 outcome = await plugin(plan, stream=False)

@@ -383,3 +383,11 @@ def vllm_log(logs: Path) -> Path:
 @pytest.fixture(scope="session")
 def client(vllm_server: str, wire_log: list[Captured]) -> openai.OpenAI:
     return sdk_client(vllm_server, wire_log)
+
+
+@pytest.fixture(scope="session")
+def beyond_spec_client(vllm_server: str) -> openai.OpenAI:
+    """The session server's client for traffic the Open Responses spec does not describe
+    (OpenAI's `tool_search` tools and compaction items, newer than the spec; stock vLLM's own
+    404 body): not captured for the schema check that `client`'s traffic must pass."""
+    return openai.OpenAI(base_url=f"{vllm_server}/v1", api_key="unused", max_retries=0, timeout=120)

@@ -86,16 +86,16 @@ def test_a_bad_extension_is_a_400_naming_it(client: openai.OpenAI) -> None:
 
 def test_a_chat_template_of_the_request_is_refused_as_vllm_refuses_it(client: openai.OpenAI) -> None:
     """The server does not trust request templates (no --trust-request-chat-template) nor
-    multimodal options: the loop renders nothing with them; the response fails with vLLM's
-    reason, as when vLLM's own render refuses a turn."""
+    multimodal options: the loop renders nothing with them. The first turn is rendered before the
+    response starts (to check it fits the context), so the refusal is a 400 with vLLM's reason,
+    as stock vLLM's own chat completions answer."""
     template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    refused = create(client, extra_body={"chat_template_kwargs": {"chat_template": template}})
-    assert refused.status == "failed" and refused.error is not None
-    assert "--trust-request-chat-template" in refused.error.message
-    assert [i for i in refused.output if i.type == "message"] == []
-    mm = create(client, extra_body={"mm_processor_kwargs": {"num_crops": 4}})
-    assert mm.status == "failed" and mm.error is not None
-    assert "--trust-request-mm-kwargs" in mm.error.message
+    with pytest.raises(openai.BadRequestError) as refused:
+        create(client, extra_body={"chat_template_kwargs": {"chat_template": template}})
+    assert "--trust-request-chat-template" in refused.value.message
+    with pytest.raises(openai.BadRequestError) as mm:
+        create(client, extra_body={"mm_processor_kwargs": {"num_crops": 4}})
+    assert "--trust-request-mm-kwargs" in mm.value.message
 
 
 def test_cache_salt_keeps_the_prefix_cache_apart(client: openai.OpenAI) -> None:
