@@ -108,9 +108,8 @@ class AgentLoop:
     async def _check_fits(self, req: ResponsesRequest, context: ParsableContext, plan: Plan) -> Plan:
         """A first turn that cannot fit the context window is the client's to fix: a 400 with
         the counts, before the response starts (a turn resuming approved calls is not checked:
-        its prompt waits for their results; with ``truncation: "auto"`` the oldest items are
-        dropped until it fits instead)."""
-        if context.answers or req.truncation == "auto" or not isinstance(self.turns, MeasuresPrompts):
+        its prompt waits for their results)."""
+        if context.answers or not isinstance(self.turns, MeasuresPrompts):
             return plan
         first = self._turn_request(req, context, plan, self._budget(), 0, plan.first_tools, plan.first_choice)
         size = await self.turns.prompt_size(first)
