@@ -35,7 +35,7 @@ from vllm_mcp_ext.loop.calls import (
     unknown_tool,
     with_text,
 )
-from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, compacted
+from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, Summary, compacted
 from vllm_mcp_ext.loop.compaction import encode as encode_compaction
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
@@ -346,6 +346,25 @@ class AgentLoop:
         estimate = budget.last_turn_tokens if turn_number else plan.first_prompt_tokens
         if not threshold or estimate < threshold:
             return False
+        index = stream.open_compaction()
+        summary = await self._summarize(req, context, plan, budget, turn_number)
+        stream.usage.add(summary.usage)
+        stream.close_compaction(index, encode_compaction(summary.text))
+        context.messages = compacted(context.messages, summary.text)
+        context.held = None
+        budget.last_turn_tokens = 0
+        return True
+
+    async def compact(self, run: Run) -> Summary:
+        """``POST /v1/responses/compact``: the summary turn alone, over the run's conversation
+        (which it leaves as it is)."""
+        return await self._summarize(run.request, run.context, run.plan, self._budget(), 0)
+
+    async def _summarize(
+        self, req: ResponsesRequest, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int
+    ) -> Summary:
+        """The model summarizes the conversation for itself: a turn without tools, on the whole
+        conversation rendered anew, at most `COMPACT_MAX_TOKENS`."""
         messages = [*context.model_messages(), {"role": "user", "content": COMPACT_PROMPT}]
         turn = replace(
             self._turn_request(req, context, plan, budget, turn_number, [], "none"),
@@ -355,19 +374,15 @@ class AgentLoop:
             response_format=None,
             held=None,
         )
-        index = stream.open_compaction()
         text: list[str] = []
-        async for part in self.turns.run_turn(turn):
-            if isinstance(part, TextDelta):
-                text.append(part.text)
-            elif isinstance(part, TurnEnd):
-                stream.usage.add(part.usage)
-        summary = "".join(text).strip()
-        stream.close_compaction(index, encode_compaction(summary))
-        context.messages = compacted(context.messages, summary)
-        context.held = None
-        budget.last_turn_tokens = 0
-        return True
+        usage = TurnUsage()
+        with spans.span("mcp.compact", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
+            async for part in self.turns.run_turn(turn):
+                if isinstance(part, TextDelta):
+                    text.append(part.text)
+                elif isinstance(part, TurnEnd):
+                    usage = part.usage
+        return Summary("".join(text).strip(), usage)
 
     def _edit_context(self, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int) -> None:
         """Anthropic's context edits, before a turn; an edited conversation renders anew."""
