@@ -225,3 +225,21 @@ async def test_a_call_in_the_conversation_is_summarized_too(
     )
     assert [m["role"] for m in engine.seen[-1]] == ["user", "assistant", "tool", "assistant", "user"]
     assert [i.type for i in compacted.output] == ["message", "compaction"]
+
+
+async def test_mcp_engine_compacts_in_process_with_the_sdks_type(engine: ScriptedTurns) -> None:
+    from openai.types.responses import CompactedResponse
+
+    from vllm_mcp_ext.python_api import McpEngine
+
+    play(engine, [TextDelta(SUMMARY)])
+    async with plugin_app(engine) as app:
+        mcp = McpEngine("scripted")
+        mcp._runtime = app.state.vllm_mcp_ext  # the app's runtime stands in for a started engine
+        compacted = await mcp.responses.compact(
+            model="scripted", input="2+3?", extra_body={"instructions": "Be brief."}
+        )
+    assert isinstance(compacted, CompactedResponse) and compacted.object == "response.compaction"
+    assert [i.type for i in compacted.output] == ["message", "compaction"]
+    assert decode(compacted.output[1].encrypted_content) == SUMMARY  # type: ignore[union-attr]
+    assert engine.seen[-1][0] == {"role": "system", "content": "Be brief."}
