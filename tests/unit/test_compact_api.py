@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.asgi import BASE_URL, CALC, plugin_app
 from tests.support.scripted import ScriptedTurns, play, tool_call
+from vllm_mcp_ext.engine.fit import PromptSize
 from vllm_mcp_ext.loop.compaction import COMPACT_PROMPT, decode, summary_message
 from vllm_mcp_ext.types.parts import TextDelta
 
@@ -243,3 +244,42 @@ async def test_mcp_engine_compacts_in_process_with_the_sdks_type(engine: Scripte
     assert [i.type for i in compacted.output] == ["message", "compaction"]
     assert decode(compacted.output[1].encrypted_content) == SUMMARY  # type: ignore[union-attr]
     assert engine.seen[-1][0] == {"role": "system", "content": "Be brief."}
+
+
+class MeasuringTurns(ScriptedTurns):
+    """A scripted engine that counts tokens: 100 per message, in a 250-token window."""
+
+    context_window = 250
+
+    def __init__(self) -> None:
+        super().__init__([[TextDelta(SUMMARY)]])
+        self.measured: list[list[dict[str, Any]]] = []
+
+    async def prompt_size(self, turn: Any) -> PromptSize:
+        self.measured.append(list(turn.messages))
+        return PromptSize(100 * len(turn.messages), 0, self.context_window)
+
+    def cut_to_tokens(self, text: str, budget: int) -> None:
+        return None
+
+    def count_tokens(self, text: str) -> int:
+        return 100
+
+
+async def test_a_conversation_whose_summary_turn_cannot_fit_is_a_400_before_the_model_runs() -> None:
+    engine = MeasuringTurns()
+    async with (
+        plugin_app(engine) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http,
+    ):
+        fits = await sdk(http).responses.compact(model="scripted", input="2+3?")  # 2 x 100 tokens
+        assert [i.type for i in fits.output] == ["message", "compaction"]
+        assert engine.measured == [
+            [{"role": "user", "content": "2+3?"}, {"role": "user", "content": COMPACT_PROMPT}]
+        ]
+        with pytest.raises(openai.BadRequestError) as info:
+            await sdk(http).responses.compact(model="scripted", input=[{"role": "user", "content": "a"}] * 2)
+    body = info.value.body
+    assert isinstance(body, dict) and (body["code"], body["param"]) == ("context_length_exceeded", "input")
+    assert "300 tokens" in body["message"] and "context window is 250 tokens" in body["message"]
+    assert len(engine.seen) == 1  # the summary that fit; the other never ran

@@ -101,9 +101,11 @@ class AgentLoop:
 
     # -- before the response starts -------------------------------------------------------
 
-    async def prepare(self, req: ResponsesRequest, context: ParsableContext) -> Plan:
+    async def prepare(self, req: ResponsesRequest, context: ParsableContext, *, measure: bool = True) -> Plan:
+        """The plan; ``measure``: a first turn that cannot fit is a 400 now (`compact` measures
+        its own turn instead)."""
         plan = await self._plan(req, context)
-        return await self._check_fits(req, context, plan)
+        return await self._check_fits(req, context, plan) if measure else plan
 
     async def _check_fits(self, req: ResponsesRequest, context: ParsableContext, plan: Plan) -> Plan:
         """A first turn that cannot fit the context window is the client's to fix: a 400 with
@@ -347,7 +349,9 @@ class AgentLoop:
         if not threshold or estimate < threshold:
             return False
         index = stream.open_compaction()
-        summary = await self._summarize(req, context, plan, budget, turn_number)
+        summary = await self._summarize(
+            req.id, turn_number, self._summary_turn(req, context, plan, budget, turn_number)
+        )
         stream.usage.add(summary.usage)
         stream.close_compaction(index, encode_compaction(summary.text))
         context.messages = compacted(context.messages, summary.text)
@@ -357,16 +361,27 @@ class AgentLoop:
 
     async def compact(self, run: Run) -> Summary:
         """``POST /v1/responses/compact``: the summary turn alone, over the run's conversation
-        (which it leaves as it is)."""
-        return await self._summarize(run.request, run.context, run.plan, self._budget(), 0)
+        (which it leaves as it is). A summary prompt past the context window is a 400 before
+        anything runs (measured once: the turn takes that rendering)."""
+        turn = self._summary_turn(run.request, run.context, run.plan, self._budget(), 0)
+        if isinstance(self.turns, MeasuresPrompts):
+            size = await self.turns.prompt_size(turn)
+            if size is not None and not size.fits:
+                raise ContextTooLong(
+                    f"The conversation to compact is {size.tokens} tokens with the summary "
+                    f"instruction, but the model's context window is {size.context_window} tokens: "
+                    "it cannot be summarized in one turn. Compact before it grows this long.",
+                    param="input",
+                )
+        return await self._summarize(run.request.id, 0, turn)
 
-    async def _summarize(
+    def _summary_turn(
         self, req: ResponsesRequest, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int
-    ) -> Summary:
-        """The model summarizes the conversation for itself: a turn without tools, on the whole
-        conversation rendered anew, at most `COMPACT_MAX_TOKENS`."""
+    ) -> TurnRequest:
+        """The turn in which the model summarizes the conversation for itself: without tools, on
+        the whole conversation rendered anew, at most `COMPACT_MAX_TOKENS`."""
         messages = [*context.model_messages(), {"role": "user", "content": COMPACT_PROMPT}]
-        turn = replace(
+        return replace(
             self._turn_request(req, context, plan, budget, turn_number, [], "none"),
             request_id=f"{req.id}-compact-{turn_number}",
             messages=messages,
@@ -374,9 +389,11 @@ class AgentLoop:
             response_format=None,
             held=None,
         )
+
+    async def _summarize(self, response_id: str, turn_number: int, turn: TurnRequest) -> Summary:
         text: list[str] = []
         usage = TurnUsage()
-        with spans.span("mcp.compact", **{"gen_ai.response.id": req.id, "mcp.turn": turn_number}):
+        with spans.span("mcp.compact", **{"gen_ai.response.id": response_id, "mcp.turn": turn_number}):
             async for part in self.turns.run_turn(turn):
                 if isinstance(part, TextDelta):
                     text.append(part.text)

@@ -122,7 +122,7 @@ class ResponsesService:
         request, context, grant = await self._read(responses_body(body), caller, None, input_optional=True)
         if not context.messages:
             raise nothing_to_compact()
-        run = await self._planned(request, context, grant)
+        run = await self._planned(request, context, grant, measure=False)  # compact measures its turn
         run.owner = caller.key_hash
         try:
             summary = await self.loop.compact(run)
@@ -168,7 +168,9 @@ class ResponsesService:
         check_media(self.turns, context.messages, body.get("input"))
         return request, context, grant
 
-    async def _planned(self, request: ResponsesRequest, context: ParsableContext, grant: Grant) -> Run:
+    async def _planned(
+        self, request: ResponsesRequest, context: ParsableContext, grant: Grant, *, measure: bool = True
+    ) -> Run:
         sources = RequestSources(use.source for use in request.servers)
         try:
             request = permitted(request, grant)
@@ -181,7 +183,7 @@ class ResponsesService:
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
             # before listing tools: they are part of it
             recording = trace.begin(request.id) if self.settings.trace else None
-            plan = await self.loop.prepare(request, context)
+            plan = await self.loop.prepare(request, context, measure=measure)
             return Run(request, context, plan, sources, recording)
         except BaseException:
             sources.close()
