@@ -20,7 +20,14 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import observe
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.fit import MeasuresPrompts, cut_result, result_budget, token_counter, too_long
+from vllm_mcp_ext.engine.fit import (
+    MeasuresPrompts,
+    PromptSize,
+    cut_result,
+    result_budget,
+    token_counter,
+    too_long,
+)
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
@@ -339,7 +346,9 @@ class AgentLoop:
         turn_number: int,
     ) -> bool:
         """Compaction: past the threshold, the model summarizes the conversation (a turn without
-        tools) into a compaction item, and the conversation goes on from it."""
+        tools) into a compaction item, and the conversation goes on from it. A summary turn that
+        cannot fit the window is skipped: the turn goes on (and ends the response ``incomplete``
+        if it cannot fit either)."""
         threshold = req.compact_threshold
         if threshold is None:
             return False
@@ -348,10 +357,14 @@ class AgentLoop:
         estimate = budget.last_turn_tokens if turn_number else plan.first_prompt_tokens
         if not threshold or estimate < threshold:
             return False
+        turn = self._summary_turn(req, context, plan, budget, turn_number)
+        if (size := await self._too_long(turn)) is not None:
+            logger.info(
+                "response %s: not compacted: the summary turn (%d tokens) cannot fit", req.id, size.tokens
+            )
+            return False
         index = stream.open_compaction()
-        summary = await self._summarize(
-            req.id, turn_number, self._summary_turn(req, context, plan, budget, turn_number)
-        )
+        summary = await self._summarize(req.id, turn_number, turn)
         stream.usage.add(summary.usage)
         stream.close_compaction(index, encode_compaction(summary.text))
         context.messages = compacted(context.messages, summary.text)
@@ -364,16 +377,22 @@ class AgentLoop:
         (which it leaves as it is). A summary prompt past the context window is a 400 before
         anything runs (measured once: the turn takes that rendering)."""
         turn = self._summary_turn(run.request, run.context, run.plan, self._budget(), 0)
-        if isinstance(self.turns, MeasuresPrompts):
-            size = await self.turns.prompt_size(turn)
-            if size is not None and not size.fits:
-                raise ContextTooLong(
-                    f"The conversation to compact is {size.tokens} tokens with the summary "
-                    f"instruction, but the model's context window is {size.context_window} tokens: "
-                    "it cannot be summarized in one turn. Compact before it grows this long.",
-                    param="input",
-                )
+        if (size := await self._too_long(turn)) is not None:
+            raise ContextTooLong(
+                f"The conversation to compact is {size.tokens} tokens with the summary "
+                f"instruction, but the model's context window is {size.context_window} tokens: "
+                "it cannot be summarized in one turn. Compact before it grows this long.",
+                param="input",
+            )
         return await self._summarize(run.request.id, 0, turn)
+
+    async def _too_long(self, turn: TurnRequest) -> PromptSize | None:
+        """The turn's size when its prompt cannot fit the window; None when it fits or the engine
+        cannot tell. The engine keeps the rendering for the turn (one render)."""
+        if not isinstance(self.turns, MeasuresPrompts):
+            return None
+        size = await self.turns.prompt_size(turn)
+        return size if size is not None and not size.fits else None
 
     def _summary_turn(
         self, req: ResponsesRequest, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int
