@@ -5,10 +5,11 @@ usage of that turn. Sent back as ``input`` to ``POST /v1/responses``, the answer
 continues the conversation from the summary.
 
 The body is the SDK's ``ResponseCompactParams``. ``model``, ``input``, ``previous_response_id``,
-``instructions`` and ``prompt_cache_key`` are read as ``POST /v1/responses`` reads them; the other
-fields the SDK can send (`IGNORED`: service tier, safety identifier, image and prompt-cache
-options) change nothing on a vLLM server and are accepted; any other field is a 400. Nothing is
-stored: the answer is the client's to send back.
+``instructions`` and ``prompt_cache_key`` are checked as ``POST /v1/responses`` checks them (the
+key then changes nothing: vLLM's prefix cache needs none); the other fields the SDK can send
+(`IGNORED`: service tier, safety identifier, image and prompt-cache options) change nothing on a
+vLLM server and are accepted; any other field is a 400. Nothing is stored: the answer is the
+client's to send back.
 """
 
 from __future__ import annotations
