@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any, cast
 
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import CompactedResponse, Response, ResponseStreamEvent
 from pydantic import BaseModel
 
 from vllm_mcp_ext import _compat
@@ -137,6 +137,13 @@ class Responses:
 
     async def cancel(self, response_id: str) -> Response:
         return _response(await self._engine.runtime.service.stored.cancel(response_id))
+
+    async def compact(self, **kwargs: Any) -> CompactedResponse:
+        """The conversation of ``input`` / ``previous_response_id`` compacted by the model, as
+        ``POST /v1/responses/compact`` answers it: the user messages and a compaction item."""
+        body = {k: v for k, v in _body(kwargs, stream=False).items() if k != "stream"}
+        compacted = await self._engine.runtime.service.compact(body)
+        return cast(CompactedResponse, _parsed(CompactedResponse, compacted.to_wire()))
 
 
 class ResponseEvents:

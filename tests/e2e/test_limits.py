@@ -108,3 +108,51 @@ def test_a_loop_past_its_compaction_threshold_compacts_and_finishes(
     kinds = [i.type for i in r.output]
     assert "compaction" in kinds and kinds.index("compaction") > kinds.index("mcp_call")
     assert r.status in ("completed", "incomplete") and r.error is None
+
+
+def test_the_compact_endpoint_summarizes_a_stored_response_and_the_next_one_continues_from_it(
+    client: openai.OpenAI, beyond_spec_client: openai.OpenAI
+) -> None:
+    ask = "What is 2 plus 3?"
+    first = client.responses.create(model="tiny", input=ask, tools=[CALC], temperature=0)
+    assert first.output_text == "2 plus 3 is 5."
+    # `client`: the answer is checked against the spec's CompactResource at the session's end
+    compacted = client.responses.compact(model="tiny", previous_response_id=first.id)
+    assert compacted.object == "response.compaction" and compacted.id != first.id
+    assert [(i.type, getattr(i, "role", None)) for i in compacted.output] == [
+        ("message", "user"),
+        ("compaction", None),
+    ]
+    assert compacted.output[0].content[0].text == ask
+    item = compacted.output[1]
+    assert item.type == "compaction" and item.encrypted_content
+    usage = compacted.usage
+    assert usage.input_tokens > 0 and usage.output_tokens > 0
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    # sent back as input (no mcp tools: the compaction item keeps it with the plugin); the
+    # first prompt of the next response holds the summary before the new question
+    # (`enable_response_messages`, vLLM's extension, is not in the spec: the other client)
+    nxt = beyond_spec_client.responses.create(
+        model="tiny",
+        input=[*compacted.output, {"role": "user", "content": "What is 4 plus 4?"}],
+        temperature=0,
+        max_output_tokens=40,
+        extra_body={"enable_response_messages": True},
+    )
+    assert nxt.status in ("completed", "incomplete") and nxt.error is None
+    prompt = (nxt.model_extra or {})["input_messages"][0]["message"]
+    summary_at = prompt.index("Summary of the conversation so far (compacted):")
+    assert prompt.index(ask) < summary_at < prompt.index("What is 4 plus 4?")
+    assert "<tool_response>" not in prompt[:summary_at]  # the tool exchange was compacted away
+
+
+def test_the_compact_endpoint_refuses_what_it_cannot_serve_in_openais_shape(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.responses.compact(model="no-such-model", input="hi")
+    assert isinstance(missing.value.body, dict) and missing.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as empty:
+        client.responses.compact(model="tiny")
+    assert isinstance(empty.value.body, dict) and empty.value.body["param"] == "input"
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.responses.compact(model="tiny", input=TOO_LONG)
+    assert isinstance(too_long.value.body, dict) and too_long.value.body["code"] == "context_length_exceeded"

@@ -111,6 +111,13 @@ def test_retrieved_and_background_responses_validate(client: openai.OpenAI, spec
     last_checked(spec, wire_log, 2)
 
 
+def test_a_compact_answer_validates_as_a_compact_resource(client: openai.OpenAI, spec, wire_log) -> None:
+    compacted = client.responses.compact(model="tiny", input="What is 2 plus 3?")
+    (record,) = last_checked(spec, wire_log)
+    assert record.bodies[0]["object"] == "response.compaction" == compacted.object
+    assert [i["type"] for i in record.bodies[0]["output"]] == ["message", "compaction"]
+
+
 def test_error_bodies_validate_and_are_typed_sdk_errors(client: openai.OpenAI, spec, wire_log) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="tiny", input="hi", tools=[{**MCP, "server_label": "nope"}])

@@ -95,6 +95,8 @@ class OpenResponses:
         return [f"{name} {list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(value)]
 
     def check_body(self, body: Any) -> list[str]:
+        if isinstance(body, dict) and body.get("object") == "response.compaction":
+            return self.errors("CompactResource", body)  # POST /v1/responses/compact
         if isinstance(body, dict) and body.get("object") == "response" and "deleted" not in body:
             return self.errors("ResponseResource", without_mcp(body))
         if isinstance(body, dict) and "error" in body:

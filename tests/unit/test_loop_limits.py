@@ -275,3 +275,20 @@ def test_the_new_limits_come_from_the_environment_with_their_defaults() -> None:
     )
     with pytest.raises(ConfigError, match="VLLM_MCP_MAX_TOOL_RESULT_TOKENS"):
         Settings.from_env({"VLLM_MCP_MAX_TOOL_RESULT_TOKENS": "0"})
+
+
+async def test_a_summary_turn_that_cannot_fit_is_skipped_and_the_loop_goes_on() -> None:
+    from vllm_mcp_ext.loop.compaction import COMPACT_PROMPT
+    from vllm_mcp_ext.types.request import ResponsesRequest
+
+    # words as tokens, a 20-word window: "2+3?" fits, with the summary instruction it does not
+    engine = Measuring([[TextDelta("5.")]], window=20)
+    loop = AgentLoop(engine, Settings(max_turns=2))
+    req = ResponsesRequest(id="resp_1", model="scripted", compact_threshold=1)
+    context = ParsableContext(messages=[{"role": "user", "content": "2+3?"}])
+    plan = await loop.prepare(req, context)
+    events = [e async for e in loop.events(Run(req, context, plan))]
+    final = events[-1].response
+    assert final.status == "completed" and [i.type for i in final.output] == ["message"]
+    assert final.output_text == "5." and len(engine.seen) == 1  # no summary turn ran
+    assert [s.tokens for s in engine.measured] == [1, 1 + len(COMPACT_PROMPT.split())]

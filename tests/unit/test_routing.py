@@ -90,6 +90,19 @@ def test_previous_response_id_goes_where_the_response_lives() -> None:
     assert route({"input": "hi", "previous_response_id": "resp_1", "reasoning": {}}, ours=True) == "plugin"
 
 
+def test_a_compaction_item_in_the_input_is_the_plugins_to_read() -> None:
+    compacted = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"type": "compaction", "id": "cmp_1", "encrypted_content": "e30="},
+        {"role": "user", "content": "and then?"},
+    ]
+    assert route({"input": compacted[1:2]}) == "plugin"
+    assert route({"input": compacted}, harmony=True) == "plugin"
+    assert route({"input": compacted, "previous_response_id": "resp_1"}, ours=False) == "plugin"
+    assert route({"input": compacted[::2]}) == "plugin"  # plain messages: served as well as stock
+    assert route({"input": compacted[::2]}, harmony=True) == "stock"
+
+
 def test_gpt_oss_plain_requests_go_to_stock_for_harmony() -> None:
     assert route({"input": "hi"}, harmony=True) == "stock"
     assert route({"input": "hi", "tools": [MCP]}, harmony=True) == "plugin"

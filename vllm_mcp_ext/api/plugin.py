@@ -12,7 +12,7 @@ from starlette.routing import Route
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
 from vllm_mcp_ext.access.origin import HostPolicy
-from vllm_mcp_ext.api import chat, conversations, messages, responses, status, websocket
+from vllm_mcp_ext.api import chat, compact, conversations, messages, responses, status, websocket
 from vllm_mcp_ext.api.mcp import GatewayApp
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.runtime import Runtime
@@ -20,7 +20,7 @@ from vllm_mcp_ext.runtime import Runtime
 logger = logging.getLogger("vllm_mcp_ext")
 
 # The doors: each one module of api/ with its routes on `router` (docs/architecture.md).
-DOORS = (responses, status, conversations, chat, messages, websocket)
+DOORS = (responses, compact, status, conversations, chat, messages, websocket)
 
 
 def mount(app: FastAPI) -> None:

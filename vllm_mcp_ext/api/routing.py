@@ -1,10 +1,12 @@
 """Which handler answers a ``POST /v1/responses``: the plugin's loop or vLLM's own.
 
 The rule: installing the plugin never breaks a request stock vLLM answers. Requests with ``mcp``
-tools, and continuations of the plugin's own stored responses, are the plugin's. Any other request
-the loop serves only when it understands every field, tool and input item in it as well as stock
-does (plain text, function tools, background, stored responses); everything else (namespace,
-custom and hosted tools, images, ``reasoning``, logprobs, ``prompt``...) goes to vLLM unchanged.
+tools, continuations of the plugin's own stored responses, and requests carrying a ``compaction``
+item (``POST /v1/responses/compact``'s: only the plugin reads its own) are the plugin's. Any other
+request the loop serves only when it understands every field, tool and input item in it as well
+as stock does (plain text, function tools, background, stored responses); everything else
+(namespace, custom and hosted tools, images, ``reasoning``, logprobs, ``prompt``...) goes to vLLM
+unchanged.
 gpt-oss (harmony) requests with ``mcp`` tools are the plugin's too (``engine/harmony/``); plain
 gpt-oss requests, and those whose only ``mcp`` tools are vLLM's demo tools (``--tool-server demo``:
 labels ``code_interpreter``, ``web_search_preview``, ``container``, not configured in the plugin),
@@ -52,6 +54,8 @@ def choose_route(
         return Route("stock", "vLLM's demo tools for gpt-oss")
     if has_mcp_tools(body):
         return Route("plugin", "mcp tools")
+    if _has_compaction(body):
+        return Route("plugin", "a compaction item (only the plugin reads its own)")
     if previous_is_ours:
         return Route("plugin", "continues a response of the plugin")
     if body.get("previous_response_id") is not None:
@@ -75,6 +79,11 @@ def _only_demo_tools(body: dict[str, Any], own_labels: frozenset[str]) -> bool:
         and not t.get("connector_id")
         for t in mcp
     )
+
+
+def _has_compaction(body: dict[str, Any]) -> bool:
+    raw = body.get("input")
+    return isinstance(raw, list) and any(isinstance(i, dict) and i.get("type") == "compaction" for i in raw)
 
 
 def _not_served(body: dict[str, Any]) -> str | None:

@@ -50,6 +50,26 @@ def message_content(content: Any, param: str) -> str | list[dict[str, Any]]:
     return parts
 
 
+def input_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A user message's content (as `message_content` made it) as Responses input parts again:
+    text, ``input_image``, and audio as an ``input_file`` data URL (read back as the same audio)."""
+    if isinstance(content, str):
+        return [{"type": "input_text", "text": content}]
+    return [_input_part(part) for part in content]
+
+
+def _input_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "image_url":
+        return {"type": "input_image", "image_url": part["image_url"]["url"], "detail": "auto"}
+    if kind == "audio_url":
+        return {"type": "input_file", "file_data": part["audio_url"]["url"]}
+    if kind == "input_audio":
+        audio = part["input_audio"]
+        return {"type": "input_file", "file_data": f"data:audio/{audio['format']};base64,{audio['data']}"}
+    return {"type": "input_text", "text": str(part.get("text", ""))}
+
+
 def has_media(messages: list[dict[str, Any]]) -> bool:
     """Whether any message carries media (its content is a list with a media part)."""
     return any(

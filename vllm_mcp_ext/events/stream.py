@@ -83,7 +83,9 @@ def response_error_code(code: str | None, status: int) -> str:
 
 
 @dataclass
-class _Usage:
+class Usage:
+    """Token counts summed over a response's turns; `model` gives the SDK's `ResponseUsage`."""
+
     input: int = 0
     cached: int = 0
     output: int = 0
@@ -109,7 +111,7 @@ class ResponseStream:
     def __init__(self, request: ResponsesRequest):
         self.request = request
         self.output: list[ResponseOutputItem] = []
-        self.usage = _Usage()
+        self.usage = Usage()
         self.final: Response | None = None
         self._seq = 0
         self._pending: list[ResponseStreamEvent] = []

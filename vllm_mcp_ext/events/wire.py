@@ -2,7 +2,7 @@
 parse in the popular clients.
 
 The Open Responses schema requires the response envelope's nullable fields to be present (as null)
-but forbids null for the optional fields of message, function_call and reasoning items (``phase``,
+but forbids null for the optional fields of message, function_call, reasoning and compaction items (``phase``,
 ``encrypted_content``...), which the SDK's models would dump as null.
 
 MCP items are not in that schema; they keep OpenAI's shape. OpenAI sends ``mcp_call``'s ``output``,
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-_PRUNED_ITEMS = {"message", "function_call", "reasoning"}
+_PRUNED_ITEMS = {"message", "function_call", "reasoning", "compaction"}
 _LISTED_TOOL_OMITTED_WHEN_NULL = ("description", "annotations")
 
 

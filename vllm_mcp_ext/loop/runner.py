@@ -20,7 +20,14 @@ from openai.types.responses import ResponseStreamEvent
 
 from vllm_mcp_ext import observe
 from vllm_mcp_ext.config.settings import Settings
-from vllm_mcp_ext.engine.fit import MeasuresPrompts, cut_result, result_budget, token_counter, too_long
+from vllm_mcp_ext.engine.fit import (
+    MeasuresPrompts,
+    PromptSize,
+    cut_result,
+    result_budget,
+    token_counter,
+    too_long,
+)
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
@@ -35,7 +42,7 @@ from vllm_mcp_ext.loop.calls import (
     unknown_tool,
     with_text,
 )
-from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, compacted
+from vllm_mcp_ext.loop.compaction import COMPACT_MAX_TOKENS, COMPACT_PROMPT, DEFAULT_SHARE, Summary, compacted
 from vllm_mcp_ext.loop.compaction import encode as encode_compaction
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
@@ -101,9 +108,11 @@ class AgentLoop:
 
     # -- before the response starts -------------------------------------------------------
 
-    async def prepare(self, req: ResponsesRequest, context: ParsableContext) -> Plan:
+    async def prepare(self, req: ResponsesRequest, context: ParsableContext, *, measure: bool = True) -> Plan:
+        """The plan; ``measure``: a first turn that cannot fit is a 400 now (`compact` measures
+        its own turn instead)."""
         plan = await self._plan(req, context)
-        return await self._check_fits(req, context, plan)
+        return await self._check_fits(req, context, plan) if measure else plan
 
     async def _check_fits(self, req: ResponsesRequest, context: ParsableContext, plan: Plan) -> Plan:
         """A first turn that cannot fit the context window is the client's to fix: a 400 with
@@ -337,7 +346,9 @@ class AgentLoop:
         turn_number: int,
     ) -> bool:
         """Compaction: past the threshold, the model summarizes the conversation (a turn without
-        tools) into a compaction item, and the conversation goes on from it."""
+        tools) into a compaction item, and the conversation goes on from it. A summary turn that
+        cannot fit the window is skipped: the turn goes on (and ends the response ``incomplete``
+        if it cannot fit either)."""
         threshold = req.compact_threshold
         if threshold is None:
             return False
@@ -346,8 +357,50 @@ class AgentLoop:
         estimate = budget.last_turn_tokens if turn_number else plan.first_prompt_tokens
         if not threshold or estimate < threshold:
             return False
+        turn = self._summary_turn(req, context, plan, budget, turn_number)
+        if (size := await self._too_long(turn)) is not None:
+            logger.info(
+                "response %s: not compacted: the summary turn (%d tokens) cannot fit", req.id, size.tokens
+            )
+            return False
+        index = stream.open_compaction()
+        summary = await self._summarize(req.id, turn_number, turn)
+        stream.usage.add(summary.usage)
+        stream.close_compaction(index, encode_compaction(summary.text))
+        context.messages = compacted(context.messages, summary.text)
+        context.held = None
+        budget.last_turn_tokens = 0
+        return True
+
+    async def compact(self, run: Run) -> Summary:
+        """``POST /v1/responses/compact``: the summary turn alone, over the run's conversation
+        (which it leaves as it is). A summary prompt past the context window is a 400 before
+        anything runs (measured once: the turn takes that rendering)."""
+        turn = self._summary_turn(run.request, run.context, run.plan, self._budget(), 0)
+        if (size := await self._too_long(turn)) is not None:
+            raise ContextTooLong(
+                f"The conversation to compact is {size.tokens} tokens with the summary "
+                f"instruction, but the model's context window is {size.context_window} tokens: "
+                "it cannot be summarized in one turn. Compact before it grows this long.",
+                param="input",
+            )
+        return await self._summarize(run.request.id, 0, turn)
+
+    async def _too_long(self, turn: TurnRequest) -> PromptSize | None:
+        """The turn's size when its prompt cannot fit the window; None when it fits or the engine
+        cannot tell. The engine keeps the rendering for the turn (one render)."""
+        if not isinstance(self.turns, MeasuresPrompts):
+            return None
+        size = await self.turns.prompt_size(turn)
+        return size if size is not None and not size.fits else None
+
+    def _summary_turn(
+        self, req: ResponsesRequest, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int
+    ) -> TurnRequest:
+        """The turn in which the model summarizes the conversation for itself: without tools, on
+        the whole conversation rendered anew, at most `COMPACT_MAX_TOKENS`."""
         messages = [*context.model_messages(), {"role": "user", "content": COMPACT_PROMPT}]
-        turn = replace(
+        return replace(
             self._turn_request(req, context, plan, budget, turn_number, [], "none"),
             request_id=f"{req.id}-compact-{turn_number}",
             messages=messages,
@@ -355,19 +408,17 @@ class AgentLoop:
             response_format=None,
             held=None,
         )
-        index = stream.open_compaction()
+
+    async def _summarize(self, response_id: str, turn_number: int, turn: TurnRequest) -> Summary:
         text: list[str] = []
-        async for part in self.turns.run_turn(turn):
-            if isinstance(part, TextDelta):
-                text.append(part.text)
-            elif isinstance(part, TurnEnd):
-                stream.usage.add(part.usage)
-        summary = "".join(text).strip()
-        stream.close_compaction(index, encode_compaction(summary))
-        context.messages = compacted(context.messages, summary)
-        context.held = None
-        budget.last_turn_tokens = 0
-        return True
+        usage = TurnUsage()
+        with spans.span("mcp.compact", **{"gen_ai.response.id": response_id, "mcp.turn": turn_number}):
+            async for part in self.turns.run_turn(turn):
+                if isinstance(part, TextDelta):
+                    text.append(part.text)
+                elif isinstance(part, TurnEnd):
+                    usage = part.usage
+        return Summary("".join(text).strip(), usage)
 
     def _edit_context(self, context: ParsableContext, plan: Plan, budget: _Budget, turn_number: int) -> None:
         """Anthropic's context edits, before a turn; an edited conversation renders anew."""

@@ -50,10 +50,12 @@ def parse_request(
     gateway: GatewayResolver | None = None,
     limits: Limits = _DEFAULT_LIMITS,
     visible: Callable[[str], bool] = lambda label: True,
+    input_optional: bool = False,
 ) -> ResponsesRequest:
     """Validate ``body`` within ``limits``; its ``input`` and ``instructions`` go into ``context``
     (the stored conversation of ``previous_response_id``, loaded by the caller, or a new one). An
-    error names only the configured servers ``visible`` to the caller (its key's grant)."""
+    error names only the configured servers ``visible`` to the caller (its key's grant).
+    ``input_optional``: no ``input`` is no new item (``POST /v1/responses/compact``)."""
     context = context if context is not None else ParsableContext()
     for name in door_fields.RESPONSES_REFUSED:
         if body.get(name):
@@ -86,7 +88,13 @@ def parse_request(
         text=(text := _text_config(body.get("text"))),
         reasoning=(reasoning := _reasoning(body.get("reasoning"))),
         prompt_cache_key=_string(body, "prompt_cache_key"),
-        input_items=_read_input(context, instructions, body.get("input"), keep=store or bool(conversation)),
+        input_items=_read_input(
+            context,
+            instructions,
+            body.get("input"),
+            keep=store or bool(conversation),
+            optional=input_optional,
+        ),
         servers=servers,
         function_tools=functions,
         tool_choice=(choice := _namespaced_choice(_tool_choice(raw_choice, servers), other)),
@@ -357,11 +365,13 @@ def _response_format(text: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _read_input(
-    context: ParsableContext, instructions: str | None, raw: Any, *, keep: bool
+    context: ParsableContext, instructions: str | None, raw: Any, *, keep: bool, optional: bool = False
 ) -> list[dict[str, Any]]:
     """The instructions and each ``input`` item into the context; and, when the response is
     kept, the items as ``GET /v1/responses/{id}/input_items`` lists them (ids given once)."""
     context.instructions = instructions
+    if raw is None and optional:
+        return []
     if isinstance(raw, str):
         item = {"type": "message", "role": "user", "content": raw}
         context.add_item(item, "input")

@@ -8,6 +8,7 @@ The entry surface every front door uses (the HTTP routes, the in-process Python 
     response = await service.complete(run)     # the drained stream: a typed `Response`
     queued = await service.start_background(run)  # stored as queued, runs detached
     service.stored                              # GET, DELETE, cancel, input_items (`stored.py`)
+    compacted = await service.compact(body)     # POST /v1/responses/compact (`compact.py`)
 
 Each ``run`` is consumed by exactly one of `stream`, `complete` or `start_background`; each
 releases the run's remote MCP sessions however it ends. Streaming, non-streaming and background
@@ -39,6 +40,7 @@ from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.observe import trace
 from vllm_mcp_ext.policy.operator import OperatorPolicy
+from vllm_mcp_ext.responses.compact import Compacted, nothing_to_compact, responses_body
 from vllm_mcp_ext.responses.permitted import permitted
 from vllm_mcp_ext.responses.request import conversation_id, parse_request
 from vllm_mcp_ext.responses.sources import gateway_resolver
@@ -108,6 +110,37 @@ class ResponsesService:
         ``held``: the finished context of ``previous_response_id`` kept in memory (a WebSocket
         connection's), with the engine's held tokens: no store read, and the first turn
         continues the held tokens instead of tokenizing the whole conversation again."""
+        request, context, grant = await self._read(body, caller, held)
+        run = await self._planned(request, context, grant)
+        run.owner = caller.key_hash
+        run.keeps_held = held is not None
+        return run
+
+    async def compact(self, body: dict[str, Any], caller: Caller = ANONYMOUS) -> Compacted:
+        """``POST /v1/responses/compact`` (responses/compact.py): the model summarizes the
+        conversation of ``body`` in one turn; 4xx errors as `prepare` raises them; nothing stored."""
+        request, context, grant = await self._read(responses_body(body), caller, None, input_optional=True)
+        if not context.messages:
+            raise nothing_to_compact()
+        run = await self._planned(request, context, grant, measure=False)  # compact measures its turn
+        run.owner = caller.key_hash
+        try:
+            summary = await self.loop.compact(run)
+        finally:
+            trace.end(run.trace)
+            run.release()
+        return Compacted.of(context.messages, summary)
+
+    async def _read(
+        self,
+        body: dict[str, Any],
+        caller: Caller,
+        held: ParsableContext | None,
+        *,
+        input_optional: bool = False,
+    ) -> tuple[ResponsesRequest, ParsableContext, Grant]:
+        """The request, its conversation (held, a conversation's, ``previous_response_id``'s or
+        new) with its input read in, and the caller's grant; 4xx errors."""
         self.turns.check_model(body.get("model"))
         if held is not None:
             context = held
@@ -130,14 +163,14 @@ class ResponsesService:
             gateway=gateway_resolver(self.registry, grant, self.own_port),
             limits=self.limits,
             visible=grant.allows_server,
+            input_optional=input_optional,
         )
         check_media(self.turns, context.messages, body.get("input"))
-        run = await self._planned(request, context, grant)
-        run.owner = caller.key_hash
-        run.keeps_held = held is not None
-        return run
+        return request, context, grant
 
-    async def _planned(self, request: ResponsesRequest, context: ParsableContext, grant: Grant) -> Run:
+    async def _planned(
+        self, request: ResponsesRequest, context: ParsableContext, grant: Grant, *, measure: bool = True
+    ) -> Run:
         sources = RequestSources(use.source for use in request.servers)
         try:
             request = permitted(request, grant)
@@ -150,7 +183,7 @@ class ResponsesService:
                 raise InvalidRequest(f"background responses must be stored, but {why}", param="background")
             # before listing tools: they are part of it
             recording = trace.begin(request.id) if self.settings.trace else None
-            plan = await self.loop.prepare(request, context)
+            plan = await self.loop.prepare(request, context, measure=measure)
             return Run(request, context, plan, sources, recording)
         except BaseException:
             sources.close()
