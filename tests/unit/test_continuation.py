@@ -21,9 +21,9 @@ from tests.support import scripts
 from tests.support.scripts import Sample
 from tests.support.tiny_model import TEMPLATE_PATH, build_tiny_model, encode_completion, encode_prompt
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
-from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns, _chat_request
 from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
-from vllm_mcp_ext.types.parts import HeldTokens
+from vllm_mcp_ext.types.parts import HeldTokens, TurnRequest
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,19 @@ def turns(tokenizer: Any) -> ChatTemplateTurns:
         model_config=config.model_config,
         parser_cls=online.parser,
         models=SimpleNamespace(model_name=lambda lora=None: "tiny"),
+        _effective_chat_template_kwargs=lambda request: {},
     )
-    return ChatTemplateTurns(VllmChat(serving))  # type: ignore[arg-type]
+    return ChatTemplateTurns(CountingChat(serving))  # type: ignore[arg-type]
+
+
+class CountingChat(VllmChat):
+    """vLLM's renderer, counting the conversations the template renders."""
+
+    renders = 0
+
+    async def render_text(self, request: Any, *, inline: bool = False) -> str | None:
+        self.renders += 1
+        return await super().render_text(request, inline=inline)
 
 
 def turn_pairs(*, reasoning: bool) -> list[tuple[Sample, Sample]]:
@@ -101,6 +112,31 @@ async def test_next_prompt_is_the_held_ids_and_the_full_render_of_the_next_turn(
         assert isinstance(prompt, tuple), (turn.script, turn.turn, prompt)
         assert prompt[0][: len(held.token_ids)] == held.token_ids, (turn.script, turn.turn)
         assert prompt[0] == encode_prompt(tokenizer, following), (turn.script, turn.turn)
+
+
+def turn_request(sample: Sample, held: HeldTokens | None = None) -> TurnRequest:
+    return TurnRequest("resp_1-0", sample.messages, sample.tools or [], "auto", None, held=held)
+
+
+async def test_a_first_turn_measured_before_the_response_renders_once(turns, tokenizer) -> None:
+    """Measuring the first turn (the fit check, before the response starts) makes its prompt:
+    the turn takes it, also after vLLM's render rewrote the calls' arguments in the measured
+    request, and with held tokens it is their continuation (the new input tokenized alone)."""
+    chat = turns._chat
+    assert isinstance(chat, CountingChat)
+    turn, following = next(p for p in turn_pairs(reasoning=False) if p[1].messages[-1]["role"] == "tool")
+    assert any(m.get("tool_calls") for m in following.messages)  # arguments vLLM turns into objects
+    ids, text = await first_prompt(turns, turn)
+    for held in (None, HeldTokens(text, ids, encode_completion(tokenizer, turn))):
+        before = chat.renders
+        size = await turns.prompt_size(turn_request(following, held))
+        assert size is not None and chat.renders == before + 1
+        request = _chat_request("tiny", turn_request(following, held))
+        prompt = await turns._turn_prompt(request, "resp_1-0", held)
+        assert chat.renders == before + 1  # taken, not rendered again
+        assert prompt.continued is (held is not None) and prompt.rendered is not None
+        assert prompt.rendered[0] == encode_prompt(tokenizer, following)
+        assert size.tokens == len(prompt.rendered[0])
 
 
 async def test_the_model_keeps_its_own_spelling_of_a_call(turns, tokenizer) -> None:

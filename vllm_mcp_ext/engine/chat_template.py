@@ -8,6 +8,7 @@ goes through `VllmChat` (``_compat.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -77,7 +78,8 @@ class ChatTemplateTurns:
 
     async def prompt_size(self, turn: TurnRequest) -> PromptSize | None:
         """The first turn's prompt size, rendered as `start` renders it (which then takes this
-        rendering instead of making it again). None for media (vLLM's full render)."""
+        prompt instead of making it again): the held tokens continued where they are given, else
+        the whole conversation. None for media (vLLM's full render)."""
         chat = self._chat
         if not chat.takes_media:  # as run_turn does
             turn = replace(turn, messages=without_tool_media(turn.messages))
@@ -89,11 +91,12 @@ class ChatTemplateTurns:
             turn = await self._fit(turn)
             request = _chat_request(self.model_name, turn)
         request = chat.structured_answer(request, chat.template_kwargs(request))
-        rendered = await self._render_text_prompt(request)
-        if rendered is None:
+        key = _render_key(request)  # before rendering: vLLM's render rewrites the messages
+        prompt = await self._prompt(request, turn.held)
+        if prompt.rendered is None:
             return None
-        self._measured.put(turn.request_id, request, rendered)
-        size = PromptSize(len(rendered[0]), 0, chat.max_model_len, len(turn.tools))
+        self._measured.put(turn.request_id, key, turn.held, prompt)
+        size = PromptSize(len(prompt.rendered[0]), 0, chat.max_model_len, len(turn.tools))
         if size.fits or not turn.tools:
             return size
         bare = await self._render_text_prompt(_chat_request(self.model_name, replace(turn, tools=[])))
@@ -199,12 +202,11 @@ class ChatTemplateTurns:
             # Held ids carry no multimodal data: re-render in full (vLLM's prefix cache still
             # serves the prefix, images included, by their hashes).
             rewritten, held = "the conversation holds media", None
-        continued = await self._continue(request, held) if held is not None and chat.renders_text else None
-        if isinstance(continued, HistoryRewritten):
-            rewritten, continued = continued.reason, None
-        rendered = continued
-        if rendered is None and chat.renders_text and not media:
-            rendered = self._measured.take(request_id, request) or await self._render_text_prompt(request)
+        rendered, continued = None, False
+        if chat.renders_text and not media:
+            prompt = await self._turn_prompt(request, request_id, held)
+            rendered, continued = prompt.rendered, prompt.continued
+            rewritten = prompt.rewritten or rewritten
         engine_input: Any
         prompt_text: str | None
         if rendered is not None:
@@ -233,7 +235,7 @@ class ChatTemplateTurns:
             ),
             outputs,
             prompt_text,
-            continued is not None,
+            continued,
             rewritten,
         )
 
@@ -274,6 +276,23 @@ class ChatTemplateTurns:
                 return turn
             turn = replace(turn, messages=fewer, held=None)
 
+    async def _turn_prompt(
+        self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None
+    ) -> Prompt:
+        """The prompt measured before the response started, if it is this turn's; else made now."""
+        return self._measured.take(request_id, request, held) or await self._prompt(request, held)
+
+    async def _prompt(self, request: ChatCompletionRequest, held: HeldTokens | None) -> Prompt:
+        """The turn's prompt: the held tokens continued where the template allows, else the
+        whole conversation rendered and tokenized."""
+        rewritten = None
+        if held is not None:
+            continued = await self._continue(request, held)
+            if not isinstance(continued, HistoryRewritten):
+                return Prompt(continued, continued=True)
+            rewritten = continued.reason
+        return Prompt(await self._render_text_prompt(request), rewritten=rewritten)
+
     async def _render_text_prompt(self, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
         """A text-only prompt rendered and tokenized as vLLM's chat path does it (template text,
         then the tokenizer without special tokens), on the event loop when it is small: vLLM's
@@ -307,6 +326,25 @@ class ChatTemplateTurns:
         )
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """A turn's prompt as the plugin renders it: token ids and text (None where the template
+    rendered no text: vLLM's full render then), and whether it continues held tokens or why not."""
+
+    rendered: tuple[list[int], str] | None
+    continued: bool = False
+    rewritten: str | None = None
+
+
+RenderKey = tuple[str, Any, Any]
+
+
+def _render_key(request: ChatCompletionRequest) -> RenderKey:
+    """What a prompt is rendered from, taken before rendering (vLLM's render turns the calls'
+    argument strings into objects in the request's own messages)."""
+    return json.dumps(request.messages, default=str), request.tools, request.tool_choice
+
+
 class MeasuredPrompts:
     """First-turn prompts rendered before the response started (to check that they fit), kept
     for the turn itself; bounded, as a response may never start (a client gone, a 4xx)."""
@@ -314,21 +352,21 @@ class MeasuredPrompts:
     KEEP = 64
 
     def __init__(self) -> None:
-        self._by_id: OrderedDict[str, tuple[ChatCompletionRequest, tuple[list[int], str]]] = OrderedDict()
+        self._by_id: OrderedDict[str, tuple[RenderKey, HeldTokens | None, Prompt]] = OrderedDict()
 
-    def put(self, request_id: str, request: ChatCompletionRequest, rendered: tuple[list[int], str]) -> None:
-        self._by_id[request_id] = (request, rendered)
+    def put(self, request_id: str, key: RenderKey, held: HeldTokens | None, prompt: Prompt) -> None:
+        self._by_id[request_id] = (key, held, prompt)
         while len(self._by_id) > self.KEEP:
             self._by_id.popitem(last=False)
 
-    def take(self, request_id: str, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
-        """The rendering, when the turn asks for the very conversation and tools measured."""
+    def take(self, request_id: str, request: ChatCompletionRequest, held: HeldTokens | None) -> Prompt | None:
+        """The prompt, when the turn asks for the very conversation, tools and held tokens
+        measured (``request`` not rendered yet)."""
         kept = self._by_id.pop(request_id, None)
         if kept is None:
             return None
-        measured, rendered = kept
-        same = measured.messages == request.messages and measured.tools == request.tools
-        return rendered if same and measured.tool_choice == request.tool_choice else None
+        key, measured_held, prompt = kept
+        return prompt if measured_held is held and key == _render_key(request) else None
 
 
 INLINE_RENDER_CHARS = 32_768  # what a turn renders anew, up to this size, renders on the event loop
