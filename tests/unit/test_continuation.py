@@ -6,6 +6,7 @@ turn, tokenized as the model was trained on it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,9 +61,11 @@ class CountingChat(VllmChat):
     """vLLM's renderer, counting the conversations the template renders."""
 
     renders = 0
+    sizes: list[int] = []  # messages per rendering
 
     async def render_text(self, request: Any, *, inline: bool = False) -> str | None:
         self.renders += 1
+        self.sizes = [*self.sizes, len(request.messages)]
         return await super().render_text(request, inline=inline)
 
 
@@ -112,6 +115,41 @@ async def test_next_prompt_is_the_held_ids_and_the_full_render_of_the_next_turn(
         assert isinstance(prompt, tuple), (turn.script, turn.turn, prompt)
         assert prompt[0][: len(held.token_ids)] == held.token_ids, (turn.script, turn.turn)
         assert prompt[0] == encode_prompt(tokenizer, following), (turn.script, turn.turn)
+
+
+async def test_a_continuation_rendering_a_window_gives_the_full_renders_ids(turns, tokenizer) -> None:
+    """The tiny model's template over a run of six calls, each answered: once a window of the
+    conversation rendered as the whole one did, continuations render windows (the message
+    before the model's turn, the turn, its result, with the user's message), and each prompt
+    is token for token the template's full render (the model's turn written as the template
+    writes it), its text the full render's text."""
+    chat = turns._chat
+    assert isinstance(chat, CountingChat)
+    _, sample = next(p for p in turn_pairs(reasoning=False) if p[0].script == "one_call")
+    user, call, result = sample.messages
+    messages = [user]
+    prompt = await turns._prompt(request(replace(sample, messages=messages)), None)
+    windowed = []
+    for i in range(6):
+        assert prompt.rendered is not None
+        ids, text = prompt.rendered
+        messages = [
+            *messages,
+            {**call, "tool_calls": [{**call["tool_calls"][0], "id": f"call_{i}"}]},
+            {**result, "tool_call_id": f"call_{i}", "content": str(i)},
+        ]
+        following = replace(sample, messages=messages)
+        full = await chat.render_text(request(following))
+        assert full is not None and full.startswith(text)
+        written = full[len(text) : full.index("<|im_end|>", len(text)) + len("<|im_end|>")]
+        held = HeldTokens(text, ids, tokenizer.encode(written, add_special_tokens=False), prompt.source)
+        chat.sizes = []
+        prompt = await turns._prompt(request(following), held)
+        assert prompt.continued and prompt.rendered is not None, i
+        assert prompt.rendered == (encode_prompt(tokenizer, following), full), i
+        windowed.append(max(chat.sizes) < len(messages))
+    # two round trips before a window can leave a message out; the first one is checked
+    assert windowed == [False, False, True, True, True, True]
 
 
 def turn_request(sample: Sample, held: HeldTokens | None = None) -> TurnRequest:
