@@ -150,6 +150,20 @@ async def test_a_continuation_rendering_a_window_gives_the_full_renders_ids(turn
         windowed.append(max(chat.sizes) < len(messages))
     # two round trips before a window can leave a message out; the first one is checked
     assert windowed == [False, False, True, True, True, True]
+    # the answer, then a new question: the whole conversation renders (a template may render
+    # earlier turns otherwise once the last question moved)
+    assert prompt.rendered is not None
+    ids, text = prompt.rendered
+    answer = {"role": "assistant", "content": "Done."}
+    question = replace(sample, messages=[*messages, answer, {"role": "user", "content": "And 2 plus 2?"}])
+    full = await chat.render_text(request(question))
+    assert full is not None
+    written = full[len(text) : full.index("<|im_end|>", len(text)) + len("<|im_end|>")]
+    held = HeldTokens(text, ids, tokenizer.encode(written, add_special_tokens=False), prompt.source)
+    chat.sizes = []
+    prompt = await turns._prompt(request(question), held)
+    assert prompt.continued and prompt.rendered == (encode_prompt(tokenizer, question), full)
+    assert max(chat.sizes) == len(question.messages)
 
 
 def turn_request(sample: Sample, held: HeldTokens | None = None) -> TurnRequest:

@@ -438,12 +438,16 @@ def _window(
     messages: list[Any], held: RenderedFrom | None, now: RenderedFrom
 ) -> tuple[list[Any], list[Any]] | None:
     """The messages a continuation renders instead of the whole conversation (without and with
-    the model's turn and what follows it), when the held prompt's messages start it unchanged
-    and something is left out; else None."""
+    the model's turn and the tool results after it), when the held prompt's messages start it
+    unchanged, only tool results follow the turn, and something is left out; else None."""
     if held is None or not held.extended_by(now):
         return None
     turn = held.count  # the model's turn follows the messages its prompt rendered
     if not all(isinstance(m, dict) for m in messages) or messages[turn].get("role") != "assistant":
+        return None
+    if any(m.get("role") != "tool" for m in messages[turn + 1 :]):
+        # only tool results: a new question may change how a template renders the earlier
+        # turns (the last query decides which turns keep their reasoning, say)
         return None
     start = turn - 1
     head = [messages[0]] if start > 0 and messages[0].get("role") in ("system", "developer") else []
