@@ -10,6 +10,7 @@ change here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -210,18 +211,8 @@ class VllmChat:
         ``inline`` renders on the event loop instead of vLLM's render thread, for a conversation
         known to be small: the template holds the GIL either way, and the hop to the thread and
         back cost more than the rendering (2 to 3 ms wall for 0.5 ms of work on a busy server)."""
+        params = self._chat_params(request)
         renderer = self._chat.online_renderer
-        if request.tools is None or (
-            request.tool_choice == "none" and renderer.exclude_tools_when_tool_choice_none
-        ):
-            tool_dicts = None
-        else:
-            tool_dicts = [tool.model_dump() for tool in request.tools]
-        params = request.build_chat_params(
-            renderer.chat_template, renderer.chat_template_content_format
-        ).with_defaults(
-            merge_kwargs(renderer.default_chat_template_kwargs, {"tools": tool_dicts, "tokenize": False})
-        )
         render = renderer.renderer
         if inline and hasattr(render, "render_messages"):
             _, prompt = render.render_messages(request.messages, params)  # type: ignore[arg-type]
@@ -229,6 +220,33 @@ class VllmChat:
             _, prompt = await render.render_messages_async(request.messages, params)  # type: ignore[arg-type]
         text = prompt.get("prompt")
         return text if isinstance(text, str) else None
+
+    def render_settings(self, request: ChatCompletionRequest) -> str:
+        """Everything a text rendering depends on besides the messages (the template, its
+        kwargs with the tools), as one string to compare."""
+        params = self._chat_params(request)
+        settings = [
+            params.chat_template,
+            params.chat_template_content_format,
+            params.chat_template_kwargs,
+            params.tool_choice,
+            params.response_format,
+        ]
+        return json.dumps(settings, default=str, sort_keys=True)
+
+    def _chat_params(self, request: ChatCompletionRequest) -> Any:
+        renderer = self._chat.online_renderer
+        if request.tools is None or (
+            request.tool_choice == "none" and renderer.exclude_tools_when_tool_choice_none
+        ):
+            tool_dicts = None
+        else:
+            tool_dicts = [tool.model_dump() for tool in request.tools]
+        return request.build_chat_params(
+            renderer.chat_template, renderer.chat_template_content_format
+        ).with_defaults(
+            merge_kwargs(renderer.default_chat_template_kwargs, {"tools": tool_dicts, "tokenize": False})
+        )
 
     @staticmethod
     def tokens_input(token_ids: list[int], text: str, request: ChatCompletionRequest) -> Any:

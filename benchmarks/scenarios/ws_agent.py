@@ -138,6 +138,13 @@ async def run(ctx: Context) -> dict[str, Any]:
             name: {
                 "run_p50": ratio(summary[name]["seconds_p50"], summary["http"]["seconds_p50"]),
                 "overhead_p50": ratio(summary[name]["overhead_p50"], summary["http"]["overhead_p50"]),
+                # the spread: each round's overhead against the HTTP run of the same round
+                "overhead_by_round": _spread(
+                    [
+                        ratio(v["overhead_s"], h["overhead_s"])
+                        for v, h in zip(runs[name], runs["http"], strict=True)
+                    ]
+                ),
             }
             for name in VARIANTS
         },
@@ -154,11 +161,17 @@ async def run(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {f"p{p}": percentile(values, p) for p in (10, 25, 50, 75, 90)}
+
+
 def _summary(values: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "seconds_p50": percentile([v["seconds"] for v in values], 50),
         "engine_p50": percentile([v["engine_s"] for v in values], 50),
         "overhead_p50": percentile([v["overhead_s"] for v in values], 50),
+        "overhead_p25": percentile([v["overhead_s"] for v in values], 25),
+        "overhead_p75": percentile([v["overhead_s"] for v in values], 75),
         "render_p50": percentile([v["render_s"] for v in values], 50),
         "hot_path_p50": percentile([v["hot_path_s"] for v in values], 50),
         "continued": f"{sum(v['continued_turns'] for v in values)}/{sum(v['turns'] for v in values)}",

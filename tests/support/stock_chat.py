@@ -306,6 +306,10 @@ class ScriptedChat(VllmChat):
     async def render_text(self, request: ChatCompletionRequest, *, inline: bool = False) -> str | None:
         return "prompt"
 
+    def render_settings(self, request: ChatCompletionRequest) -> str:
+        tools = [tool.model_dump() for tool in request.tools or ()]
+        return json.dumps([type(self).__name__, tools, request.tool_choice], default=str)
+
     def encode(self, text: str) -> list[int]:
         return list(PROMPT_IDS) if text == "prompt" else super().encode(text)
 

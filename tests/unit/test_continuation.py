@@ -6,6 +6,7 @@ turn, tokenized as the model was trained on it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,9 +22,9 @@ from tests.support import scripts
 from tests.support.scripts import Sample
 from tests.support.tiny_model import TEMPLATE_PATH, build_tiny_model, encode_completion, encode_prompt
 from vllm_mcp_ext._compat import ChatCompletionRequest, VllmChat
-from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
+from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns, _chat_request
 from vllm_mcp_ext.engine.continuation import HistoryRewritten, suffix_after
-from vllm_mcp_ext.types.parts import HeldTokens
+from vllm_mcp_ext.types.parts import HeldTokens, TurnRequest
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,21 @@ def turns(tokenizer: Any) -> ChatTemplateTurns:
         model_config=config.model_config,
         parser_cls=online.parser,
         models=SimpleNamespace(model_name=lambda lora=None: "tiny"),
+        _effective_chat_template_kwargs=lambda request: {},
     )
-    return ChatTemplateTurns(VllmChat(serving))  # type: ignore[arg-type]
+    return ChatTemplateTurns(CountingChat(serving))  # type: ignore[arg-type]
+
+
+class CountingChat(VllmChat):
+    """vLLM's renderer, counting the conversations the template renders."""
+
+    renders = 0
+    sizes: list[int] = []  # messages per rendering
+
+    async def render_text(self, request: Any, *, inline: bool = False) -> str | None:
+        self.renders += 1
+        self.sizes = [*self.sizes, len(request.messages)]
+        return await super().render_text(request, inline=inline)
 
 
 def turn_pairs(*, reasoning: bool) -> list[tuple[Sample, Sample]]:
@@ -101,6 +115,80 @@ async def test_next_prompt_is_the_held_ids_and_the_full_render_of_the_next_turn(
         assert isinstance(prompt, tuple), (turn.script, turn.turn, prompt)
         assert prompt[0][: len(held.token_ids)] == held.token_ids, (turn.script, turn.turn)
         assert prompt[0] == encode_prompt(tokenizer, following), (turn.script, turn.turn)
+
+
+async def test_a_continuation_rendering_a_window_gives_the_full_renders_ids(turns, tokenizer) -> None:
+    """The tiny model's template over a run of six calls, each answered: once a window of the
+    conversation rendered as the whole one did, continuations render windows (the message
+    before the model's turn, the turn, its result, with the user's message), and each prompt
+    is token for token the template's full render (the model's turn written as the template
+    writes it), its text the full render's text."""
+    chat = turns._chat
+    assert isinstance(chat, CountingChat)
+    _, sample = next(p for p in turn_pairs(reasoning=False) if p[0].script == "one_call")
+    user, call, result = sample.messages
+    messages = [user]
+    prompt = await turns._prompt(request(replace(sample, messages=messages)), None)
+    windowed = []
+    for i in range(6):
+        assert prompt.rendered is not None
+        ids, text = prompt.rendered
+        messages = [
+            *messages,
+            {**call, "tool_calls": [{**call["tool_calls"][0], "id": f"call_{i}"}]},
+            {**result, "tool_call_id": f"call_{i}", "content": str(i)},
+        ]
+        following = replace(sample, messages=messages)
+        full = await chat.render_text(request(following))
+        assert full is not None and full.startswith(text)
+        written = full[len(text) : full.index("<|im_end|>", len(text)) + len("<|im_end|>")]
+        held = HeldTokens(text, ids, tokenizer.encode(written, add_special_tokens=False), prompt.source)
+        chat.sizes = []
+        prompt = await turns._prompt(request(following), held)
+        assert prompt.continued and prompt.rendered is not None, i
+        assert prompt.rendered == (encode_prompt(tokenizer, following), full), i
+        windowed.append(max(chat.sizes) < len(messages))
+    # two round trips before a window can leave a message out; the first one is checked
+    assert windowed == [False, False, True, True, True, True]
+    # the answer, then a new question: the whole conversation renders (a template may render
+    # earlier turns otherwise once the last question moved)
+    assert prompt.rendered is not None
+    ids, text = prompt.rendered
+    answer = {"role": "assistant", "content": "Done."}
+    question = replace(sample, messages=[*messages, answer, {"role": "user", "content": "And 2 plus 2?"}])
+    full = await chat.render_text(request(question))
+    assert full is not None
+    written = full[len(text) : full.index("<|im_end|>", len(text)) + len("<|im_end|>")]
+    held = HeldTokens(text, ids, tokenizer.encode(written, add_special_tokens=False), prompt.source)
+    chat.sizes = []
+    prompt = await turns._prompt(request(question), held)
+    assert prompt.continued and prompt.rendered == (encode_prompt(tokenizer, question), full)
+    assert max(chat.sizes) == len(question.messages)
+
+
+def turn_request(sample: Sample, held: HeldTokens | None = None) -> TurnRequest:
+    return TurnRequest("resp_1-0", sample.messages, sample.tools or [], "auto", None, held=held)
+
+
+async def test_a_first_turn_measured_before_the_response_renders_once(turns, tokenizer) -> None:
+    """Measuring the first turn (the fit check, before the response starts) makes its prompt:
+    the turn takes it, also after vLLM's render rewrote the calls' arguments in the measured
+    request, and with held tokens it is their continuation (the new input tokenized alone)."""
+    chat = turns._chat
+    assert isinstance(chat, CountingChat)
+    turn, following = next(p for p in turn_pairs(reasoning=False) if p[1].messages[-1]["role"] == "tool")
+    assert any(m.get("tool_calls") for m in following.messages)  # arguments vLLM turns into objects
+    ids, text = await first_prompt(turns, turn)
+    for held in (None, HeldTokens(text, ids, encode_completion(tokenizer, turn))):
+        before = chat.renders
+        size = await turns.prompt_size(turn_request(following, held))
+        assert size is not None and chat.renders == before + 1
+        request = _chat_request("tiny", turn_request(following, held))
+        prompt = await turns._turn_prompt(request, "resp_1-0", held)
+        assert chat.renders == before + 1  # taken, not rendered again
+        assert prompt.continued is (held is not None) and prompt.rendered is not None
+        assert prompt.rendered[0] == encode_prompt(tokenizer, following)
+        assert size.tokens == len(prompt.rendered[0])
 
 
 async def test_the_model_keeps_its_own_spelling_of_a_call(turns, tokenizer) -> None:

@@ -21,6 +21,7 @@ from vllm.parser.parser_manager import ParserManager
 from tests.support import stock_chat
 from tests.support.formats import BY_NAME, tokenizer_for
 from tests.unit.test_formats import WEATHER
+from vllm_mcp_ext.engine import chat_template
 from vllm_mcp_ext.engine.chat_template import ChatTemplateTurns
 from vllm_mcp_ext.loop.toolset import ExposedTool
 from vllm_mcp_ext.observe import trace
@@ -122,6 +123,9 @@ class TemplateChat(stock_chat.ScriptedChat):
             add_generation_prompt=True,
         )
 
+    def render_settings(self, request: Any) -> str:
+        return self._template + super().render_settings(request)
+
     def encode(self, text: str) -> list[int]:
         return list(tokenizer_for(FAMILY).encode(text, add_special_tokens=False))
 
@@ -195,3 +199,81 @@ async def test_a_tool_turn_continues_the_held_tokens_or_says_why_not(template: s
 def _words(text: str) -> str:
     """Text whitespace aside (a continued prompt keeps the model's own spacing)."""
     return "".join(text.split())
+
+
+# the faithful template, but numbering tool results by their place in the whole conversation:
+# a window of the conversation renders other numbers, so it must never be used
+NUMBERED = TEMPLATES["faithful"].replace(
+    "<|im_start|>tool\n{{ m.content }}", "<|im_start|>tool\n#{{ loop.index }} {{ m.content }}"
+)
+WINDOW_TEMPLATES = {**TEMPLATES, "numbers tool results": NUMBERED}
+WINDOW_OUTPUTS = {**OUTPUTS, "numbers tool results": OUTPUTS["faithful"]}
+
+
+class RecordingChat(TemplateChat):
+    """`TemplateChat` that records how many messages each rendering had."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.rendered: list[int] = []
+
+    async def render_text(self, request: Any, *, inline: bool = False) -> str | None:
+        self.rendered.append(len(request.messages))
+        return await super().render_text(request, inline=inline)
+
+
+async def _four_turns(template: str, monkeypatch: pytest.MonkeyPatch, windows: bool) -> RecordingChat:
+    """Three calls, each result sent back, then the answer: four turns continuing held tokens."""
+    output, reasoning_parser = WINDOW_OUTPUTS[template]
+    parser_cls = ParserManager.get_parser(
+        tool_parser_name="hermes",
+        reasoning_parser_name=reasoning_parser,
+        enable_auto_tools=True,
+        tokenizer=tokenizer_for(FAMILY),
+    )
+    chat = RecordingChat(
+        stock_chat.serving_chat(FAMILY, parser_cls), WINDOW_TEMPLATES[template], [output] * 3 + ["Sunny."]
+    )
+    turns = ChatTemplateTurns(chat)
+    if not windows:
+        monkeypatch.setattr(chat_template, "_window", lambda *args: None)
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris for 3 days?"},
+    ]
+    held = None
+    for i in range(4):
+        parts = [part async for part in turns.run_turn(_turn(list(messages), held=held))]
+        end = parts[-1]
+        assert isinstance(end, TurnEnd)
+        held = end.held
+        call = {"name": "get_weather", "arguments": '{"city": "Paris", "days": 3}'}
+        assistant: dict[str, Any] = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": f"call_{i}", "type": "function", "function": call}],
+        }
+        if reasoning_parser:
+            assistant["reasoning"] = "Paris, 3 days."
+        messages += [assistant, {"role": "tool", "tool_call_id": f"call_{i}", "content": f"Sunny {i}"}]
+    monkeypatch.undo()
+    return chat
+
+
+@pytest.mark.parametrize("template", list(WINDOW_TEMPLATES))
+async def test_a_continuation_rendering_a_window_gives_the_very_prompt_of_the_whole_render(
+    template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token for token, every turn's prompt is the one the whole conversation's render gives:
+    a window renders in its place only once the template rendered one exactly as the whole
+    conversation (the third turn checks it; the fourth uses it), and never for a template
+    that renders a window otherwise."""
+    whole = await _four_turns(template, monkeypatch, windows=False)
+    windowed = await _four_turns(template, monkeypatch, windows=True)
+    assert len(whole.prompts) == 4 and windowed.prompts == whole.prompts
+    assert whole.rendered[-1] == 8  # the fourth turn renders all 8 messages
+    if EXPECTED.get(template) is None and template != "numbers tool results":
+        # system, user, the last result (with the generation prompt); then the turn and its result
+        assert windowed.rendered[-2:] == [3, 5]
+    else:
+        assert windowed.rendered[-1] == 8

@@ -201,22 +201,25 @@ async def test_the_last_turn_the_server_allows_runs_without_tools_so_the_model_a
 
 
 def test_a_first_turn_measured_before_the_response_is_rendered_once() -> None:
-    from types import SimpleNamespace
+    from vllm_mcp_ext.engine.chat_template import MeasuredPrompts, Prompt
+    from vllm_mcp_ext.types.parts import HeldTokens, RenderedFrom
 
-    from vllm_mcp_ext.engine.chat_template import MeasuredPrompts
+    def source(text: str) -> RenderedFrom:
+        return RenderedFrom("settings", f'[{{"role": "user", "content": "{text}"}}]', 1)
 
-    def request(text: str) -> Any:
-        return SimpleNamespace(messages=[{"role": "user", "content": text}], tools=None, tool_choice="none")
-
+    hi = Prompt(([1, 2], "hi"), source=source("hi"))
     kept = MeasuredPrompts()
-    kept.put("resp_1-0", request("hi"), ([1, 2], "hi"))
-    assert kept.take("resp_1-0", request("other")) is None  # another conversation: rendered anew
-    kept.put("resp_1-0", request("hi"), ([1, 2], "hi"))
-    assert kept.take("resp_1-0", request("hi")) == ([1, 2], "hi")
-    assert kept.take("resp_1-0", request("hi")) is None  # taken once
+    kept.put("resp_1-0", None, hi)
+    assert kept.take("resp_1-0", source("other"), None) is None  # another conversation: rendered anew
+    kept.put("resp_1-0", None, hi)
+    assert kept.take("resp_1-0", source("hi"), None) is hi
+    assert kept.take("resp_1-0", source("hi"), None) is None  # taken once
+    held = HeldTokens("hi", [1, 2], [3])
+    kept.put("resp_1-0", held, Prompt(([1, 2, 3, 4], "hi"), continued=True, source=source("hi")))
+    assert kept.take("resp_1-0", source("hi"), None) is None  # measured continuing other tokens
     for i in range(MeasuredPrompts.KEEP + 1):
-        kept.put(f"r{i}", request("hi"), ([i], "hi"))
-    assert kept.take("r0", request("hi")) is None  # bounded: the oldest went
+        kept.put(f"r{i}", None, Prompt(([i], "hi"), source=source("hi")))
+    assert kept.take("r0", source("hi"), None) is None  # bounded: the oldest went
 
 
 async def test_past_the_compaction_threshold_the_model_summarizes_and_the_loop_goes_on() -> None:

@@ -8,6 +8,7 @@ goes through `VllmChat` (``_compat.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from vllm_mcp_ext.types.parts import (
     HeldTokens,
     Part,
     RawTurn,
+    RenderedFrom,
     TextDelta,
     TokenLogprob,
     TurnEnd,
@@ -49,6 +51,7 @@ class Generation:
     prompt_text: str | None = None  # the template's rendering of the conversation
     continued: bool = False  # the prompt extends the held tokens of the previous turn
     rewritten: str | None = None  # why held tokens could not be continued, if they were given
+    source: RenderedFrom | None = None  # what the prompt text was rendered from
 
 
 class ChatTemplateTurns:
@@ -59,6 +62,7 @@ class ChatTemplateTurns:
         self.model_name = chat.model_name
         self._logged: set[str] = set()
         self._measured = MeasuredPrompts()  # first turns rendered to check that they fit
+        self._windows = WindowVerdicts()  # templates that render a window as the whole conversation
 
     @property
     def takes_media(self) -> bool:
@@ -77,7 +81,8 @@ class ChatTemplateTurns:
 
     async def prompt_size(self, turn: TurnRequest) -> PromptSize | None:
         """The first turn's prompt size, rendered as `start` renders it (which then takes this
-        rendering instead of making it again). None for media (vLLM's full render)."""
+        prompt instead of making it again): the held tokens continued where they are given, else
+        the whole conversation. None for media (vLLM's full render)."""
         chat = self._chat
         if not chat.takes_media:  # as run_turn does
             turn = replace(turn, messages=without_tool_media(turn.messages))
@@ -89,11 +94,11 @@ class ChatTemplateTurns:
             turn = await self._fit(turn)
             request = _chat_request(self.model_name, turn)
         request = chat.structured_answer(request, chat.template_kwargs(request))
-        rendered = await self._render_text_prompt(request)
-        if rendered is None:
+        prompt = await self._prompt(request, turn.held)
+        if prompt.rendered is None:
             return None
-        self._measured.put(turn.request_id, request, rendered)
-        size = PromptSize(len(rendered[0]), 0, chat.max_model_len, len(turn.tools))
+        self._measured.put(turn.request_id, turn.held, prompt)
+        size = PromptSize(len(prompt.rendered[0]), 0, chat.max_model_len, len(turn.tools))
         if size.fits or not turn.tools:
             return size
         bare = await self._render_text_prompt(_chat_request(self.model_name, replace(turn, tools=[])))
@@ -159,7 +164,7 @@ class ChatTemplateTurns:
         )
         held = None
         if generation.prompt_text is not None:
-            held = HeldTokens(generation.prompt_text, prompt_ids, output_ids)
+            held = HeldTokens(generation.prompt_text, prompt_ids, output_ids, generation.source)
         if record is not None and trace is not None:
             record.end = time.perf_counter()
             record.prompt_tokens, record.cached_tokens = usage.prompt_tokens, cached
@@ -199,12 +204,11 @@ class ChatTemplateTurns:
             # Held ids carry no multimodal data: re-render in full (vLLM's prefix cache still
             # serves the prefix, images included, by their hashes).
             rewritten, held = "the conversation holds media", None
-        continued = await self._continue(request, held) if held is not None and chat.renders_text else None
-        if isinstance(continued, HistoryRewritten):
-            rewritten, continued = continued.reason, None
-        rendered = continued
-        if rendered is None and chat.renders_text and not media:
-            rendered = self._measured.take(request_id, request) or await self._render_text_prompt(request)
+        rendered, continued, source = None, False, None
+        if chat.renders_text and not media:
+            prompt = await self._turn_prompt(request, request_id, held)
+            rendered, continued, source = prompt.rendered, prompt.continued, prompt.source
+            rewritten = prompt.rewritten or rewritten
         engine_input: Any
         prompt_text: str | None
         if rendered is not None:
@@ -233,8 +237,9 @@ class ChatTemplateTurns:
             ),
             outputs,
             prompt_text,
-            continued is not None,
+            continued,
             rewritten,
+            source if rendered is not None else None,
         )
 
     def _with_logprobs(self, parts: list[Part], token_ids: list[int], logprobs: Any, top: int) -> list[Part]:
@@ -274,6 +279,31 @@ class ChatTemplateTurns:
                 return turn
             turn = replace(turn, messages=fewer, held=None)
 
+    async def _turn_prompt(
+        self, request: ChatCompletionRequest, request_id: str, held: HeldTokens | None
+    ) -> Prompt:
+        """The prompt measured before the response started, if it is this turn's; else made now."""
+        source = self._source(request)  # before rendering: vLLM's render rewrites the messages
+        return self._measured.take(request_id, source, held) or await self._prompt(request, held, source)
+
+    async def _prompt(
+        self, request: ChatCompletionRequest, held: HeldTokens | None, source: RenderedFrom | None = None
+    ) -> Prompt:
+        """The turn's prompt: the held tokens continued where the template allows, else the
+        whole conversation rendered and tokenized."""
+        source = source or self._source(request)  # before rendering: vLLM's render rewrites the messages
+        rewritten = None
+        if held is not None:
+            continued = await self._continue(request, held, source)
+            if not isinstance(continued, HistoryRewritten):
+                return Prompt(continued, continued=True, source=source)
+            rewritten = continued.reason
+        return Prompt(await self._render_text_prompt(request), rewritten=rewritten, source=source)
+
+    def _source(self, request: ChatCompletionRequest) -> RenderedFrom:
+        messages = json.dumps(request.messages, default=str)
+        return RenderedFrom(self._chat.render_settings(request), messages, len(request.messages))
+
     async def _render_text_prompt(self, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
         """A text-only prompt rendered and tokenized as vLLM's chat path does it (template text,
         then the tokenizer without special tokens), on the event loop when it is small: vLLM's
@@ -282,17 +312,60 @@ class ChatTemplateTurns:
         return None if text is None else (self._chat.encode(text), text)
 
     async def _continue(
-        self, request: ChatCompletionRequest, held: HeldTokens
+        self, request: ChatCompletionRequest, held: HeldTokens, source: RenderedFrom | None = None
     ) -> tuple[list[int], str] | HistoryRewritten:
-        """The held ids plus the tokens of what the template adds after the model's turn."""
+        """The held ids plus the tokens of what the template adds after the model's turn.
+
+        Where the held prompt's messages start the conversation unchanged (same template, tools
+        and kwargs), only a window renders: the message before the model's turn, the turn and
+        what follows (with the system message and the last user message, which templates
+        look for), once without the model's turn and once with it; what the second adds is
+        what the whole conversation's render adds after the held prompt. A template is
+        trusted with windows after its first window rendered exactly as the whole conversation
+        did (checked once per template settings); one that renders a window otherwise, or
+        cannot render one, always renders the whole conversation."""
+        source = source or self._source(request)
+        generated = self._chat.decode(held.output_ids)
+        window = _window(request.messages, held.source, source)
+        trusted = self._windows.get(source.settings) if window is not None else None
+        if window is not None and trusted:
+            rest = await self._render_after(request, *window)
+            if rest is not None:
+                try:
+                    suffix = suffix_after("", generated, rest)
+                except HistoryRewritten as exc:
+                    return exc
+                return held.token_ids + self._chat.encode(suffix), held.prompt_text + rest
         text = await self._chat.render_text(request, inline=_small(request.messages, held))
         if text is None:
             return HistoryRewritten("the chat template did not render text")
         try:
-            suffix = suffix_after(held.prompt_text, self._chat.decode(held.output_ids), text)
+            suffix = suffix_after(held.prompt_text, generated, text)
         except HistoryRewritten as exc:
             return exc
+        if window is not None and trusted is None:
+            rest = await self._render_after(request, *window)
+            self._windows.judge(source.settings, rest == text[len(held.prompt_text) :])
         return held.token_ids + self._chat.encode(suffix), text
+
+    async def _render_after(
+        self, request: ChatCompletionRequest, before: list[Any], window: list[Any]
+    ) -> str | None:
+        """What the template renders for ``window`` after what it renders for ``before`` (its
+        start, with the generation prompt); None where it renders otherwise or not at all."""
+        try:
+            first = await self._chat.render_text(
+                request.model_copy(update={"messages": before}), inline=_small(before, None, request.tools)
+            )
+            whole = await self._chat.render_text(
+                request.model_copy(update={"messages": window}), inline=_small(window, None, request.tools)
+            )
+        except Exception:  # a template that refuses a part of a conversation: the whole one renders
+            logger.debug("the chat template does not render a window of the conversation", exc_info=True)
+            return None
+        if first is None or whole is None or not whole.startswith(first):
+            return None
+        return whole[len(first) :]
 
     def _log_rewrite(self, reason: str) -> None:
         """Once per model and reason: the prefix cache then serves only part of each turn."""
@@ -307,6 +380,18 @@ class ChatTemplateTurns:
         )
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """A turn's prompt as the plugin renders it: token ids and text (None where the template
+    rendered no text: vLLM's full render then), whether it continues held tokens or why not,
+    and what it was rendered from."""
+
+    rendered: tuple[list[int], str] | None
+    continued: bool = False
+    rewritten: str | None = None
+    source: RenderedFrom | None = None
+
+
 class MeasuredPrompts:
     """First-turn prompts rendered before the response started (to check that they fit), kept
     for the turn itself; bounded, as a response may never start (a client gone, a 4xx)."""
@@ -314,21 +399,64 @@ class MeasuredPrompts:
     KEEP = 64
 
     def __init__(self) -> None:
-        self._by_id: OrderedDict[str, tuple[ChatCompletionRequest, tuple[list[int], str]]] = OrderedDict()
+        self._by_id: OrderedDict[str, tuple[HeldTokens | None, Prompt]] = OrderedDict()
 
-    def put(self, request_id: str, request: ChatCompletionRequest, rendered: tuple[list[int], str]) -> None:
-        self._by_id[request_id] = (request, rendered)
+    def put(self, request_id: str, held: HeldTokens | None, prompt: Prompt) -> None:
+        self._by_id[request_id] = (held, prompt)
         while len(self._by_id) > self.KEEP:
             self._by_id.popitem(last=False)
 
-    def take(self, request_id: str, request: ChatCompletionRequest) -> tuple[list[int], str] | None:
-        """The rendering, when the turn asks for the very conversation and tools measured."""
+    def take(self, request_id: str, source: RenderedFrom, held: HeldTokens | None) -> Prompt | None:
+        """The prompt, when the turn asks for the very conversation, settings and held tokens
+        measured."""
         kept = self._by_id.pop(request_id, None)
         if kept is None:
             return None
-        measured, rendered = kept
-        same = measured.messages == request.messages and measured.tools == request.tools
-        return rendered if same and measured.tool_choice == request.tool_choice else None
+        measured_held, prompt = kept
+        return prompt if measured_held is held and prompt.source == source else None
+
+
+class WindowVerdicts:
+    """Per template settings: whether a window of the conversation renders as the whole one
+    does (None: not checked yet); bounded."""
+
+    KEEP = 256
+
+    def __init__(self) -> None:
+        self._by_settings: OrderedDict[str, bool] = OrderedDict()
+
+    def get(self, settings: str) -> bool | None:
+        return self._by_settings.get(settings)
+
+    def judge(self, settings: str, renders_alike: bool) -> None:
+        self._by_settings[settings] = renders_alike
+        while len(self._by_settings) > self.KEEP:
+            self._by_settings.popitem(last=False)
+
+
+def _window(
+    messages: list[Any], held: RenderedFrom | None, now: RenderedFrom
+) -> tuple[list[Any], list[Any]] | None:
+    """The messages a continuation renders instead of the whole conversation (without and with
+    the model's turn and the tool results after it), when the held prompt's messages start it
+    unchanged, only tool results follow the turn, and something is left out; else None."""
+    if held is None or not held.extended_by(now):
+        return None
+    turn = held.count  # the model's turn follows the messages its prompt rendered
+    if not all(isinstance(m, dict) for m in messages) or messages[turn].get("role") != "assistant":
+        return None
+    if any(m.get("role") != "tool" for m in messages[turn + 1 :]):
+        # only tool results: a new question may change how a template renders the earlier
+        # turns (the last query decides which turns keep their reasoning, say)
+        return None
+    start = turn - 1
+    head = [messages[0]] if start > 0 and messages[0].get("role") in ("system", "developer") else []
+    user = next((i for i in range(start - 1, len(head) - 1, -1) if messages[i].get("role") == "user"), None)
+    if user is not None:
+        head.append(messages[user])
+    if len(head) + len(messages) - start >= len(messages):
+        return None
+    return head + messages[start:turn], head + messages[start:]
 
 
 INLINE_RENDER_CHARS = 32_768  # what a turn renders anew, up to this size, renders on the event loop

@@ -8,12 +8,29 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class RenderedFrom:
+    """What a prompt's text was rendered from: the template settings (template, kwargs, tools)
+    and the messages, as JSON, and how many messages."""
+
+    settings: str
+    messages: str
+    count: int
+
+    def extended_by(self, later: RenderedFrom) -> bool:
+        """Whether ``later`` has the same settings and starts with these very messages."""
+        if later.settings != self.settings or later.count <= self.count or self.count == 0:
+            return False
+        return later.messages.startswith(self.messages[:-1] + ", ")  # "[a, b" of "[a, b, c]"
+
+
+@dataclass(frozen=True)
 class HeldTokens:
     """What the engine holds after a turn: its prompt (text and ids) and the generated ids."""
 
     prompt_text: str
     prompt_ids: list[int]
     output_ids: list[int]
+    source: RenderedFrom | None = None  # what ``prompt_text`` was rendered from, where known
 
     @property
     def token_ids(self) -> list[int]:
