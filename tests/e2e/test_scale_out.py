@@ -9,7 +9,8 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,24 @@ def replicas(
     config.write_text(json.dumps({"mcpServers": servers}))
     with ExitStack() as stack:
         url = stack.enter_context(postgres_server())
-        a = stack.enter_context(
-            serve(tiny_model, config, logs / "vllm-a.log", "--api-server-count", "2", store=url)
+        a, b = started_together(
+            stack,
+            serve(tiny_model, config, logs / "vllm-a.log", "--api-server-count", "2", store=url),
+            serve(tiny_model, config, logs / "vllm-b.log", store=url),
         )
-        b = stack.enter_context(serve(tiny_model, config, logs / "vllm-b.log", store=url))
         every_process_ready(a)
         yield a, b
+
+
+def started_together(stack: ExitStack, *servers: AbstractContextManager[str]) -> list[str]:
+    """Start the servers at once (a minute saved per server); each one that started is stopped
+    with ``stack``, also when another failed."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(server.__enter__) for server in servers]
+    for server, future in zip(servers, futures, strict=True):
+        if future.exception() is None:
+            stack.push(server)
+    return [future.result() for future in futures]
 
 
 def every_process_ready(base_url: str, timeout: float = 120) -> None:
