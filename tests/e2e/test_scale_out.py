@@ -45,6 +45,9 @@ def replicas(
     }
     config.write_text(json.dumps({"mcpServers": servers}))
     with ExitStack() as stack:
+        # a client's one connection stays with its process for the whole test (vLLM's default
+        # keep-alive is 5 s: a test's pause would move it to whichever process accepts next)
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "600")
         url = stack.enter_context(postgres_server())
         a, b = started_together(
             stack,
@@ -78,18 +81,21 @@ def every_process_ready(base_url: str, timeout: float = 120) -> None:
 
 
 @pytest.fixture
-def a(replicas: tuple[str, str]) -> openai.OpenAI:
-    return client(replicas[0])
+def a(replicas: tuple[str, str]) -> Iterator[openai.OpenAI]:
+    with client(replicas[0]) as one:
+        yield one
 
 
 @pytest.fixture
-def b(replicas: tuple[str, str]) -> openai.OpenAI:
-    return client(replicas[1])
+def b(replicas: tuple[str, str]) -> Iterator[openai.OpenAI]:
+    with client(replicas[1]) as one:
+        yield one
 
 
 def client(base_url: str) -> openai.OpenAI:
     """One kept-alive connection: every request of this client lands on one API server process."""
-    http = httpx.Client(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1), timeout=120)
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=600)
+    http = httpx.Client(limits=one, timeout=120)
     return openai.OpenAI(base_url=f"{base_url}/v1", api_key="-", http_client=http, max_retries=0)
 
 
@@ -142,13 +148,15 @@ def test_previous_response_id_continues_on_the_other_replica(a: openai.OpenAI, b
 def test_a_conversation_continues_on_either_replica(a: openai.OpenAI, b: openai.OpenAI) -> None:
     conversation = a.conversations.create()
     first, (key_a, _) = create(a, ASK, OPEN, conversation=conversation.id)
-    second, (key_b, _) = create(b, "Thanks.", OPEN, conversation=conversation.id)
+    second, (key_b, _) = create(b, ASK, OPEN, conversation=conversation.id)
     assert key_a == key_b == conversation.id
     items = b.conversations.items.list(conversation.id, order="asc", limit=100).data
     outputs = [i.id for i in [*first.output, *second.output]]
     assert [i.id for i in items if i.id in outputs] == outputs  # both replicas' items, in order
     assert len(items) == len(outputs) + 2  # and the two user messages
-    assert second.usage.input_tokens > first.usage.input_tokens
+    # B's model saw A's exchange: its tool list is not listed again, its first prompt is longer
+    assert [i.type for i in second.output if i.type == "mcp_list_tools"] == []
+    assert first_prompt(b, second.id) > first_prompt(a, first.id) + 40
 
 
 def test_a_background_response_started_on_one_replica_is_followed_and_cancelled_on_the_other(
@@ -201,6 +209,12 @@ def on_another_process(base_url: str, response_id: str, tries: int = 40) -> open
             return candidate
         candidate.close()
     raise AssertionError(f"{tries} fresh connections all landed on the process that ran {response_id}")
+
+
+def first_prompt(client: openai.OpenAI, response_id: str) -> int:
+    """The prompt tokens of the response's first model turn (its trace, on the process that ran it)."""
+    trace = client.get(f"/mcp/traces/{response_id}", cast_to=httpx.Response).json()
+    return trace["turns"][0]["prompt_tokens"]
 
 
 def trace_status(client: openai.OpenAI, response_id: str) -> int:
