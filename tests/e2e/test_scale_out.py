@@ -193,7 +193,8 @@ def test_api_server_processes_answer_each_others_approvals_and_continue_each_oth
     assert trace_status(one, asked.id) == 200
     other = on_another_process(base_url, asked.id)
     answered, (key, _) = create(other, [approve(asked.output[1].id)], GATED, previous_response_id=asked.id)
-    assert [(i.type, i.output) for i in answered.output][:1] == [("mcp_call", "5")]
+    call = answered.output[0]
+    assert (call.type, call.output, call.approval_request_id) == ("mcp_call", "5", asked.output[1].id)
     assert key == asked.id
     # and back: the first process continues what the second one ran
     third, _ = create(one, "And 2 plus 3 again?", OPEN, previous_response_id=answered.id)
