@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ class Runtime:
     keys: ApiKeys = field(default_factory=ApiKeys)  # vLLM's --api-key: callers are told apart by them
     open_sockets: int = 0  # WebSocket connections to /v1/responses now (api/websocket.py)
     hosts: HostPolicy = field(default_factory=HostPolicy)  # Host/Origin names the MCP doors answer
+    # this server's name for routers (the x-vllm-mcp-replica header: api/affinity.py)
+    replica: str = field(default_factory=socket.gethostname)
     _purge: asyncio.Task[None] | None = None
 
     @property

@@ -246,10 +246,11 @@ def serve(
     config: Path,
     log: Path,
     *flags: str,
-    store: Path | None = None,
+    store: Path | str | None = None,
     api_keys: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """`vllm serve` with the plugin, as a user types it; yields the base URL. ``api_keys``
+    """`vllm serve` with the plugin, as a user types it; yields the base URL. ``store``: a SQLite
+    file or a ``postgresql://`` URL (none kept without it). ``api_keys``
     go to ``--api-key`` (the first one is used to wait for the MCP servers).
 
     On the way out it checks that the stdio MCP servers the plugin started went with it.

@@ -13,7 +13,7 @@ from tests.support.ci import unavailable
 from tests.support.postgres import binaries, postgres_server
 from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.store import ResponseStore, StoredResponse, open_store
-from vllm_mcp_ext.store.sql import SCHEMA
+from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
 from vllm_mcp_ext.store.sqlite import SqliteStore
 
 
@@ -174,3 +174,41 @@ async def test_credentials_are_kept_by_key_and_replaced_and_outlive_a_purge(stor
     await store.put_credentials(key, {"tokens": {"refresh_token": "r2"}})
     await store.purge(time.time() + 1)
     assert await store.get_credentials(key) == {"tokens": {"refresh_token": "r2"}}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_processes_starting_together_on_a_new_database_all_open_it(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``--api-server-count 4`` starts four API server processes at once, each creating the tables
+    (the store's at start, the conversations' on first use): none may fail on another's half-made
+    table. A fresh database of its own, so the tables do not exist yet."""
+    import asyncio
+
+    from vllm_mcp_ext.conversations.store import ConversationStore
+
+    if backend == "sqlite":
+        setting = str(tmp_path / "fresh.sqlite3")
+    else:
+        setting = await _fresh_database(request.getfixturevalue("postgres_url"))
+    stores = [open_store(setting) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores if s is not None))
+    try:
+        conversations = [ConversationStore(s.db) for s in stores if isinstance(s, SqlStore)]
+        ids = [f"conv_{i}" for i in range(4)]
+        await asyncio.gather(*(c.create(i, {}, []) for c, i in zip(conversations, ids, strict=True)))
+        assert [await conversations[0].get(i) is not None for i in ids] == [True] * 4
+    finally:
+        await asyncio.gather(*(s.close() for s in stores if s is not None))
+
+
+async def _fresh_database(url: str) -> str:
+    """A new, empty database on the test server; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + f"/{name}"

@@ -13,6 +13,7 @@ from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import ApiKeys
 from vllm_mcp_ext.access.origin import HostPolicy
 from vllm_mcp_ext.api import chat, compact, conversations, messages, responses, status, websocket
+from vllm_mcp_ext.api.affinity import replica_name
 from vllm_mcp_ext.api.mcp import GatewayApp
 from vllm_mcp_ext.config import parse_tool_server_arg
 from vllm_mcp_ext.runtime import Runtime
@@ -52,4 +53,5 @@ class McpEndpointPlugin:
         runtime.keys = ApiKeys.from_args(args)
         runtime.hosts = HostPolicy.load(getattr(args, "host", None), runtime.service.settings.allowed_hosts)
         runtime.service.own_port = getattr(args, "port", None)
+        runtime.replica = replica_name(runtime.service.settings.replica, runtime.service.own_port)
         state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

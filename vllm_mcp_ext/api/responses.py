@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vllm_mcp_ext import _compat
 from vllm_mcp_ext.access import Caller
+from vllm_mcp_ext.api.affinity import affinity_headers
 from vllm_mcp_ext.api.body import read_body
 from vllm_mcp_ext.api.disconnect import ClientGone, event_stream, unless_disconnected
 from vllm_mcp_ext.api.door import caller_of, error_boundary, runtime_of
@@ -20,6 +21,7 @@ from vllm_mcp_ext.api.routing import choose_route
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.sse import encode, encode_wire
 from vllm_mcp_ext.events.wire import to_wire
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,14 @@ async def create_response(raw_request: Request) -> Response:
     body = raw_body.for_plugin()  # the plugin's limits, for what the plugin serves
     service = plugin.service
     run = await service.prepare(body, caller)
+    headers = affinity_headers(run, plugin.replica)
+    answer = await _answer(raw_request, plugin, run)
+    answer.headers.update(headers)
+    return answer
+
+
+async def _answer(raw_request: Request, plugin: Runtime, run: Run) -> Response:
+    service = plugin.service
     if run.request.background:
         queued = await service.start_background(run)
         if run.request.stream:

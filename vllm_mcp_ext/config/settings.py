@@ -36,6 +36,9 @@ class Settings:
     max_tool_result_tokens: int | None = option(None, env="VLLM_MCP_MAX_TOOL_RESULT_TOKENS", kind="int")
     # identical calls answered with the earlier result before the MCP tools go off (loop/guards.py)
     max_repeated_calls: int = option(2, env="VLLM_MCP_MAX_REPEATED_CALLS", kind="int")
+    # this server's name in the `x-vllm-mcp-replica` response header; None: "<hostname>:<port>"
+    # (docs/scale-out.md)
+    replica: str | None = option(None, env="VLLM_MCP_REPLICA", kind="text")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

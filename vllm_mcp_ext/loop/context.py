@@ -70,6 +70,10 @@ class ParsableContext:
     answers: list[ApprovalAnswer] = field(default_factory=list)
     instructions: str | None = None  # this request's, rendered first; never carried over
     held: HeldTokens | None = None  # what the engine holds after the last turn of this response
+    # the conversation's prefix key: the same for every response of one chain of
+    # previous_response_id (the first one's id) or of one conversation (its id); routers send
+    # the chain's turns to one replica by it (docs/scale-out.md)
+    session: str | None = None
     _reasoning: str | None = None
 
     # -- rendering and extending ----------------------------------------------------------
@@ -291,6 +295,7 @@ class ParsableContext:
                 for w in self.waiting
             ],
             "answered": sorted(self.answered),
+            "session": self.session,
         }
 
     @classmethod
@@ -312,6 +317,7 @@ class ParsableContext:
                 for w in data.get("waiting", [])
             ],
             answered=set(data.get("answered", [])),
+            session=data.get("session"),
         )
 
 

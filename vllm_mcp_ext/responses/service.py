@@ -114,6 +114,7 @@ class ResponsesService:
         run = await self._planned(request, context, grant)
         run.owner = caller.key_hash
         run.keeps_held = held is not None
+        context.session = request.conversation_id or context.session or request.id
         return run
 
     async def compact(self, body: dict[str, Any], caller: Caller = ANONYMOUS) -> Compacted:

@@ -8,6 +8,11 @@ from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.redact import redact_url as _redact_url
 from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
 
+# ``CREATE TABLE IF NOT EXISTS`` is not safe against itself: two processes creating one table at
+# once (``--api-server-count 4``, replicas starting together) fail with a duplicate key in
+# pg_type. Schema changes take this transaction-scoped lock first, so they run one at a time.
+_ONE_SCHEMA_CHANGE_AT_A_TIME = "SELECT pg_advisory_xact_lock(7154202851)"
+
 
 class PostgresDatabase:
     def __init__(self, url: str):
@@ -24,7 +29,8 @@ class PostgresDatabase:
         pool = AsyncConnectionPool(self.url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
         try:
             await pool.open(wait=True, timeout=30)
-            async with pool.connection() as conn:
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(_ONE_SCHEMA_CHANGE_AT_A_TIME)
                 for statement in SCHEMA:
                     await conn.execute(statement)
         except Exception as exc:
@@ -39,6 +45,8 @@ class PostgresDatabase:
 
     async def run(self, statements: list[tuple[str, tuple[Any, ...]]]) -> int:
         async with self._pool.connection() as conn, conn.transaction():
+            if any(sql.lstrip().upper().startswith("CREATE") for sql, _ in statements):
+                await conn.execute(_ONE_SCHEMA_CHANGE_AT_A_TIME)
             count = 0
             for sql, params in statements:
                 cursor = await conn.execute(_pg(sql), params)

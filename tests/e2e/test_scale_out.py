@@ -1,0 +1,226 @@
+"""Past one process (docs/scale-out.md): two `vllm serve` replicas sharing one real PostgreSQL
+store, the first with two API server processes (``--api-server-count 2``). Whatever process or
+replica a request lands on, approvals, ``previous_response_id``, conversations and background
+responses (followed and cancelled) work, and every response names its prefix key and replica."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import SERVERS, serve
+from tests.support.ci import unavailable
+from tests.support.postgres import binaries, postgres_server
+
+pytestmark = pytest.mark.e2e
+
+ASK = "What is 2 plus 3?"
+SESSION, REPLICA = "x-vllm-mcp-session", "x-vllm-mcp-replica"
+GATED = [{"type": "mcp", "server_label": "calc"}]  # every call waits for approval
+OPEN = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tiny_model: Path, slow_marker: Path, logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(A, B): A runs two API server processes; both keep responses in one PostgreSQL database."""
+    if binaries() is None:
+        unavailable("PostgreSQL is not installed (Debian's postgresql package)")
+    config = tmp_path_factory.mktemp("scale") / "mcp.json"
+    slow = [str(Path(__file__).parent / "servers" / "slow_calculator.py"), str(slow_marker)]
+    servers = {
+        "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
+        "slowcalc": {"command": sys.executable, "args": slow},
+    }
+    config.write_text(json.dumps({"mcpServers": servers}))
+    with ExitStack() as stack:
+        # a client's one connection stays with its process for the whole test (vLLM's default
+        # keep-alive is 5 s: a test's pause would move it to whichever process accepts next)
+        stack.enter_context(pytest.MonkeyPatch.context()).setenv("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", "600")
+        url = stack.enter_context(postgres_server())
+        a, b = started_together(
+            stack,
+            serve(tiny_model, config, logs / "vllm-a.log", "--api-server-count", "2", store=url),
+            serve(tiny_model, config, logs / "vllm-b.log", store=url),
+        )
+        every_process_ready(a)
+        yield a, b
+
+
+def started_together(stack: ExitStack, *servers: AbstractContextManager[str]) -> list[str]:
+    """Start the servers at once (a minute saved per server); each one that started is stopped
+    with ``stack``, also when another failed."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(server.__enter__) for server in servers]
+    for server, future in zip(servers, futures, strict=True):
+        if future.exception() is None:
+            stack.push(server)
+    return [future.result() for future in futures]
+
+
+def every_process_ready(base_url: str, timeout: float = 120) -> None:
+    """`serve` waited on one process; each process starts its own MCP servers. Ready when ten
+    fresh connections in a row, wherever they land, find both servers ready."""
+    deadline, in_a_row = time.monotonic() + timeout, 0
+    while in_a_row < 10:
+        assert time.monotonic() < deadline, "the API server processes' MCP servers did not start"
+        servers = httpx.get(f"{base_url}/v1/mcp/servers", timeout=10).json()["data"]
+        in_a_row = in_a_row + 1 if all(s["status"] == "ready" for s in servers) else 0
+        time.sleep(0.1 if in_a_row else 0.5)
+
+
+@pytest.fixture
+def a(replicas: tuple[str, str]) -> Iterator[openai.OpenAI]:
+    with client(replicas[0]) as one:
+        yield one
+
+
+@pytest.fixture
+def b(replicas: tuple[str, str]) -> Iterator[openai.OpenAI]:
+    with client(replicas[1]) as one:
+        yield one
+
+
+def client(base_url: str) -> openai.OpenAI:
+    """One kept-alive connection: every request of this client lands on one API server process."""
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=600)
+    http = httpx.Client(limits=one, timeout=120)
+    return openai.OpenAI(base_url=f"{base_url}/v1", api_key="-", http_client=http, max_retries=0)
+
+
+def create(client: openai.OpenAI, input: Any, tools: list[dict[str, Any]], **kw: Any):
+    """The response and its affinity headers."""
+    raw = client.responses.with_raw_response.create(
+        model="tiny", input=input, tools=tools, temperature=0, **kw
+    )
+    return raw.parse(), (raw.headers.get(SESSION), raw.headers.get(REPLICA))
+
+
+def approve(request_id: str) -> dict[str, Any]:
+    return {"type": "mcp_approval_response", "approval_request_id": request_id, "approve": True}
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_approval_asked_on_one_replica_is_answered_on_the_other(
+    a: openai.OpenAI, b: openai.OpenAI
+) -> None:
+    asked, (key_a, replica_a) = create(a, ASK, GATED)
+    assert [i.type for i in asked.output] == ["mcp_list_tools", "mcp_approval_request"]
+    answered, (key_b, replica_b) = create(
+        b, [approve(asked.output[1].id)], GATED, previous_response_id=asked.id
+    )
+    call = answered.output[0]
+    assert (call.type, call.name, call.arguments, call.output) == ("mcp_call", "add", '{"a": 2, "b": 3}', "5")
+    assert call.approval_request_id == asked.output[1].id
+    # one prefix key for the conversation, wherever its turns ran; each replica names itself
+    assert key_a == key_b == asked.id
+    assert replica_a is not None and replica_b is not None and replica_a != replica_b
+
+
+def test_previous_response_id_continues_on_the_other_replica(a: openai.OpenAI, b: openai.OpenAI) -> None:
+    first, _ = create(b, ASK, OPEN)
+    second, (key, _) = create(a, "And 2 plus 3 again?", OPEN, previous_response_id=first.id)
+    assert second.previous_response_id == first.id and key == first.id
+    # the tools are already in the conversation the other replica stored: not listed again
+    assert [i.type for i in second.output if i.type == "mcp_list_tools"] == []
+    assert second.usage.input_tokens > first.usage.input_tokens + 20  # it saw the first exchange
+
+
+def test_a_conversation_continues_on_either_replica(a: openai.OpenAI, b: openai.OpenAI) -> None:
+    conversation = a.conversations.create()
+    first, (key_a, _) = create(a, ASK, OPEN, conversation=conversation.id)
+    second, (key_b, _) = create(b, ASK, OPEN, conversation=conversation.id)
+    assert key_a == key_b == conversation.id
+    items = b.conversations.items.list(conversation.id, order="asc", limit=100).data
+    outputs = [i.id for i in [*first.output, *second.output]]
+    assert [i.id for i in items if i.id in outputs] == outputs  # both replicas' items, in order
+    assert len(items) == len(outputs) + 2  # and the two user messages
+    # B's model saw A's exchange: its tool list is not listed again, its first prompt is longer
+    assert [i.type for i in second.output if i.type == "mcp_list_tools"] == []
+    assert first_prompt(b, second.id) > first_prompt(a, first.id) + 40
+
+
+def test_a_background_response_started_on_one_replica_is_followed_and_cancelled_on_the_other(
+    a: openai.OpenAI, b: openai.OpenAI, slow_marker: Path
+) -> None:
+    for suffix in (".started", ".cancelled"):
+        slow_marker.with_suffix(suffix).unlink(missing_ok=True)
+    queued, _ = create(a, ASK, [{"type": "mcp", "server_label": "slowcalc", "require_approval": "never"}],
+                       background=True)  # fmt: skip
+    wait_for(slow_marker.with_suffix(".started").exists, what="the slow tool to start")
+    polled = b.responses.retrieve(queued.id)
+    assert polled.status == "in_progress"
+    assert [i.status for i in polled.output if i.type == "mcp_call"] == ["calling"]
+    cancelled = b.responses.cancel(queued.id)
+    assert cancelled.status == "cancelled"
+    # the replica that runs it saw the flag and stopped the call, well before its 60 s sleep ends
+    wait_for(slow_marker.with_suffix(".cancelled").exists, 15, "the MCP server to see the cancellation")
+    assert b.responses.retrieve(queued.id).status == "cancelled"
+    # its events, stored by A, replay from B
+    with b.responses.retrieve(queued.id, stream=True, starting_after=0) as events:
+        numbers = [e.sequence_number for e in events]
+    assert len(numbers) >= 3 and numbers == list(range(1, len(numbers) + 1))
+
+
+def test_api_server_processes_answer_each_others_approvals_and_continue_each_others_responses(
+    replicas: tuple[str, str],
+) -> None:
+    """On A's two processes: the approval is asked on one and answered on the other (a trace is
+    kept in the memory of the process that ran the response: a connection that finds none is on
+    another process)."""
+    base_url = replicas[0]
+    one = client(base_url)
+    asked, _ = create(one, ASK, GATED)
+    assert trace_status(one, asked.id) == 200
+    other = on_another_process(base_url, asked.id)
+    answered, (key, _) = create(other, [approve(asked.output[1].id)], GATED, previous_response_id=asked.id)
+    call = answered.output[0]
+    assert (call.type, call.output, call.approval_request_id) == ("mcp_call", "5", asked.output[1].id)
+    assert key == asked.id
+    # and back: the first process continues what the second one ran
+    third, _ = create(one, "And 2 plus 3 again?", OPEN, previous_response_id=answered.id)
+    assert third.previous_response_id == answered.id and third.status == "completed"
+    assert (trace_status(one, third.id), trace_status(other, third.id)) == (200, 404)
+
+
+def on_another_process(base_url: str, response_id: str, tries: int = 40) -> openai.OpenAI:
+    """A client whose connection landed on a process that did not run ``response_id``."""
+    for _ in range(tries):
+        candidate = client(base_url)
+        if trace_status(candidate, response_id) == 404:
+            return candidate
+        candidate.close()
+    raise AssertionError(f"{tries} fresh connections all landed on the process that ran {response_id}")
+
+
+def first_prompt(client: openai.OpenAI, response_id: str) -> int:
+    """The prompt tokens of the response's first model turn (its trace, on the process that ran it)."""
+    trace = client.get(f"/mcp/traces/{response_id}", cast_to=httpx.Response).json()
+    return trace["turns"][0]["prompt_tokens"]
+
+
+def trace_status(client: openai.OpenAI, response_id: str) -> int:
+    """200 on the process that ran ``response_id`` (it keeps the trace), 404 on another."""
+    try:
+        return client.get(f"/mcp/traces/{response_id}", cast_to=httpx.Response).status_code
+    except openai.NotFoundError:
+        return 404
