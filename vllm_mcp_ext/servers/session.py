@@ -44,7 +44,7 @@ from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
-from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers, Elicit
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
@@ -175,17 +175,22 @@ class McpSession:
         here, once (`observe.tool_call`), the one place all tool calls pass."""
         progress = progress or handlers.progress
         with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
-            result = await self._call_once(name, arguments, timeout, progress)
+            result = await self._call_once(name, arguments, timeout, progress, handlers.elicit)
             record.result(result.is_error)
             return result
 
     async def _call_once(
-        self, name: str, arguments: dict[str, Any], timeout: float | None, progress: Progress | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        timeout: float | None,
+        progress: Progress | None,
+        elicit: Elicit | None = None,
     ) -> types.CallToolResult:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress))
+        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress, elicit))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -200,6 +205,7 @@ class McpSession:
         arguments: dict[str, Any],
         timeout: float | None,
         progress: Progress | None = None,
+        elicit: Elicit | None = None,
     ) -> types.CallToolResult:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
@@ -207,7 +213,9 @@ class McpSession:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
                 with anyio.fail_after(limit):
-                    result = await self._tools_call(session, name, arguments, progress or self._progress)
+                    result = await self._tools_call(
+                        session, name, arguments, progress or self._progress, elicit
+                    )
                 tg.cancel_scope.cancel()
         except BaseException as exc:
             failure = self._call_failure(innermost(exc))
@@ -223,10 +231,16 @@ class McpSession:
         return result
 
     async def _tools_call(
-        self, session: ClientSession, name: str, arguments: dict[str, Any], progress: Progress
+        self,
+        session: ClientSession,
+        name: str,
+        arguments: dict[str, Any],
+        progress: Progress,
+        elicit: Elicit | None = None,
     ) -> Any:
         """One tools/call; on 2026-07-28, its ``input_required`` rounds answered by the same
-        callbacks that answer a 2025 server's requests (`_elicit`, `_sample`)."""
+        callbacks that answer a 2025 server's requests (`_elicit`, `_sample`), except that an
+        elicitation there belongs to this call, so it goes to this call's ``elicit``."""
 
         async def send(responses: types.InputResponses | None, state: str | None) -> Any:
             return await session.call_tool(
@@ -239,6 +253,12 @@ class McpSession:
             )
 
         async def dispatch(key: str, request: types.InputRequest) -> Any:
+            if (
+                isinstance(request, types.ElicitRequest)
+                and self.hooks is None
+                and self.features.elicitation != "decline"
+            ):
+                return await self._answer_elicitation(elicit, request.params)
             context = ClientRequestContext(session=session, request_id=key)
             return await session.dispatch_input_request(context, request)
 
@@ -375,8 +395,12 @@ class McpSession:
         client_handlers.log_message(self.name, params)
 
     async def _elicit(self, _context: Any, params: types.ElicitRequestParams) -> Any:
-        elicit = self._in_flight.elicitor()
-        if elicit is not None:
+        return await self._answer_elicitation(self._in_flight.elicitor(), params)
+
+    async def _answer_elicitation(self, elicit: Elicit | None, params: types.ElicitRequestParams) -> Any:
+        """The user's answer where the policy is ``ask`` and the call's response can ask (it
+        opted in: `loop.elicitation`), else the policy's."""
+        if elicit is not None and self.features.elicitation == "ask":
             return await elicit(params)
         answer = client_handlers.policy_answer(self.features, params)
         logger.info("MCP server %s asked for input (%s): %s", self.name, params.mode, answer.action)
