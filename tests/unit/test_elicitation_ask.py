@@ -13,14 +13,18 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp import types
 
 from tests.e2e.servers import asking
-from tests.support.asgi import plugin_client
+from tests.support.asgi import loopback, plugin_client
 from tests.unit.test_server_requests import AskingModel, events_of
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.client_features import ClientFeatures
+from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.loop.elicitation import EXPIRED, CallGate, HeldCall, HeldCalls, PendingElicitation
-from vllm_mcp_ext.types.source import CallOutcome
+from vllm_mcp_ext.servers.remote import RemoteMcp
+from vllm_mcp_ext.types.client_handlers import ClientHandlers
+from vllm_mcp_ext.types.source import CallFailed, CallOutcome
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 ASKING = Path(asking.__file__)
@@ -221,3 +225,46 @@ async def test_only_the_caller_that_paused_may_take_the_held_call() -> None:
     taken = held.take("mcpe_1", "key-a")
     assert taken is not None and taken.task is task
     task.cancel()
+
+
+async def test_a_server_url_server_gets_the_configured_defaults_no_elicitation_and_no_sampling() -> None:
+    """A request's own ``server_url`` server has no policy fields: elicitation declined (not
+    declared: the server's ask is refused) and sampling off, whatever the caller lends."""
+    asked: list[Any] = []
+
+    async def elicit(params: Any) -> Any:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content=ORDER)
+
+    async def sample(*args: Any) -> Any:
+        asked.append(args)
+        raise AssertionError("sampling is off for server_url servers")
+
+    handlers = ClientHandlers(elicit=elicit, sample=sample)
+    async with loopback(asking.build().streamable_http_app(), lifespan=True) as url:
+        port = url.rsplit(":", 1)[1]
+        service = RemoteMcp(RemoteSettings(allow=(f"127.0.0.1:{port}",), call_timeout=10))
+        try:
+            src = service.source("r", f"{url}/mcp", {}, None, None, "tools[0]")
+            await src.current_tools()
+            with pytest.raises(CallFailed) as form:
+                await src.call_tool("confirm_order", {}, handlers=handlers)
+            greeting = await src.call_tool("greet", {}, handlers=handlers)
+        finally:
+            await service.close()
+    assert asked == []
+    assert form.value.message == "Elicitation not supported"  # the SDK's refusal, as for "decline"
+    assert greeting.content[0].text.startswith("sampling refused: Sampling not supported")  # type: ignore[union-attr]
+
+
+async def test_chat_completions_cannot_ask_so_the_servers_question_is_declined() -> None:
+    chat = {
+        "model": "scripted",
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [{"type": "mcp", "server_label": "asking", "require_approval": "never"}],
+    }
+    async with plugin_client(AskingModel("confirm_order"), (spec(),)) as http:
+        answer = await http.post("/v1/chat/completions", json=chat, timeout=60)
+    assert answer.status_code == 200, answer.text
+    [call] = answer.json()["choices"][0]["message"]["mcp_calls"]
+    assert call["output"] == "elicitation decline"
