@@ -268,3 +268,40 @@ async def test_chat_completions_cannot_ask_so_the_servers_question_is_declined()
     assert answer.status_code == 200, answer.text
     [call] = answer.json()["choices"][0]["message"]["mcp_calls"]
     assert call["output"] == "elicitation decline"
+
+
+async def test_progress_and_questions_together_still_pause(tmp_path: Path) -> None:
+    """Progress events wait for the calls; a call waiting for an answer must not hold them."""
+    async with plugin_client(AskingModel("confirm_order"), (spec(),), tmp_path / "s.db") as http:
+        events = await events_of(http, body(include=["mcp_call.progress", "mcp_elicitation"]))
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]][-2:] == ["mcp_call", "mcp_elicitation_request"]
+
+
+async def test_an_approved_call_that_asks_pauses_again_by_id_and_by_replay(tmp_path: Path) -> None:
+    always = {"type": "mcp", "server_label": "asking", "require_approval": "always"}
+    async with plugin_client(AskingModel("confirm_order"), (spec(),), tmp_path / "s.db") as http:
+        first = await create(http, body(tools=[always]))
+        [approval] = items(first, "mcp_approval_request")
+        yes = {"type": "mcp_approval_response", "approval_request_id": approval["id"], "approve": True}
+        second = await create(http, body(tools=[always], previous_response_id=first["id"], input=[yes]))
+        [paused] = items(second, "mcp_call")
+        [question] = items(second, "mcp_elicitation_request")
+        by_id = await create(
+            http,
+            body(tools=[always], previous_response_id=second["id"], input=[reply(question["id"], "decline")]),
+        )
+        # the same pause again, replayed without the store
+        first = await create(http, body(tools=[always], store=False))
+        [approval] = items(first, "mcp_approval_request")
+        yes = {"type": "mcp_approval_response", "approval_request_id": approval["id"], "approve": True}
+        history: list[Any] = [{"role": "user", "content": "go"}, *first["output"], yes]
+        second = await create(http, body(tools=[always], store=False, input=history))
+        [question] = items(second, "mcp_elicitation_request")
+        history += [*second["output"], reply(question["id"], content=ORDER)]
+        replayed = await create(http, body(tools=[always], store=False, input=history))
+    assert paused["status"] == "incomplete" and paused["approval_request_id"]
+    assert question["call_id"] == items(second, "mcp_call")[0]["id"]  # the item that started it
+    assert items(by_id, "mcp_call")[0]["output"] == "elicitation decline"
+    assert [i["type"] for i in replayed["output"]] == ["mcp_call", "message"]
+    assert items(replayed, "mcp_call")[0]["output"] == accepted(ORDER)

@@ -84,6 +84,8 @@ class ParsableContext:
     instructions: str | None = None  # this request's, rendered first; never carried over
     held: HeldTokens | None = None  # what the engine holds after the last turn of this response
     _reasoning: str | None = None
+    # replayed: the mcp_call item that started an approved call that paused -> its call id
+    _started: dict[str, str] = field(default_factory=dict)
 
     # -- rendering and extending ----------------------------------------------------------
 
@@ -117,10 +119,12 @@ class ParsableContext:
         }
 
     def ask_again(self, call_id: str, pending: PendingElicitation | None) -> None:
-        """The call's server asked another question (or, None, the call is answered)."""
+        """The call's server asked (another) question; None: it is answered. An approved
+        call that asks waits for its answer, no longer for an approval."""
         for call in self.waiting:
             if call.call_id == call_id:
                 call.elicitation = pending
+                call.approval = None
 
     def wait_for(self, calls: list[WaitingCall]) -> None:
         self.waiting = calls
@@ -257,7 +261,8 @@ class ParsableContext:
             return  # already in the stored conversation: the client sent it back as well
         self._settle_answers()
         schema = item.get("requested_schema")
-        call_id = str(item.get("call_id") or new_id("mcp"))
+        item_id = str(item.get("call_id") or new_id("mcp"))
+        call_id = self._started.get(item_id, item_id)
         pending = PendingElicitation(
             elicitation_id=elicitation_id,
             call_id=call_id,
@@ -266,6 +271,7 @@ class ParsableContext:
             arguments=str(item.get("arguments") or "{}"),
             mode="url" if item.get("mode") == "url" else "form",
             requested_schema=schema if isinstance(schema, dict) else None,
+            item_id=item_id,
         )
         for call in self.waiting:
             if call.call_id == call_id and call.result is None:
@@ -337,9 +343,14 @@ class ParsableContext:
         output = item.get("output") or _error_text(item.get("error"))
         answered = next((a for a in self.answers if a.approval_id == approval_id), None)
         if answered is not None:  # the approved call, as it ran back then
+            call_id = self.pending()[answered.approval_id].call_id
             self.answers.remove(answered)
             self.answered.add(answered.approval_id)
-            self.give_result(self.pending()[answered.approval_id].call_id, output)
+            if _unfinished(item):  # it paused on its server's question, whose item follows
+                self._started[str(item.get("id"))] = call_id
+                self.ask_again(call_id, None)
+            else:
+                self.give_result(call_id, output)
             return
         elicitation_id = item.get("elicitation_request_id")
         replied = next((r for r in self.replies if r.elicitation_id == elicitation_id), None)

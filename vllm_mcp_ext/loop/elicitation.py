@@ -48,6 +48,9 @@ class PendingElicitation:
     arguments: str
     mode: str  # "form" or "url"
     requested_schema: dict[str, Any] | None = None  # form mode: what an accepted answer must be
+    # the mcp_call item that started the call: the model's call id, but for an approved call,
+    # whose call id the client never sees
+    item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def request_item(pending: PendingElicitation, question: types.ElicitRequestParam
         type="mcp_elicitation_request",
         id=pending.elicitation_id,
         server_label=pending.server_label,
-        call_id=pending.call_id,
+        call_id=pending.item_id or pending.call_id,
         name=pending.name,
         arguments=pending.arguments,
         mode="url" if url is not None else "form",

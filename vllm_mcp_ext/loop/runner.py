@@ -570,7 +570,9 @@ class AgentLoop:
                 label, name = (
                     (call.tool.server_label, call.tool.name) if call.tool else ("", call.exposed_name)
                 )
-                started = PendingElicitation("", call.call_id, label, name, call.arguments, "form")
+                started = PendingElicitation(
+                    "", call.call_id, label, name, call.arguments, "form", item_id=call.call_id
+                )
                 task, gate = running[call.call_id], asks.gate(call.call_id)
                 result = await self._outcome_or_pause(task, gate, started, budget, stream, call.output_index)
                 if isinstance(result, PendingElicitation):
@@ -631,8 +633,8 @@ class AgentLoop:
             approved.append((approval, index))
         context.answers = []
         budget.calls_made += len(approved)
-        outcomes = await asyncio.gather(
-            *(
+        running = {
+            a.call_id: asyncio.create_task(
                 self._call(
                     req,
                     budget,
@@ -640,14 +642,27 @@ class AgentLoop:
                     plan.toolset.find(a.server_label, a.name),
                     a.name,
                     a.arguments,
-                    asks.handlers(index),
+                    asks.handlers(index, a.call_id),
                 )
-                for a, index in approved
             )
-        )
-        for (approval, index), outcome in zip(approved, outcomes, strict=True):
-            stream.close_mcp_call(index, outcome.output, outcome.error)
-            context.give_result(approval.call_id, self._for_model(outcome))
+            for a, index in approved
+        }
+        try:
+            for a, index in approved:
+                item_id = stream.output[index].id or ""
+                started = PendingElicitation(
+                    "", a.call_id, a.server_label, a.name, a.arguments, "form", item_id=item_id
+                )
+                task, gate = running[a.call_id], asks.gate(a.call_id)
+                result = await self._outcome_or_pause(task, gate, started, budget, stream, index)
+                if isinstance(result, PendingElicitation):
+                    del running[a.call_id]  # it goes on, held (loop.elicitation)
+                    context.ask_again(a.call_id, result)
+                else:
+                    context.give_result(a.call_id, self._for_model(result))
+        finally:
+            for task in running.values():
+                task.cancel()  # done already, unless this response was cancelled
         await self._give_replies(context, stream, budget)
 
     async def _give_replies(self, context: ParsableContext, stream: ResponseStream, budget: _Budget) -> None:

@@ -36,8 +36,8 @@ from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.context import ParsableContext
-from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.elicitation import HeldCalls
+from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.observe import trace
 from vllm_mcp_ext.policy.operator import OperatorPolicy
