@@ -20,6 +20,7 @@ from tests.support.asgi import loopback, plugin_client
 from tests.unit.test_server_requests import AskingModel, events_of
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.client_features import ClientFeatures
+from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.loop.elicitation import EXPIRED, CallGate, HeldCall, HeldCalls, PendingElicitation
 from vllm_mcp_ext.servers.remote import RemoteMcp
@@ -305,3 +306,21 @@ async def test_an_approved_call_that_asks_pauses_again_by_id_and_by_replay(tmp_p
     assert items(by_id, "mcp_call")[0]["output"] == "elicitation decline"
     assert [i["type"] for i in replayed["output"]] == ["mcp_call", "message"]
     assert items(replayed, "mcp_call")[0]["output"] == accepted(ORDER)
+
+
+async def test_an_answer_after_the_wait_is_over_fails_the_call_saying_why(tmp_path: Path) -> None:
+    limits = Limits(elicitation_wait=0.2)
+    async with plugin_client(
+        AskingModel("confirm_order"), (spec(),), tmp_path / "s.db", limits=limits
+    ) as http:
+        held = http.app.state.vllm_mcp_ext.service.loop.held  # type: ignore[attr-defined]
+        first = await create(http, body())
+        [question] = items(first, "mcp_elicitation_request")
+        async with asyncio.timeout(10):
+            while len(held):  # the wait runs out: the held call is cancelled and forgotten
+                await asyncio.sleep(0.02)
+        second = await create(
+            http, body(previous_response_id=first["id"], input=[reply(question["id"], content=ORDER)])
+        )
+    [call] = items(second, "mcp_call")
+    assert call["status"] == "failed" and call["error"]["message"] == EXPIRED

@@ -121,7 +121,9 @@ class AgentLoop:
         self.turns = turns
         self.settings = settings
         self.policy = policy or OperatorPolicy()
-        self.held = held or HeldCalls()  # calls waiting for the user's answers (loop.elicitation)
+        self.held = (
+            held if held is not None else HeldCalls()
+        )  # calls waiting for the user's answers (loop.elicitation)
 
     # -- before the response starts -------------------------------------------------------
 
