@@ -22,6 +22,7 @@ from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
+from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.loop.elicitation import EXPIRED, CallGate, HeldCall, HeldCalls, PendingElicitation
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.types.client_handlers import ClientHandlers
@@ -324,3 +325,17 @@ async def test_an_answer_after_the_wait_is_over_fails_the_call_saying_why(tmp_pa
         )
     [call] = items(second, "mcp_call")
     assert call["status"] == "failed" and call["error"]["message"] == EXPIRED
+
+
+async def test_the_call_timeout_stops_while_the_user_is_asked(tmp_path: Path) -> None:
+    settings = Settings(connect_timeout=20, call_timeout=0.5)
+    async with plugin_client(
+        AskingModel("confirm_order"), (spec(),), tmp_path / "s.db", settings=settings
+    ) as http:
+        first = await create(http, body())
+        [question] = items(first, "mcp_elicitation_request")
+        await asyncio.sleep(1.0)  # twice the call timeout: the user takes their time
+        second = await create(
+            http, body(previous_response_id=first["id"], input=[reply(question["id"], content=ORDER)])
+        )
+    assert items(second, "mcp_call")[0]["output"] == accepted(ORDER)

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -44,7 +44,7 @@ from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
-from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers, Elicit
+from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers, Elicit, ElicitationAnswer
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
@@ -174,8 +174,11 @@ class McpSession:
         call; ``handlers`` answer the server's requests while it runs. Every call is recorded
         here, once (`observe.tool_call`), the one place all tool calls pass."""
         progress = progress or handlers.progress
+        clock = _CallClock()
+        if handlers.elicit is not None:
+            handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
         with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
-            result = await self._call_once(name, arguments, timeout, progress, handlers.elicit)
+            result = await self._call_once(name, arguments, timeout, progress, handlers.elicit, clock)
             record.result(result.is_error)
             return result
 
@@ -186,11 +189,12 @@ class McpSession:
         timeout: float | None,
         progress: Progress | None,
         elicit: Elicit | None = None,
+        clock: _CallClock | None = None,
     ) -> types.CallToolResult:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress, elicit))
+        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress, elicit, clock))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -206,13 +210,16 @@ class McpSession:
         timeout: float | None,
         progress: Progress | None = None,
         elicit: Elicit | None = None,
+        clock: _CallClock | None = None,
     ) -> types.CallToolResult:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
-                with anyio.fail_after(limit):
+                with anyio.fail_after(limit) as timer:
+                    if clock is not None:
+                        clock.timer = timer
                     result = await self._tools_call(
                         session, name, arguments, progress or self._progress, elicit
                     )
@@ -513,6 +520,28 @@ class McpSession:
             text = f"invalid answer from the MCP server: {describe(exc)}"
             return CallFailed(Code.INTERNAL_ERROR, self.redact(text))
         return None
+
+
+class _CallClock:
+    """A call's timeout, stopped while its server's question waits for the user (elicitation
+    ``ask``: that wait has its own bound, `Limits.elicitation_wait`)."""
+
+    def __init__(self) -> None:
+        self.timer: anyio.CancelScope | None = None
+
+    def stopped_while(self, elicit: Elicit) -> Elicit:
+        async def asked(params: types.ElicitRequestParams) -> ElicitationAnswer:
+            timer = self.timer
+            if timer is None:
+                return await elicit(params)
+            left = timer.deadline - anyio.current_time()
+            timer.deadline = math.inf
+            try:
+                return await elicit(params)
+            finally:
+                timer.deadline = anyio.current_time() + left
+
+        return asked
 
 
 def describe(exc: BaseException) -> str:
