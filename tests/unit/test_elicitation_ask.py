@@ -339,3 +339,14 @@ async def test_the_call_timeout_stops_while_the_user_is_asked(tmp_path: Path) ->
             http, body(previous_response_id=first["id"], input=[reply(question["id"], content=ORDER)])
         )
     assert items(second, "mcp_call")[0]["output"] == accepted(ORDER)
+
+
+async def test_a_conversation_that_moves_on_without_answering_lets_the_call_go(tmp_path: Path) -> None:
+    async with plugin_client(AskingModel("confirm_order"), (spec(),), tmp_path / "s.db") as http:
+        held = http.app.state.vllm_mcp_ext.service.loop.held  # type: ignore[attr-defined]
+        first = await create(http, body())
+        [(_, call)] = held._held.items()
+        second = await create(http, body(previous_response_id=first["id"], input="never mind"))
+        await asyncio.wait({call.task}, timeout=10)
+    assert len(held) == 0 and call.task.cancelled()
+    assert [i["type"] for i in second["output"]] == ["message"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
@@ -219,6 +220,14 @@ class HeldCalls:
         if held.timer is not None:
             held.timer.cancel()
         return held
+
+    def drop(self, elicitation_ids: Iterable[str], owner: str | None) -> None:
+        """Cancel the held calls of questions that will not be answered (the conversation
+        moved on without an answer)."""
+        for elicitation_id in elicitation_ids:
+            held = self.take(elicitation_id, owner)
+            if held is not None:
+                held.task.cancel()
 
     def _expire(self, elicitation_id: str) -> None:
         held = self._held.pop(elicitation_id, None)

@@ -267,6 +267,7 @@ class AgentLoop:
     ) -> AsyncIterator[ResponseStreamEvent]:
         resumed = context.resuming
         await self._run_answers(req, context, plan, stream, budget, asks)
+        self.held.drop(context.answered, budget.owner)  # questions the conversation moved past
         for event in stream.take():
             yield event
         if context.waiting:  # some approvals are still unanswered
