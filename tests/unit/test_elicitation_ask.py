@@ -18,7 +18,7 @@ from mcp import types
 from tests.e2e.servers import asking
 from tests.support.asgi import loopback, plugin_client
 from tests.unit.test_server_requests import AskingModel, events_of
-from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.config import HttpServerSpec, StdioServerSpec
 from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
@@ -94,6 +94,8 @@ async def test_the_servers_question_pauses_the_response_with_an_item_that_carrie
         "requested_schema": question["requested_schema"],
         "url": None,
         "elicitation_id": None,
+        "input_key": None,  # a 2025-11-25 request: the call is held in this process
+        "request_state": None,
     }
     assert question["id"].startswith("mcpe_")
     assert set(question["requested_schema"]["properties"]) == {"quantity", "gift_wrap", "size"}
@@ -187,8 +189,33 @@ async def test_a_2026_servers_input_required_round_pauses_and_continues_the_same
         second = await create(
             http, body(previous_response_id=first["id"], input=[reply(question["id"], content=ORDER)])
         )
-    assert question["message"] == "How many, and gift wrapped?"
+    assert question["message"] == "How many, and gift wrapped?" and question["input_key"]
     assert items(second, "mcp_call")[0]["output"] == accepted(ORDER)
+
+
+async def test_a_2026_call_resumes_from_its_rounds_answer_in_another_process(tmp_path: Path) -> None:
+    """Stateless multi-round-trip: the call is sent again with the answer and the round's
+    request_state, so the API-server process that paused need not be the one that continues (the
+    MCP server is one, over HTTP: its request_state is its own to check)."""
+    features = ClientFeatures(elicitation="ask", protocol="auto")
+    store = tmp_path / "s.db"
+    async with loopback(asking.build().streamable_http_app(), lifespan=True) as url:
+        shared = HttpServerSpec(f"{url}/mcp", "streamable_http", label="asking", features=features)
+        async with plugin_client(AskingModel("order_form"), (shared,), store) as http:
+            first = await create(http, body())
+            replayed_first = await create(http, body(store=False))
+        [question] = items(first, "mcp_elicitation_request")
+        [replayed] = items(replayed_first, "mcp_elicitation_request")
+        async with plugin_client(AskingModel("order_form"), (shared,), store) as http:  # "another process"
+            by_id = await create(
+                http, body(previous_response_id=first["id"], input=[reply(question["id"], content=ORDER)])
+            )
+            history = [{"role": "user", "content": "go"}, *replayed_first["output"]]
+            by_replay = await create(
+                http, body(store=False, input=[*history, reply(replayed["id"], "decline")])
+            )
+    assert items(by_id, "mcp_call")[0]["output"] == accepted(ORDER)
+    assert items(by_replay, "mcp_call")[0]["output"] == "elicitation decline"
 
 
 async def test_a_continuation_in_a_process_that_does_not_hold_the_call_fails_the_call_saying_why(

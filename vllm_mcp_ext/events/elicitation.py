@@ -25,3 +25,7 @@ class McpElicitationRequest(BaseModel):
     requested_schema: dict[str, Any] | None = None  # form mode
     url: str | None = None  # URL mode
     elicitation_id: str | None = None  # URL mode: the server's id for it
+    # a 2026-07-28 server's round (opaque; sent back unchanged when replaying): with them the
+    # call resumes from the answer in any API-server process
+    input_key: str | None = None
+    request_state: str | None = None

@@ -272,6 +272,8 @@ class ParsableContext:
             mode="url" if item.get("mode") == "url" else "form",
             requested_schema=schema if isinstance(schema, dict) else None,
             item_id=item_id,
+            input_key=_text_or_none(item.get("input_key")),
+            request_state=_text_or_none(item.get("request_state")),
         )
         for call in self.waiting:
             if call.call_id == call_id and call.result is None:
@@ -447,6 +449,10 @@ def allowed_key(allowed: Any) -> str:
     if hasattr(allowed, "model_dump"):
         allowed = allowed.model_dump(mode="json", exclude_none=True)
     return json.dumps(allowed, sort_keys=True)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _unfinished(item: dict[str, Any]) -> bool:

@@ -25,7 +25,7 @@ from mcp import types
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.elicitation import McpElicitationRequest
 from vllm_mcp_ext.loop.calls import _NO_RETRIEVAL
-from vllm_mcp_ext.types.client_handlers import ElicitationAnswer
+from vllm_mcp_ext.types.client_handlers import ASKING_ROUND, ElicitationAnswer, InputRound
 from vllm_mcp_ext.types.source import CallOutcome
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ class PendingElicitation:
     # the mcp_call item that started the call: the model's call id, but for an approved call,
     # whose call id the client never sees
     item_id: str = ""
+    # a 2026-07-28 round that asked only this: the call can resume from the answer anywhere
+    input_key: str | None = None
+    request_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def request_item(pending: PendingElicitation, question: types.ElicitRequestParam
         requested_schema=pending.requested_schema,
         url=url.url if url is not None else None,
         elicitation_id=url.elicitation_id if url is not None else None,
+        input_key=pending.input_key,
+        request_state=pending.request_state,
     )
 
 
@@ -137,6 +142,7 @@ class CallGate:
     def __init__(self) -> None:
         self.asked = asyncio.Event()
         self.question: types.ElicitRequestParams | None = None
+        self.round: InputRound | None = None  # the question's 2026-07-28 round, when resumable
         self._answer: asyncio.Future[ElicitationAnswer] | None = None
         self._lock = asyncio.Lock()
 
@@ -145,6 +151,7 @@ class CallGate:
         async with self._lock:
             self._answer = asyncio.get_running_loop().create_future()
             self.question = params
+            self.round = ASKING_ROUND.get()
             self.asked.set()
             try:
                 return await self._answer

@@ -51,6 +51,7 @@ from vllm_mcp_ext.loop.context_edits import apply as apply_edits
 from vllm_mcp_ext.loop.elicitation import (
     EXPIRED,
     CallGate,
+    ElicitationReply,
     HeldCall,
     HeldCalls,
     PendingElicitation,
@@ -76,7 +77,7 @@ from vllm_mcp_ext.policy.audit import AuditRecord, Outcome, Stopwatch
 from vllm_mcp_ext.policy.guardrails import Answer, CallInfo, Refuse, Result
 from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.servers.remote import RemoteSource
-from vllm_mcp_ext.types.client_handlers import ClientHandlers
+from vllm_mcp_ext.types.client_handlers import ClientHandlers, InputRound, Resume
 from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest, TurnUsage
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import Code, ServerUnavailable
@@ -666,14 +667,23 @@ class AgentLoop:
         finally:
             for task in running.values():
                 task.cancel()  # done already, unless this response was cancelled
-        await self._give_replies(context, stream, budget)
+        await self._give_replies(req, context, plan, stream, budget, asks)
 
-    async def _give_replies(self, context: ParsableContext, stream: ResponseStream, budget: _Budget) -> None:
+    async def _give_replies(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
+        asks: _ServerRequests,
+    ) -> None:
         """The user's answers to the questions of servers whose calls wait (`loop.elicitation`):
-        each held call gets its answer and goes on as a new ``mcp_call`` item; a call no longer
-        held here fails, saying so."""
+        each held call gets its answer and goes on as a new ``mcp_call`` item; a 2026-07-28 call
+        no longer held here resumes from its round's answer; any other fails, saying so."""
         asked = context.asking()
-        resumed: list[tuple[PendingElicitation, int, HeldCall | None]] = []
+        resumed: list[tuple[PendingElicitation, int]] = []
+        running: dict[str, tuple[asyncio.Task[CallOutcome], CallGate | None]] = {}
         for reply in context.replies:
             pending = asked[reply.elicitation_id]
             context.answered.add(reply.elicitation_id)
@@ -685,19 +695,50 @@ class AgentLoop:
             held = self.held.take(reply.elicitation_id, budget.owner)
             if held is not None:
                 held.gate.answer(reply.result())
-            resumed.append((pending, index, held))
+                running[pending.call_id] = (held.task, held.gate)
+            elif pending.input_key is not None:
+                running[pending.call_id] = (
+                    self._resume(req, plan, budget, asks, pending, reply, index),
+                    asks.gate(pending.call_id),
+                )
+            resumed.append((pending, index))
         context.replies = []
-        for pending, index, held in resumed:
-            result: CallOutcome | PendingElicitation
-            if held is None:
-                result = protocol_error(Code.REQUEST_TIMEOUT, EXPIRED)
-                stream.close_mcp_call(index, result.output, result.error)
-            else:
-                result = await self._outcome_or_pause(held.task, held.gate, pending, budget, stream, index)
-            if isinstance(result, PendingElicitation):
-                context.ask_again(pending.call_id, result)
-            else:
-                context.give_result(pending.call_id, self._for_model(result))
+        try:
+            for pending, index in resumed:
+                result: CallOutcome | PendingElicitation
+                if pending.call_id not in running:
+                    result = protocol_error(Code.REQUEST_TIMEOUT, EXPIRED)
+                    stream.close_mcp_call(index, result.output, result.error)
+                else:
+                    task, gate = running[pending.call_id]
+                    result = await self._outcome_or_pause(task, gate, pending, budget, stream, index)
+                if isinstance(result, PendingElicitation):
+                    del running[pending.call_id]  # held again
+                    context.ask_again(pending.call_id, result)
+                else:
+                    context.give_result(pending.call_id, self._for_model(result))
+        finally:
+            for task, _ in running.values():
+                task.cancel()  # done already, unless this response was cancelled
+
+    def _resume(
+        self,
+        req: ResponsesRequest,
+        plan: Plan,
+        budget: _Budget,
+        asks: _ServerRequests,
+        pending: PendingElicitation,
+        reply: ElicitationReply,
+        index: int,
+    ) -> asyncio.Task[CallOutcome]:
+        """A 2026-07-28 call sent again with its round's answer (stateless: no held call needed)."""
+        assert pending.input_key is not None
+        resume = Resume(InputRound(pending.input_key, pending.request_state), reply.result())
+        handlers = replace(asks.handlers(index, pending.call_id), resume=resume)
+        tool = plan.toolset.find(pending.server_label, pending.name)
+        return asyncio.create_task(
+            self._call(req, budget, plan.toolset, tool, pending.name, pending.arguments, handlers)
+        )
 
     async def _outcome_or_pause(
         self,
@@ -729,6 +770,8 @@ class AgentLoop:
                 elicitation_id=new_id("mcpe"),
                 mode=question.mode or "form",
                 requested_schema=getattr(question, "requested_schema", None),
+                input_key=gate.round.key if gate.round is not None else None,
+                request_state=gate.round.request_state if gate.round is not None else None,
             )
             if self.held.hold(HeldCall(pending, task, gate, budget.owner)):
                 stream.pause_mcp_call(index)

@@ -44,7 +44,15 @@ from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
-from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers, Elicit, ElicitationAnswer
+from vllm_mcp_ext.types.client_handlers import (
+    ASKING_ROUND,
+    NO_HANDLERS,
+    ClientHandlers,
+    Elicit,
+    ElicitationAnswer,
+    InputRound,
+    Resume,
+)
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
@@ -178,7 +186,9 @@ class McpSession:
         if handlers.elicit is not None:
             handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
         with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
-            result = await self._call_once(name, arguments, timeout, progress, handlers.elicit, clock)
+            result = await self._call_once(
+                name, arguments, timeout, progress, handlers.elicit, clock, handlers.resume
+            )
             record.result(result.is_error)
             return result
 
@@ -190,11 +200,14 @@ class McpSession:
         progress: Progress | None,
         elicit: Elicit | None = None,
         clock: _CallClock | None = None,
+        resume: Resume | None = None,
     ) -> types.CallToolResult:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress, elicit, clock))
+        call = asyncio.create_task(
+            self._call(session, name, arguments, timeout, progress, elicit, clock, resume)
+        )
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -211,6 +224,7 @@ class McpSession:
         progress: Progress | None = None,
         elicit: Elicit | None = None,
         clock: _CallClock | None = None,
+        resume: Resume | None = None,
     ) -> types.CallToolResult:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
@@ -221,7 +235,7 @@ class McpSession:
                     if clock is not None:
                         clock.timer = timer
                     result = await self._tools_call(
-                        session, name, arguments, progress or self._progress, elicit
+                        session, name, arguments, progress or self._progress, elicit, resume
                     )
                 tg.cancel_scope.cancel()
         except BaseException as exc:
@@ -244,13 +258,17 @@ class McpSession:
         arguments: dict[str, Any],
         progress: Progress,
         elicit: Elicit | None = None,
+        resume: Resume | None = None,
     ) -> Any:
         """One tools/call; on 2026-07-28, its ``input_required`` rounds answered by the same
         callbacks that answer a 2025 server's requests (`_elicit`, `_sample`), except that an
-        elicitation there belongs to this call, so it goes to this call's ``elicit``."""
+        elicitation there belongs to this call, so it goes to this call's ``elicit``, told its
+        round (`ASKING_ROUND`) when it is the round's only ask. ``resume``: the call starts from
+        such a round's answer (the user answered in another process, or after the wait)."""
+        rounds: list[types.InputRequiredResult] = []
 
         async def send(responses: types.InputResponses | None, state: str | None) -> Any:
-            return await session.call_tool(
+            result = await session.call_tool(
                 name,
                 arguments,
                 progress_callback=progress,
@@ -258,6 +276,9 @@ class McpSession:
                 request_state=state,
                 allow_input_required=True,
             )
+            if isinstance(result, types.InputRequiredResult):
+                rounds.append(result)
+            return result
 
         async def dispatch(key: str, request: types.InputRequest) -> Any:
             if (
@@ -265,11 +286,20 @@ class McpSession:
                 and self.hooks is None
                 and self.features.elicitation != "decline"
             ):
-                return await self._answer_elicitation(elicit, request.params)
+                single = len(rounds[-1].input_requests or {}) == 1
+                token = ASKING_ROUND.set(InputRound(key, rounds[-1].request_state) if single else None)
+                try:
+                    return await self._answer_elicitation(elicit, request.params)
+                finally:
+                    ASKING_ROUND.reset(token)
             context = ClientRequestContext(session=session, request_id=key)
             return await session.dispatch_input_request(context, request)
 
-        result = await send(None, None)
+        if resume is None:
+            result = await send(None, None)
+        else:
+            answers: types.InputResponses = {resume.round.key: resume.answer}
+            result = await send(answers, resume.round.request_state)
         if isinstance(result, types.InputRequiredResult):
             result = await run_input_required_driver(result, dispatch=dispatch, retry=send)
         return result
