@@ -122,9 +122,8 @@ class AgentLoop:
         self.turns = turns
         self.settings = settings
         self.policy = policy or OperatorPolicy()
-        self.held = (
-            held if held is not None else HeldCalls()
-        )  # calls waiting for the user's answers (loop.elicitation)
+        # calls waiting for the user's answers (loop.elicitation)
+        self.held = held if held is not None else HeldCalls()
 
     # -- before the response starts -------------------------------------------------------
 
@@ -911,16 +910,6 @@ def withheld(reason: str) -> str:
 
 
 MAX_RESPONSE_TIME = "max_response_time"  # incomplete_details.reason past policy maxResponseSeconds
-
-
-async def _within(task: asyncio.Task[CallOutcome], seconds: float, late: CallOutcome) -> CallOutcome:
-    """The call's outcome, or ``late`` once ``seconds`` have passed (the call is cancelled)."""
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if done:
-        return task.result()
-    task.cancel()
-    await asyncio.wait({task}, timeout=2.0)
-    return late
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."
