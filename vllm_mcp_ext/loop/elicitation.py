@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 import jsonschema
+import referencing.exceptions
 from mcp import types
 
 from vllm_mcp_ext.errors import InvalidRequest
@@ -101,11 +102,12 @@ def check_reply(reply: ElicitationReply, pending: PendingElicitation, param: str
     schema = pending.requested_schema or {"type": "object"}
     try:
         validator = jsonschema.validators.validator_for(schema)
+        validator.check_schema(schema)
         error = jsonschema.exceptions.best_match(
             validator(schema, registry=_NO_RETRIEVAL).iter_errors(reply.content or {})
         )
-    except (jsonschema.SchemaError, jsonschema.exceptions.RefResolutionError):
-        return  # the server's broken schema: it judges the answer itself
+    except (jsonschema.SchemaError, referencing.exceptions.Unresolvable):
+        return  # the server's broken schema (or one that points outside itself): it judges
     if error is not None:
         where = "".join(f"[{p!r}]" for p in error.absolute_path)
         raise InvalidRequest(
