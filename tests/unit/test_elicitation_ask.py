@@ -23,6 +23,7 @@ from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.config.remote import RemoteSettings
 from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.loop.context import ParsableContext, WaitingCall
 from vllm_mcp_ext.loop.elicitation import EXPIRED, CallGate, HeldCall, HeldCalls, PendingElicitation
 from vllm_mcp_ext.servers.remote import RemoteMcp
 from vllm_mcp_ext.types.client_handlers import ClientHandlers
@@ -377,3 +378,21 @@ async def test_a_conversation_that_moves_on_without_answering_lets_the_call_go(t
         await asyncio.wait({call.task}, timeout=10)
     assert len(held) == 0 and call.task.cancelled()
     assert [i["type"] for i in second["output"]] == ["message"]
+
+
+def test_replay_settles_only_mcp_calls_that_did_not_finish_not_client_function_calls() -> None:
+    context = ParsableContext()
+    context.wait_for([WaitingCall("fc_1"), WaitingCall("fc_2")])  # two client function calls
+    context.add_item({"type": "function_call_output", "call_id": "fc_1", "output": "one"}, "input[0]")
+    context.close_input()
+    assert [w.call_id for w in context.waiting if w.result is None] == ["fc_2"]  # still the client's
+
+    replayed = ParsableContext()
+    skipped = {"type": "mcp_call", "id": "mcp_1", "name": "add", "arguments": "{}", "status": "incomplete"}
+    replayed.add_item(skipped, "input[0]")
+    replayed.close_input()
+    assert replayed.waiting == [] and replayed.messages[-1] == {
+        "role": "tool",
+        "tool_call_id": "mcp_1",
+        "content": "This tool call did not finish.",
+    }

@@ -86,6 +86,8 @@ class ParsableContext:
     _reasoning: str | None = None
     # replayed: the mcp_call item that started an approved call that paused -> its call id
     _started: dict[str, str] = field(default_factory=dict)
+    # replayed mcp_call items without a result (paused, or skipped): their call ids
+    _unfinished: set[str] = field(default_factory=set)
 
     # -- rendering and extending ----------------------------------------------------------
 
@@ -157,7 +159,7 @@ class ParsableContext:
                 if call.elicitation is not None:
                     call.result = NOT_ELICITED
                     self.answered.add(call.elicitation.elicitation_id)
-                elif call.approval is None:
+                elif call.call_id in self._unfinished:
                     call.result = NOT_FINISHED
         self.flush()
 
@@ -235,8 +237,9 @@ class ParsableContext:
         """Replayed calls that did not finish and wait for nothing (no question of their
         server's follows them)."""
         for call in self.waiting:
-            if call.result is None and call.approval is None and call.elicitation is None:
+            if call.result is None and call.elicitation is None and call.call_id in self._unfinished:
                 call.result = NOT_FINISHED
+        self._unfinished.clear()
         self.flush()
 
     def _add_reply(self, item: dict[str, Any], param: str) -> None:
@@ -350,6 +353,7 @@ class ParsableContext:
             self.answered.add(answered.approval_id)
             if _unfinished(item):  # it paused on its server's question, whose item follows
                 self._started[str(item.get("id"))] = call_id
+                self._unfinished.add(call_id)
                 self.ask_again(call_id, None)
             else:
                 self.give_result(call_id, output)
@@ -361,6 +365,7 @@ class ParsableContext:
             self.replies.remove(replied)
             self.answered.add(replied.elicitation_id)
             if _unfinished(item):  # it asked again: that question's item follows
+                self._unfinished.add(call_id)
                 self.ask_again(call_id, None)
             else:
                 self.give_result(call_id, output)
@@ -370,6 +375,7 @@ class ParsableContext:
         self._tool_call(call_id, item)
         if _unfinished(item):
             # paused or skipped: its server's question may follow (_add_mcp_elicitation_request)
+            self._unfinished.add(call_id)
             self.waiting.append(WaitingCall(call_id))
         elif self.waiting:
             self.waiting.append(WaitingCall(call_id, output))  # after the one waiting, in order
