@@ -101,8 +101,9 @@ class Runtime:
         return runtime
 
     async def aclose(self) -> None:
-        """Stop background responses, the clean-up task, the tool servers, pooled remote
-        sessions and the store, in that order."""
+        """Stop background responses, the clean-up task, calls held for users' answers, the tool
+        servers, pooled remote sessions and the store, in that order."""
+        self.service.loop.held.close()
         for task in [*self.service.stored.running.values(), self._purge]:
             if task is not None and not task.done():
                 task.cancel()

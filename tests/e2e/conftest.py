@@ -224,6 +224,12 @@ def mcp_config(
                 "elicitation": "accept_defaults",
                 "sampling": {"maxTokens": 16, "maxTokensPerResponse": 64},
             },
+            # the same server, asking the user: its questions pause the response (elicitation ask)
+            "askme": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "asking_calculator.py")],
+                "elicitation": "ask",
+            },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
             "vault": vault(oauth_server),

@@ -43,6 +43,35 @@ def test_accept_defaults_answers_the_servers_form_with_its_defaults(client: open
     assert call.output == '20 (elicitation accept {"quantity":2,"gift_wrap":false,"size":"medium"})'
 
 
+def test_ask_pauses_the_response_on_the_servers_question_and_the_answer_continues_it(
+    client: openai.OpenAI,
+) -> None:
+    """The ``askme`` entry: the same server with ``elicitation: ask``; the client opted in."""
+    forced = {"type": "mcp", "server_label": "askme", "name": "multiply"}
+    askme = {**ASKING, "server_label": "askme"}
+    first = client.responses.create(
+        **request(MULTIPLY, tools=[askme], tool_choice=forced, include=["mcp_elicitation"])
+    )
+    paused, question = first.output[-2:]
+    assert (first.status, paused.type, paused.status) == ("completed", "mcp_call", "incomplete")
+    assert (question.type, question.call_id, question.mode) == ("mcp_elicitation_request", paused.id, "form")
+    assert question.message == "How many, and gift wrapped?"
+    answer = {"quantity": 7, "gift_wrap": True, "size": "large"}
+    reply = {"type": "mcp_elicitation_response", "elicitation_request_id": question.id, "action": "accept"}
+    second = client.responses.create(
+        **request(
+            "",
+            input=[{**reply, "content": answer}],
+            tools=[askme],
+            previous_response_id=first.id,
+            include=["mcp_elicitation"],
+        )
+    )
+    call = mcp_call(second)
+    assert (call.name, call.status) == ("multiply", "completed")
+    assert call.output == '20 (elicitation accept {"quantity":7,"gift_wrap":true,"size":"large"})'
+
+
 def test_sampling_runs_on_the_served_model_and_counts_in_usage(
     client: openai.OpenAI, vllm_server: str
 ) -> None:

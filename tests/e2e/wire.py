@@ -19,7 +19,7 @@ import httpx
 import jsonschema
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openresponses-openapi.json"
-MCP_ITEMS = {"mcp_list_tools", "mcp_call", "mcp_approval_request"}
+MCP_ITEMS = {"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_elicitation_request"}
 # Event types whose names differ between the two: we follow OpenAI's (docs/events.md).
 OPENAI_NAMES = {"response.reasoning_text.delta", "response.reasoning_text.done"}
 

@@ -30,12 +30,16 @@ def test_fields_set_the_policy(tmp_path: Path) -> None:
     assert got == ClientFeatures("accept_defaults", SamplingPolicy(8, 40), "auto")
     assert features_of(tmp_path, sampling=True).sampling == SamplingPolicy(512, 2048)
     assert features_of(tmp_path, sampling=False).sampling is None
+    assert features_of(tmp_path, elicitation="ask").elicitation == "ask"
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"elicitation": "ask"}, "field 'elicitation' must be one of ['decline', 'accept_defaults']"),
+        (
+            {"elicitation": "always"},
+            "field 'elicitation' must be one of ['decline', 'accept_defaults', 'ask']",
+        ),
         ({"sampling": "yes"}, "field 'sampling' must be true, false or an object"),
         ({"sampling": {"maxTokens": 0}}, "field 'sampling.maxTokens' must be a positive integer"),
         ({"sampling": {"max": 1}}, "unknown field 'sampling.max'"),

@@ -2,12 +2,14 @@
 
 Two optional fields of a server entry in the tool-server file::
 
-    "elicitation": "decline" | "accept_defaults"
+    "elicitation": "decline" | "accept_defaults" | "ask"
     "sampling": true | {"maxTokens": 512, "maxTokensPerResponse": 2048}
     "protocol": "2025-11-25" | "auto"
 
 Elicitation is declined by default; ``accept_defaults`` answers a form with its schema's defaults
-(and declines a form that requires a field without one, and every URL-mode request). Sampling is
+(and declines a form that requires a field without one, and every URL-mode request); ``ask``
+pauses the response for a request that opted in (``include: ["mcp_elicitation"]``,
+`loop.elicitation`) and declines for one that did not. Sampling is
 off by default; on, ``sampling/createMessage`` runs on the serving engine and model of the response
 whose tool call asked, within the two token caps. A capability is declared to the server only when
 its policy is not the default, so a server never offers a flow we would refuse.
@@ -24,7 +26,7 @@ from typing import Any, Literal, get_args
 
 from vllm_mcp_ext.errors import ConfigError
 
-ElicitationPolicy = Literal["decline", "accept_defaults"]
+ElicitationPolicy = Literal["decline", "accept_defaults", "ask"]
 Protocol = Literal["2025-11-25", "auto"]
 
 SAMPLING_MAX_TOKENS = 512  # default cap of one sampling/createMessage

@@ -54,6 +54,16 @@ class Limits:
         env="VLLM_MCP_MAX_STDIO_LOG_BYTES_PER_SECOND",
         kind="int",
     )
+    # seconds a tool call that asked the user (elicitation ``ask``) waits for the answer, held in
+    # this process between the response that paused and the one that continues it
+    elicitation_wait: float = option(
+        600.0, key="elicitationWaitSeconds", env="VLLM_MCP_ELICITATION_WAIT_SECONDS", kind="number"
+    )
+    # tool calls held waiting for an answer at once, per API-server process; past it a server's
+    # question is declined
+    max_held_elicitations: int = option(
+        64, key="maxHeldElicitations", env="VLLM_MCP_MAX_HELD_ELICITATIONS", kind="int"
+    )
 
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Limits:

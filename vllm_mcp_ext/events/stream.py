@@ -63,6 +63,7 @@ from openai.types.responses.response_tool_search_output_item import ResponseTool
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from openai.types.shared.reasoning import Reasoning
 
+from vllm_mcp_ext.events.elicitation import McpElicitationRequest
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.progress import McpCallProgress, ResponseMcpCallProgressEvent
 from vllm_mcp_ext.types.parts import RawTurn, TokenLogprob, TurnUsage
@@ -167,6 +168,20 @@ class ResponseStream:
         )
         return index
 
+    def _add_own_item(self, item: Any) -> int:
+        """An item type of our own (only for a request that opted in), added and done at once:
+        the SDK's event types take it without validation, which knows only OpenAI's items."""
+        index = len(self.output)
+        self.output.append(item)
+        for cls, kind in (
+            (ResponseOutputItemAddedEvent, "response.output_item.added"),
+            (ResponseOutputItemDoneEvent, "response.output_item.done"),
+        ):
+            event = cls.model_construct(sequence_number=self._seq, type=kind, item=item, output_index=index)
+            self._pending.append(event)  # type: ignore[arg-type]
+            self._seq += 1
+        return index
+
     def _close(self, index: int, item: ResponseOutputItem) -> None:
         self.output[index] = item
         self._emit(
@@ -186,14 +201,14 @@ class ResponseStream:
             extras.update(
                 input_messages=list(self.input_messages), output_messages=list(self.output_messages)
             )
-        return Response(
+        response = Response(
             id=t.id,
             object="response",
             created_at=t.created_at,
             completed_at=int(time.time()) if status == "completed" else None,
             status=status,  # type: ignore[arg-type]
             model=t.model,
-            output=list(self.output),
+            output=[],
             tools=t.tools,
             tool_choice=t.shown_tool_choice,
             parallel_tool_calls=t.parallel_tool_calls,
@@ -218,6 +233,8 @@ class ResponseStream:
             prompt_cache_key=t.prompt_cache_key,
             **extras,
         )
+        response.output = list(self.output)  # typed already; our own item types pass too
+        return response
 
     def add_raw_turn(self, raw: RawTurn) -> None:
         """One turn as the engine saw it, in vLLM's ``raw_message_tokens`` shape."""
@@ -351,7 +368,19 @@ class ResponseStream:
 
     # -- mcp_call -------------------------------------------------------------------------
 
-    def open_mcp_call(self, server_label: str, name: str, approval_request_id: str | None = None) -> int:
+    def open_mcp_call(
+        self,
+        server_label: str,
+        name: str,
+        approval_request_id: str | None = None,
+        *,
+        elicitation_request_id: str | None = None,
+    ) -> int:
+        """``elicitation_request_id``: the call goes on with the user's answer to that question
+        (a field of our own, for a request that opted in: `events.elicitation`)."""
+        extra: dict[str, Any] = {}
+        if elicitation_request_id is not None:
+            extra["elicitation_request_id"] = elicitation_request_id
         item = McpCall(
             id=new_id("mcp"),
             type="mcp_call",
@@ -360,6 +389,7 @@ class ResponseStream:
             arguments="",
             status="in_progress",
             approval_request_id=approval_request_id,
+            **extra,
         )
         index = self._open(item)
         self._emit(
@@ -420,6 +450,15 @@ class ResponseStream:
         """A call past ``max_tool_calls``: it never ran."""
         item = self.output[index]
         self._close(index, item.model_copy(update={"status": "incomplete"}))
+
+    def pause_mcp_call(self, index: int) -> None:
+        """A call that waits for the user's answer to its server's question: it goes on in the
+        response that brings the answer, as a new ``mcp_call`` item (`loop.elicitation`)."""
+        item = self.output[index]
+        self._close(index, item.model_copy(update={"status": "incomplete"}))
+
+    def elicitation_request(self, item: McpElicitationRequest) -> int:
+        return self._add_own_item(item)
 
     # -- approvals ------------------------------------------------------------------------
 

@@ -22,7 +22,8 @@ _LISTED_TOOL_OMITTED_WHEN_NULL = ("description", "annotations")
 
 
 def to_wire(model: BaseModel) -> dict[str, Any]:
-    data = model.model_dump(mode="json", by_alias=True)  # `schema_` goes out as `schema`
+    # `schema_` goes out as `schema`; items of our own (events.elicitation) as what they are
+    data = model.model_dump(mode="json", by_alias=True, serialize_as_any=True)
     _prune(data)
     return data
 

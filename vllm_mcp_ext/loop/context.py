@@ -21,11 +21,21 @@ from vllm_mcp_ext.errors import InvalidRequest, Unsupported
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.loop.approvals import ApprovalAnswer, PendingApproval, denial_text
 from vllm_mcp_ext.loop.compaction import decode, summary_message
+from vllm_mcp_ext.loop.elicitation import (
+    NOT_ANSWERED as NOT_ELICITED,
+)
+from vllm_mcp_ext.loop.elicitation import (
+    ElicitationReply,
+    PendingElicitation,
+    check_reply,
+    reply_of,
+)
 from vllm_mcp_ext.loop.toolset import tool_from_listing
 from vllm_mcp_ext.types.content import flatten_text
 from vllm_mcp_ext.types.parts import HeldTokens
 
 NOT_ANSWERED = "The user did not approve this tool call; it did not run."
+NOT_FINISHED = "This tool call did not finish."
 
 
 @dataclass
@@ -44,6 +54,7 @@ class WaitingCall:
     call_id: str
     result: str | list[dict[str, Any]] | None = None  # a list: text and media
     approval: PendingApproval | None = None
+    elicitation: PendingElicitation | None = None  # it runs, waiting for the user's answer
 
 
 @dataclass
@@ -68,6 +79,8 @@ class ParsableContext:
     answered: set[str] = field(default_factory=set)
     # approvals answered by this request's input, to run now
     answers: list[ApprovalAnswer] = field(default_factory=list)
+    # answers to the questions of servers whose calls wait (loop.elicitation), to give them now
+    replies: list[ElicitationReply] = field(default_factory=list)
     instructions: str | None = None  # this request's, rendered first; never carried over
     held: HeldTokens | None = None  # what the engine holds after the last turn of this response
     # the conversation's prefix key: the same for every response of one chain of
@@ -75,6 +88,10 @@ class ParsableContext:
     # the chain's turns to one replica by it (docs/scale-out.md)
     session: str | None = None
     _reasoning: str | None = None
+    # replayed: the mcp_call item that started an approved call that paused -> its call id
+    _started: dict[str, str] = field(default_factory=dict)
+    # replayed mcp_call items without a result (paused, or skipped): their call ids
+    _unfinished: set[str] = field(default_factory=set)
 
     # -- rendering and extending ----------------------------------------------------------
 
@@ -91,8 +108,29 @@ class ParsableContext:
 
     # -- what waits -----------------------------------------------------------------------
 
+    @property
+    def resuming(self) -> bool:
+        """This request answers calls of the last turn (approvals, questions)."""
+        return bool(self.answers or self.replies)
+
     def pending(self) -> dict[str, PendingApproval]:
         return {w.approval.approval_id: w.approval for w in self.waiting if w.approval and w.result is None}
+
+    def asking(self) -> dict[str, PendingElicitation]:
+        """The calls that wait for the user's answer to their server's question, by question id."""
+        return {
+            w.elicitation.elicitation_id: w.elicitation
+            for w in self.waiting
+            if w.elicitation is not None and w.result is None
+        }
+
+    def ask_again(self, call_id: str, pending: PendingElicitation | None) -> None:
+        """The call's server asked (another) question; None: it is answered. An approved
+        call that asks waits for its answer, no longer for an approval."""
+        for call in self.waiting:
+            if call.call_id == call_id:
+                call.elicitation = pending
+                call.approval = None
 
     def wait_for(self, calls: list[WaitingCall]) -> None:
         self.waiting = calls
@@ -122,6 +160,11 @@ class ParsableContext:
                 call.result = NOT_ANSWERED
                 if call.approval is not None:
                     self.answered.add(call.approval.approval_id)
+                if call.elicitation is not None:
+                    call.result = NOT_ELICITED
+                    self.answered.add(call.elicitation.elicitation_id)
+                elif call.call_id in self._unfinished:
+                    call.result = NOT_FINISHED
         self.flush()
 
     def answer(self, answer: ApprovalAnswer, param: str) -> PendingApproval:
@@ -150,6 +193,12 @@ class ParsableContext:
         kind = item.get("type", "message")
         if kind == "mcp_approval_response":
             self._add_answer(item, param)
+            return
+        if kind == "mcp_elicitation_response":
+            self._add_reply(item, param)
+            return
+        if kind == "mcp_elicitation_request":
+            self._add_mcp_elicitation_request(item, param)
             return
         if kind in ("mcp_list_tools", "reasoning", "mcp_approval_request"):
             getattr(self, f"_add_{kind}")(item, param)
@@ -186,6 +235,59 @@ class ParsableContext:
 
     def close_input(self) -> None:
         self._reasoning = None
+        self._settle_unfinished()
+
+    def _settle_unfinished(self) -> None:
+        """Replayed calls that did not finish and wait for nothing (no question of their
+        server's follows them)."""
+        for call in self.waiting:
+            if call.result is None and call.elicitation is None and call.call_id in self._unfinished:
+                call.result = NOT_FINISHED
+        self._unfinished.clear()
+        self.flush()
+
+    def _add_reply(self, item: dict[str, Any], param: str) -> None:
+        reply = reply_of(item, param)
+        pending = self.asking().get(reply.elicitation_id)
+        if pending is None or any(r.elicitation_id == reply.elicitation_id for r in self.replies):
+            answered = pending is not None or reply.elicitation_id in self.answered
+            raise InvalidRequest(
+                f"elicitation request {reply.elicitation_id!r} "
+                + ("was already answered" if answered else "is not waiting in this conversation"),
+                param=f"{param}.elicitation_request_id",
+                code="elicitation_already_answered" if answered else "unknown_elicitation_request",
+            )
+        check_reply(reply, pending, param)
+        self.replies.append(reply)
+
+    def _add_mcp_elicitation_request(self, item: dict[str, Any], param: str) -> None:
+        elicitation_id = item.get("id")
+        if not isinstance(elicitation_id, str):
+            raise InvalidRequest("mcp_elicitation_request needs its 'id'", param=f"{param}.id")
+        if elicitation_id in self.asking() or elicitation_id in self.answered:
+            return  # already in the stored conversation: the client sent it back as well
+        self._settle_answers()
+        schema = item.get("requested_schema")
+        item_id = str(item.get("call_id") or new_id("mcp"))
+        call_id = self._started.get(item_id, item_id)
+        pending = PendingElicitation(
+            elicitation_id=elicitation_id,
+            call_id=call_id,
+            server_label=str(item.get("server_label", "")),
+            name=str(item.get("name", "")),
+            arguments=str(item.get("arguments") or "{}"),
+            mode="url" if item.get("mode") == "url" else "form",
+            requested_schema=schema if isinstance(schema, dict) else None,
+            item_id=item_id,
+            input_key=_text_or_none(item.get("input_key")),
+            request_state=_text_or_none(item.get("request_state")),
+        )
+        for call in self.waiting:
+            if call.call_id == call_id and call.result is None:
+                call.elicitation = pending
+                return
+        self._tool_call(call_id, item)  # its paused mcp_call item was not sent back
+        self.waiting.append(WaitingCall(call_id, elicitation=pending))
 
     def _add_answer(self, item: dict[str, Any], param: str) -> None:
         approval_id = item.get("approval_request_id")
@@ -205,6 +307,11 @@ class ParsableContext:
             self.answered.add(answer.approval_id)
             self.give_result(pending.call_id, result)
         self.answers = []
+        for reply in self.replies:
+            asked = self.asking()[reply.elicitation_id]
+            self.answered.add(reply.elicitation_id)
+            self.give_result(asked.call_id, NOT_FINISHED)
+        self.replies = []
 
     def _add_mcp_list_tools(self, item: dict[str, Any], param: str) -> None:
         label = item.get("server_label")
@@ -245,14 +352,40 @@ class ParsableContext:
         output = item.get("output") or _error_text(item.get("error"))
         answered = next((a for a in self.answers if a.approval_id == approval_id), None)
         if answered is not None:  # the approved call, as it ran back then
+            call_id = self.pending()[answered.approval_id].call_id
             self.answers.remove(answered)
             self.answered.add(answered.approval_id)
-            self.give_result(self.pending()[answered.approval_id].call_id, output)
+            if _unfinished(item):  # it paused on its server's question, whose item follows
+                self._started[str(item.get("id"))] = call_id
+                self._unfinished.add(call_id)
+                self.ask_again(call_id, None)
+            else:
+                self.give_result(call_id, output)
+            return
+        elicitation_id = item.get("elicitation_request_id")
+        replied = next((r for r in self.replies if r.elicitation_id == elicitation_id), None)
+        if replied is not None:  # the call that got the user's answer, as it went on back then
+            call_id = self.asking()[replied.elicitation_id].call_id
+            self.replies.remove(replied)
+            self.answered.add(replied.elicitation_id)
+            if _unfinished(item):  # it asked again: that question's item follows
+                self._unfinished.add(call_id)
+                self.ask_again(call_id, None)
+            else:
+                self.give_result(call_id, output)
             return
         self._settle_answers()
         call_id = item.get("id") or new_id("call")
         self._tool_call(call_id, item)
-        self.give_result(call_id, output)
+        if _unfinished(item):
+            # paused or skipped: its server's question may follow (_add_mcp_elicitation_request)
+            self._unfinished.add(call_id)
+            self.waiting.append(WaitingCall(call_id))
+        elif self.waiting:
+            self.waiting.append(WaitingCall(call_id, output))  # after the one waiting, in order
+            self.flush()
+        else:
+            self.give_result(call_id, output)
 
     def _tool_call(self, call_id: str, item: dict[str, Any]) -> None:
         call = {
@@ -291,6 +424,7 @@ class ParsableContext:
                     "call_id": w.call_id,
                     "result": w.result,
                     "approval": None if w.approval is None else w.approval.__dict__,
+                    "elicitation": None if w.elicitation is None else w.elicitation.__dict__,
                 }
                 for w in self.waiting
             ],
@@ -313,6 +447,7 @@ class ParsableContext:
                     w["call_id"],
                     w["result"],
                     None if w["approval"] is None else PendingApproval(**w["approval"]),
+                    PendingElicitation(**w["elicitation"]) if w.get("elicitation") else None,
                 )
                 for w in data.get("waiting", [])
             ],
@@ -326,6 +461,15 @@ def allowed_key(allowed: Any) -> str:
     if hasattr(allowed, "model_dump"):
         allowed = allowed.model_dump(mode="json", exclude_none=True)
     return json.dumps(allowed, sort_keys=True)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _unfinished(item: dict[str, Any]) -> bool:
+    """An mcp_call item that paused (or was skipped): no result."""
+    return item.get("status") == "incomplete" and not item.get("output") and not item.get("error")
 
 
 def _error_text(error: Any) -> str:

@@ -31,6 +31,7 @@ from vllm_mcp_ext.engine.fit import (
 from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import ContextTooLong, InvalidRequest, McpExtError
 from vllm_mcp_ext.events import ResponseStream
+from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.stream import response_error_code
 from vllm_mcp_ext.loop.approvals import CANNOT_ASK, PendingApproval, denial_text
 from vllm_mcp_ext.loop.calls import (
@@ -47,6 +48,16 @@ from vllm_mcp_ext.loop.compaction import encode as encode_compaction
 from vllm_mcp_ext.loop.context import ListedServer, ParsableContext, WaitingCall, allowed_key
 from vllm_mcp_ext.loop.context_edits import AppliedEdits, ContextEdits
 from vllm_mcp_ext.loop.context_edits import apply as apply_edits
+from vllm_mcp_ext.loop.elicitation import (
+    EXPIRED,
+    CallGate,
+    ElicitationReply,
+    HeldCall,
+    HeldCalls,
+    PendingElicitation,
+    request_item,
+    settle,
+)
 from vllm_mcp_ext.loop.guards import CallGuard, again, with_note
 from vllm_mcp_ext.loop.run import Listing, Plan, Run
 from vllm_mcp_ext.loop.server_requests import ProgressRelay, ResponseSampler
@@ -66,7 +77,7 @@ from vllm_mcp_ext.policy.audit import AuditRecord, Outcome, Stopwatch
 from vllm_mcp_ext.policy.guardrails import Answer, CallInfo, Refuse, Result
 from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.servers.remote import RemoteSource
-from vllm_mcp_ext.types.client_handlers import ClientHandlers
+from vllm_mcp_ext.types.client_handlers import ClientHandlers, InputRound, Resume
 from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest, TurnUsage
 from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import Code, ServerUnavailable
@@ -101,10 +112,18 @@ class _Budget:
 
 
 class AgentLoop:
-    def __init__(self, turns: ModelTurns, settings: Settings, policy: OperatorPolicy | None = None):
+    def __init__(
+        self,
+        turns: ModelTurns,
+        settings: Settings,
+        policy: OperatorPolicy | None = None,
+        held: HeldCalls | None = None,
+    ):
         self.turns = turns
         self.settings = settings
         self.policy = policy or OperatorPolicy()
+        # calls waiting for the user's answers (loop.elicitation)
+        self.held = held if held is not None else HeldCalls()
 
     # -- before the response starts -------------------------------------------------------
 
@@ -118,7 +137,7 @@ class AgentLoop:
         """A first turn that cannot fit the context window is the client's to fix: a 400 with
         the counts, before the response starts (a turn resuming approved calls is not checked:
         its prompt waits for their results)."""
-        if context.answers or not isinstance(self.turns, MeasuresPrompts):
+        if context.resuming or not isinstance(self.turns, MeasuresPrompts):
             return plan
         first = self._turn_request(req, context, plan, self._budget(), 0, plan.first_tools, plan.first_choice)
         size = await self.turns.prompt_size(first)
@@ -138,7 +157,7 @@ class AgentLoop:
         )
         tools, search = _offered(req, toolset)
         choice = req.tool_choice
-        if not isinstance(choice, ForcedTool) or context.answers:
+        if not isinstance(choice, ForcedTool) or context.resuming:
             # A turn that resumes approved calls is not forced to call again.
             return Plan(
                 list(listings),
@@ -228,6 +247,7 @@ class AgentLoop:
         asks = _ServerRequests(
             ResponseSampler(self.turns, req.id, req.model, stream),
             ProgressRelay(stream) if req.mcp_progress else None,
+            {} if req.mcp_elicitation else None,
         )
         try:
             async for event in self._turns(req, context, plan, stream, budget, asks):
@@ -245,8 +265,9 @@ class AgentLoop:
         budget: _Budget,
         asks: _ServerRequests,
     ) -> AsyncIterator[ResponseStreamEvent]:
-        resumed = bool(context.answers)
+        resumed = context.resuming
         await self._run_answers(req, context, plan, stream, budget, asks)
+        self.held.drop(context.answered, budget.owner)  # questions the conversation moved past
         for event in stream.take():
             yield event
         if context.waiting:  # some approvals are still unanswered
@@ -297,9 +318,14 @@ class AgentLoop:
                 for event in stream.take():
                     yield event
                 if asks.progress is not None:  # progress events stream while the calls run
-                    async for _ in asks.progress.while_running(running.values()):
-                        for event in stream.take():
-                            yield event
+                    watched = asks.watch(running)
+                    try:
+                        async for _ in asks.progress.while_running(watched):
+                            for event in stream.take():
+                                yield event
+                    finally:
+                        for future in set(watched) - set(running.values()):
+                            future.cancel()  # a watcher of call or question, not the call
                 assert turn.end is not None
                 stream.usage.add(turn.end.usage)
                 if req.response_messages and turn.end.raw is not None:
@@ -310,7 +336,7 @@ class AgentLoop:
                 context.append_turn(turn.assistant_message(), turn.end.held)
                 if turn_number + 2 == self.settings.max_turns:
                     budget.guard.last_turn_next()  # the last turn answers
-                await self._finish_calls(turn, running, context, stream, req, budget, plan)
+                await self._finish_calls(turn, running, context, stream, req, budget, plan, asks)
                 for call in turn.calls:
                     if call.kind == "approval" and call.tool is not None:
                         metrics.approval(_metrics_label(req, call.tool.server_label), "requested")
@@ -503,7 +529,7 @@ class AgentLoop:
                     call.tool,
                     call.exposed_name,
                     call.arguments,
-                    asks.handlers(call.output_index),
+                    asks.handlers(call.output_index, call.call_id),
                 )
             )
             running[call.call_id] = task
@@ -518,9 +544,11 @@ class AgentLoop:
         req: ResponsesRequest,
         budget: _Budget,
         plan: Plan,
+        asks: _ServerRequests,
     ) -> None:
         """Close the turn's call items in order; the conversation gets their results (each cut
-        to the tool-result budget). Once tools go off, the last result tells the model so."""
+        to the tool-result budget). Once tools go off, the last result tells the model so. A call
+        whose server asks the user something pauses (`_outcome_or_pause`)."""
         waiting: list[WaitingCall] = []
         skipped = False
         tools_were_on = budget.guard.off is None
@@ -541,9 +569,20 @@ class AgentLoop:
                 )
                 waiting.append(WaitingCall(call.call_id, approval=approval))
             elif call.call_id in running:
-                outcome = await _within(running[call.call_id], budget.remaining(), self._out_of_time())
-                stream.close_mcp_call(call.output_index, outcome.output, outcome.error)
-                waiting.append(WaitingCall(call.call_id, self._for_model(outcome)))
+                assert call.tool is not None or call.kind == "unknown"
+                label, name = (
+                    (call.tool.server_label, call.tool.name) if call.tool else ("", call.exposed_name)
+                )
+                started = PendingElicitation(
+                    "", call.call_id, label, name, call.arguments, "form", item_id=call.call_id
+                )
+                task, gate = running[call.call_id], asks.gate(call.call_id)
+                result = await self._outcome_or_pause(task, gate, started, budget, stream, call.output_index)
+                if isinstance(result, PendingElicitation):
+                    del running[call.call_id]  # it goes on, held (loop.elicitation)
+                    waiting.append(WaitingCall(call.call_id, elicitation=result))
+                    continue
+                waiting.append(WaitingCall(call.call_id, self._for_model(result)))
             else:
                 skipped = True
                 stream.close_mcp_call_skipped(call.output_index)
@@ -597,8 +636,8 @@ class AgentLoop:
             approved.append((approval, index))
         context.answers = []
         budget.calls_made += len(approved)
-        outcomes = await asyncio.gather(
-            *(
+        running = {
+            a.call_id: asyncio.create_task(
                 self._call(
                     req,
                     budget,
@@ -606,14 +645,138 @@ class AgentLoop:
                     plan.toolset.find(a.server_label, a.name),
                     a.name,
                     a.arguments,
-                    asks.handlers(index),
+                    asks.handlers(index, a.call_id),
                 )
-                for a, index in approved
             )
+            for a, index in approved
+        }
+        try:
+            for a, index in approved:
+                item_id = stream.output[index].id or ""
+                started = PendingElicitation(
+                    "", a.call_id, a.server_label, a.name, a.arguments, "form", item_id=item_id
+                )
+                task, gate = running[a.call_id], asks.gate(a.call_id)
+                result = await self._outcome_or_pause(task, gate, started, budget, stream, index)
+                if isinstance(result, PendingElicitation):
+                    del running[a.call_id]  # it goes on, held (loop.elicitation)
+                    context.ask_again(a.call_id, result)
+                else:
+                    context.give_result(a.call_id, self._for_model(result))
+        finally:
+            for task in running.values():
+                task.cancel()  # done already, unless this response was cancelled
+        await self._give_replies(req, context, plan, stream, budget, asks)
+
+    async def _give_replies(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
+        asks: _ServerRequests,
+    ) -> None:
+        """The user's answers to the questions of servers whose calls wait (`loop.elicitation`):
+        each held call gets its answer and goes on as a new ``mcp_call`` item; a 2026-07-28 call
+        no longer held here resumes from its round's answer; any other fails, saying so."""
+        asked = context.asking()
+        resumed: list[tuple[PendingElicitation, int]] = []
+        running: dict[str, tuple[asyncio.Task[CallOutcome], CallGate | None]] = {}
+        for reply in context.replies:
+            pending = asked[reply.elicitation_id]
+            context.answered.add(reply.elicitation_id)
+            index = stream.open_mcp_call(
+                pending.server_label, pending.name, elicitation_request_id=reply.elicitation_id
+            )
+            stream.mcp_arguments_delta(index, pending.arguments)
+            stream.mcp_arguments_done(index, pending.arguments)
+            held = self.held.take(reply.elicitation_id, budget.owner)
+            if held is not None:
+                held.gate.answer(reply.result())
+                running[pending.call_id] = (held.task, held.gate)
+            elif pending.input_key is not None:
+                running[pending.call_id] = (
+                    self._resume(req, plan, budget, asks, pending, reply, index),
+                    asks.gate(pending.call_id),
+                )
+            resumed.append((pending, index))
+        context.replies = []
+        try:
+            for pending, index in resumed:
+                result: CallOutcome | PendingElicitation
+                if pending.call_id not in running:
+                    result = protocol_error(Code.REQUEST_TIMEOUT, EXPIRED)
+                    stream.close_mcp_call(index, result.output, result.error)
+                else:
+                    task, gate = running[pending.call_id]
+                    result = await self._outcome_or_pause(task, gate, pending, budget, stream, index)
+                if isinstance(result, PendingElicitation):
+                    del running[pending.call_id]  # held again
+                    context.ask_again(pending.call_id, result)
+                else:
+                    context.give_result(pending.call_id, self._for_model(result))
+        finally:
+            for task, _ in running.values():
+                task.cancel()  # done already, unless this response was cancelled
+
+    def _resume(
+        self,
+        req: ResponsesRequest,
+        plan: Plan,
+        budget: _Budget,
+        asks: _ServerRequests,
+        pending: PendingElicitation,
+        reply: ElicitationReply,
+        index: int,
+    ) -> asyncio.Task[CallOutcome]:
+        """A 2026-07-28 call sent again with its round's answer (stateless: no held call needed)."""
+        assert pending.input_key is not None
+        resume = Resume(InputRound(pending.input_key, pending.request_state), reply.result())
+        handlers = replace(asks.handlers(index, pending.call_id), resume=resume)
+        tool = plan.toolset.find(pending.server_label, pending.name)
+        return asyncio.create_task(
+            self._call(req, budget, plan.toolset, tool, pending.name, pending.arguments, handlers)
         )
-        for (approval, index), outcome in zip(approved, outcomes, strict=True):
-            stream.close_mcp_call(index, outcome.output, outcome.error)
-            context.give_result(approval.call_id, self._for_model(outcome))
+
+    async def _outcome_or_pause(
+        self,
+        task: asyncio.Task[CallOutcome],
+        gate: CallGate | None,
+        call: PendingElicitation,
+        budget: _Budget,
+        stream: ResponseStream,
+        index: int,
+    ) -> CallOutcome | PendingElicitation:
+        """The call's outcome, its item closed; or, when its server asks the user something first
+        (elicitation ``ask``), the question: the item pauses, an ``mcp_elicitation_request``
+        follows and the call is held for the response that brings the answer (past the bound on
+        held calls, the question is declined and the call goes on)."""
+        while True:
+            try:
+                outcome = await settle(task, gate, budget.remaining())
+            except TimeoutError:
+                task.cancel()
+                await asyncio.wait({task}, timeout=2.0)
+                outcome = self._out_of_time()
+            if outcome is not None:
+                stream.close_mcp_call(index, outcome.output, outcome.error)
+                return outcome
+            assert gate is not None and gate.question is not None
+            question = gate.question
+            pending = replace(
+                call,
+                elicitation_id=new_id("mcpe"),
+                mode=question.mode or "form",
+                requested_schema=getattr(question, "requested_schema", None),
+                input_key=gate.round.key if gate.round is not None else None,
+                request_state=gate.round.request_state if gate.round is not None else None,
+            )
+            if self.held.hold(HeldCall(pending, task, gate, budget.owner)):
+                stream.pause_mcp_call(index)
+                stream.elicitation_request(request_item(pending, question))
+                return pending
+            gate.answer(types.ElicitResult(action="decline"))
 
     async def _call(
         self,
@@ -709,10 +872,36 @@ class _ServerRequests:
 
     sampler: ResponseSampler
     progress: ProgressRelay | None  # None: the request did not opt in to progress events
+    # each call's questions to the user, by call id; None: the request did not opt in to them
+    gates: dict[str, CallGate] | None = None
 
-    def handlers(self, output_index: int) -> ClientHandlers:
+    def handlers(self, output_index: int, call_id: str | None = None) -> ClientHandlers:
         progress = self.progress.for_item(output_index) if self.progress is not None else None
-        return ClientHandlers(progress=progress, sample=self.sampler.sample)
+        elicit = None
+        if self.gates is not None and call_id is not None:
+            elicit = self.gates.setdefault(call_id, CallGate()).elicit
+        return ClientHandlers(progress=progress, sample=self.sampler.sample, elicit=elicit)
+
+    def gate(self, call_id: str) -> CallGate | None:
+        return None if self.gates is None else self.gates.get(call_id)
+
+    def watch(self, running: dict[str, asyncio.Task[CallOutcome]]) -> list[asyncio.Future[Any]]:
+        """What to wait for while calls run: each call, or, for one that may ask the user,
+        the call or its question, whichever comes first."""
+        return [
+            task
+            if (gate := self.gate(call_id)) is None
+            else asyncio.ensure_future(_done_or_asked(task, gate))
+            for call_id, task in running.items()
+        ]
+
+
+async def _done_or_asked(task: asyncio.Task[CallOutcome], gate: CallGate) -> None:
+    asked = asyncio.ensure_future(gate.asked.wait())
+    try:
+        await asyncio.wait({task, asked}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        asked.cancel()
 
 
 def withheld(reason: str) -> str:
@@ -721,16 +910,6 @@ def withheld(reason: str) -> str:
 
 
 MAX_RESPONSE_TIME = "max_response_time"  # incomplete_details.reason past policy maxResponseSeconds
-
-
-async def _within(task: asyncio.Task[CallOutcome], seconds: float, late: CallOutcome) -> CallOutcome:
-    """The call's outcome, or ``late`` once ``seconds`` have passed (the call is cancelled)."""
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if done:
-        return task.result()
-    task.cancel()
-    await asyncio.wait({task}, timeout=2.0)
-    return late
 
 
 NOT_RUN_LIMIT = "This tool call did not run: the response reached max_tool_calls."

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from vllm_mcp_ext.config.limits import Limits
 from vllm_mcp_ext.errors import InvalidRequest, Unsupported
-from vllm_mcp_ext.events import progress
+from vllm_mcp_ext.events import elicitation, progress
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.items import input_item
 from vllm_mcp_ext.loop.context import ParsableContext
@@ -111,6 +111,7 @@ def parse_request(
         response_messages=body.get("enable_response_messages") is True,
         output_logprobs=top if _LOGPROBS in _include(body.get("include")) else None,
         mcp_progress=progress.INCLUDE in _include(body.get("include")),
+        mcp_elicitation=elicitation.INCLUDE in _include(body.get("include")),
         stream=body.get("stream") is True,
         stored_body=without_secrets(body) if store else {},
     )

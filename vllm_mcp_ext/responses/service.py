@@ -36,6 +36,7 @@ from vllm_mcp_ext.engine.turns import ModelTurns
 from vllm_mcp_ext.errors import InvalidRequest
 from vllm_mcp_ext.events.wire import to_wire
 from vllm_mcp_ext.loop.context import ParsableContext
+from vllm_mcp_ext.loop.elicitation import HeldCalls
 from vllm_mcp_ext.loop.run import Run
 from vllm_mcp_ext.loop.runner import AgentLoop
 from vllm_mcp_ext.observe import trace
@@ -94,7 +95,8 @@ class ResponsesService:
         self.store = store
         self.remote = remote
         self.policy = policy or OperatorPolicy()
-        self.loop = AgentLoop(turns, settings, self.policy)
+        held = HeldCalls(self.limits.elicitation_wait, self.limits.max_held_elicitations)
+        self.loop = AgentLoop(turns, settings, self.policy, held)
         self.stored = StoredResponses(store, settings)
         db = getattr(store, "db", None)  # the SQL stores' database; conversations live beside
         self.conversations = Conversations(ConversationStore(db) if db is not None else None)

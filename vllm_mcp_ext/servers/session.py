@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -44,7 +44,15 @@ from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.transports import Transport
-from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
+from vllm_mcp_ext.types.client_handlers import (
+    ASKING_ROUND,
+    NO_HANDLERS,
+    ClientHandlers,
+    Elicit,
+    ElicitationAnswer,
+    InputRound,
+    Resume,
+)
 from vllm_mcp_ext.types.source import LOST, CallFailed, Code, OpenFailed
 
 logger = logging.getLogger(__name__)
@@ -174,18 +182,32 @@ class McpSession:
         call; ``handlers`` answer the server's requests while it runs. Every call is recorded
         here, once (`observe.tool_call`), the one place all tool calls pass."""
         progress = progress or handlers.progress
+        clock = _CallClock()
+        if handlers.elicit is not None:
+            handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
         with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
-            result = await self._call_once(name, arguments, timeout, progress)
+            result = await self._call_once(
+                name, arguments, timeout, progress, handlers.elicit, clock, handlers.resume
+            )
             record.result(result.is_error)
             return result
 
     async def _call_once(
-        self, name: str, arguments: dict[str, Any], timeout: float | None, progress: Progress | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        timeout: float | None,
+        progress: Progress | None,
+        elicit: Elicit | None = None,
+        clock: _CallClock | None = None,
+        resume: Resume | None = None,
     ) -> types.CallToolResult:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._call(session, name, arguments, timeout, progress))
+        call = asyncio.create_task(
+            self._call(session, name, arguments, timeout, progress, elicit, clock, resume)
+        )
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -200,14 +222,21 @@ class McpSession:
         arguments: dict[str, Any],
         timeout: float | None,
         progress: Progress | None = None,
+        elicit: Elicit | None = None,
+        clock: _CallClock | None = None,
+        resume: Resume | None = None,
     ) -> types.CallToolResult:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
-                with anyio.fail_after(limit):
-                    result = await self._tools_call(session, name, arguments, progress or self._progress)
+                with anyio.fail_after(limit) as timer:
+                    if clock is not None:
+                        clock.timer = timer
+                    result = await self._tools_call(
+                        session, name, arguments, progress or self._progress, elicit, resume
+                    )
                 tg.cancel_scope.cancel()
         except BaseException as exc:
             failure = self._call_failure(innermost(exc))
@@ -223,13 +252,23 @@ class McpSession:
         return result
 
     async def _tools_call(
-        self, session: ClientSession, name: str, arguments: dict[str, Any], progress: Progress
+        self,
+        session: ClientSession,
+        name: str,
+        arguments: dict[str, Any],
+        progress: Progress,
+        elicit: Elicit | None = None,
+        resume: Resume | None = None,
     ) -> Any:
         """One tools/call; on 2026-07-28, its ``input_required`` rounds answered by the same
-        callbacks that answer a 2025 server's requests (`_elicit`, `_sample`)."""
+        callbacks that answer a 2025 server's requests (`_elicit`, `_sample`), except that an
+        elicitation there belongs to this call, so it goes to this call's ``elicit``, told its
+        round (`ASKING_ROUND`) when it is the round's only ask. ``resume``: the call starts from
+        such a round's answer (the user answered in another process, or after the wait)."""
+        rounds: list[types.InputRequiredResult] = []
 
         async def send(responses: types.InputResponses | None, state: str | None) -> Any:
-            return await session.call_tool(
+            result = await session.call_tool(
                 name,
                 arguments,
                 progress_callback=progress,
@@ -237,12 +276,30 @@ class McpSession:
                 request_state=state,
                 allow_input_required=True,
             )
+            if isinstance(result, types.InputRequiredResult):
+                rounds.append(result)
+            return result
 
         async def dispatch(key: str, request: types.InputRequest) -> Any:
+            if (
+                isinstance(request, types.ElicitRequest)
+                and self.hooks is None
+                and self.features.elicitation != "decline"
+            ):
+                single = len(rounds[-1].input_requests or {}) == 1
+                token = ASKING_ROUND.set(InputRound(key, rounds[-1].request_state) if single else None)
+                try:
+                    return await self._answer_elicitation(elicit, request.params)
+                finally:
+                    ASKING_ROUND.reset(token)
             context = ClientRequestContext(session=session, request_id=key)
             return await session.dispatch_input_request(context, request)
 
-        result = await send(None, None)
+        if resume is None:
+            result = await send(None, None)
+        else:
+            answers: types.InputResponses = {resume.round.key: resume.answer}
+            result = await send(answers, resume.round.request_state)
         if isinstance(result, types.InputRequiredResult):
             result = await run_input_required_driver(result, dispatch=dispatch, retry=send)
         return result
@@ -375,8 +432,12 @@ class McpSession:
         client_handlers.log_message(self.name, params)
 
     async def _elicit(self, _context: Any, params: types.ElicitRequestParams) -> Any:
-        elicit = self._in_flight.elicitor()
-        if elicit is not None:
+        return await self._answer_elicitation(self._in_flight.elicitor(), params)
+
+    async def _answer_elicitation(self, elicit: Elicit | None, params: types.ElicitRequestParams) -> Any:
+        """The user's answer where the policy is ``ask`` and the call's response can ask (it
+        opted in: `loop.elicitation`), else the policy's."""
+        if elicit is not None and self.features.elicitation == "ask":
             return await elicit(params)
         answer = client_handlers.policy_answer(self.features, params)
         logger.info("MCP server %s asked for input (%s): %s", self.name, params.mode, answer.action)
@@ -489,6 +550,28 @@ class McpSession:
             text = f"invalid answer from the MCP server: {describe(exc)}"
             return CallFailed(Code.INTERNAL_ERROR, self.redact(text))
         return None
+
+
+class _CallClock:
+    """A call's timeout, stopped while its server's question waits for the user (elicitation
+    ``ask``: that wait has its own bound, `Limits.elicitation_wait`)."""
+
+    def __init__(self) -> None:
+        self.timer: anyio.CancelScope | None = None
+
+    def stopped_while(self, elicit: Elicit) -> Elicit:
+        async def asked(params: types.ElicitRequestParams) -> ElicitationAnswer:
+            timer = self.timer
+            if timer is None:
+                return await elicit(params)
+            left = timer.deadline - anyio.current_time()
+            timer.deadline = math.inf
+            try:
+                return await elicit(params)
+            finally:
+                timer.deadline = anyio.current_time() + left
+
+        return asked
 
 
 def describe(exc: BaseException) -> str:

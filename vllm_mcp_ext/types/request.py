@@ -117,6 +117,8 @@ class ResponsesRequest:
     output_logprobs: int | None = None  # top_logprobs, when `include` asks for output text logprobs
     response_messages: bool = False  # vLLM's `enable_response_messages`: each turn's raw prompt/output
     mcp_progress: bool = False  # `include: ["mcp_call.progress"]`: progress events (events.progress)
+    # `include: ["mcp_elicitation"]`: a server's question pauses the response (events.elicitation)
+    mcp_elicitation: bool = False
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # flat name -> (namespace, name)
     tool_search: bool = False  # a tool_search tool: deferred tools are found in the loop
     deferred_functions: frozenset[str] = frozenset()  # function tools with defer_loading
