@@ -17,9 +17,12 @@ from mcp.shared.memory import create_client_server_memory_streams
 
 from tests.e2e.servers import tasks_calculator
 from tests.e2e.servers.tasks_calculator import Tasks
+from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.client_features import DEFAULT, ClientFeatures, client_features
 from vllm_mcp_ext.config.limits import Limits
+from vllm_mcp_ext.config.settings import Settings
 from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.servers import ServerConnection, transports
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 from vllm_mcp_ext.servers.tasks import POLL_FLOOR, Backoff, TaskPolling
 from vllm_mcp_ext.servers.transports import Transport
@@ -215,6 +218,27 @@ async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_
     assert text(result) == "5"
     assert reopened == [second]
     assert record.lines[-1] == "tasks/result task-1 completed"
+
+
+async def test_a_configured_server_polls_its_task_on_across_the_session_it_reopens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wire, record = server(step=1.0)
+    monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
+    spec = StdioServerSpec(label="tasks", command="unused")
+    conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
+    conn.start()
+    try:
+        first = await conn.session()
+        call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
+        await record.until(lambda lines: "tasks/get task-1 working" in lines)
+        wire.drop()
+        assert text(await call) == "5"
+        assert (await conn.session()) is not first
+    finally:
+        await conn.stop()
+    assert record.lines[-1] == "tasks/result task-1 completed"
+    assert record.lines.count("tools/call add as task-1") == 1  # not run twice
 
 
 async def test_without_a_way_to_reopen_a_dropped_connection_fails_the_call() -> None:

@@ -35,6 +35,8 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples" / "servers"))
+import calculator
 from asking import Order
 
 STEP = 1.0  # seconds `add` takes
@@ -49,32 +51,18 @@ TASK_CAPABILITY = types.ServerTasksCapability(
 Record = Callable[[str], None]
 
 
-def _schema(**props: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {name: {"type": kind} for name, kind in props.items()},
-        "required": list(props),
-    }
+SUPPORT = {"add": "optional", "multiply": "optional", "divide": "required"}  # crash: never a task
 
 
-def _tool(name: str, description: str, support: str | None) -> types.Tool:
-    execution = types.ToolExecution(task_support=support) if support else None  # type: ignore[arg-type]
-    schema = {} if name == "crash" else _schema(a="integer", b="integer")
-    return types.Tool(
-        name=name,
-        description=description,
-        input_schema=schema or {"type": "object", "properties": {}},
-        execution=execution,
-        annotations=types.ToolAnnotations(read_only_hint=name != "crash"),
-    )
-
-
-TOOLS = [
-    _tool("add", "Add two integers.", "optional"),
-    _tool("multiply", "Multiply two integers.", "optional"),
-    _tool("divide", "Divide a by b.", "required"),
-    _tool("crash", "Stop the calculator process (for fault tests).", None),
-]
+async def tools() -> list[types.Tool]:
+    """The example calculator's tools as it lists them, each with its task support."""
+    listed = await calculator.server.list_tools()
+    return [
+        t.model_copy(update={"execution": types.ToolExecution(task_support=SUPPORT[t.name])})  # type: ignore[arg-type]
+        if t.name in SUPPORT
+        else t
+        for t in listed
+    ]
 
 
 def _now() -> str:
@@ -82,7 +70,11 @@ def _now() -> str:
 
 
 def _text(text: str, *, error: bool = False) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=error)
+    """A result as the calculator's: text, and the structured ``result`` its outputSchema names."""
+    structured = None if error else {"result": text}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], structured_content=structured, is_error=error
+    )
 
 
 @dataclass
@@ -179,7 +171,7 @@ def build(tasks: Tasks) -> tuple[Server, InitializationOptions]:
     """The server and its initialization options (which declare task support)."""
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=TOOLS)
+        return types.ListToolsResult(tools=await tools())
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         tasks.record(f"tools/call {params.name} plainly")
