@@ -78,6 +78,12 @@ def slow_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tasks_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tasks calculator writes each task method it sees (``.hold`` keeps `add` running)."""
+    return tmp_path_factory.mktemp("tasks") / "seen"
+
+
+@pytest.fixture(scope="session")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SQLite response store every vLLM server of the session shares."""
     return tmp_path_factory.mktemp("store") / "responses.sqlite3"
@@ -198,6 +204,7 @@ def mcp_config(
     tmp_path_factory: pytest.TempPathFactory,
     mcp_http_servers: dict[str, str],
     slow_marker: Path,
+    tasks_marker: Path,
     remote_mcp_server: str,
     oauth_server: str,
 ) -> Path:
@@ -229,6 +236,12 @@ def mcp_config(
                 "command": sys.executable,
                 "args": [str(REPO / "tests" / "e2e" / "servers" / "asking_calculator.py")],
                 "elicitation": "ask",
+            },
+            # the calculator's tools run as MCP tasks (tests/e2e/test_tasks.py)
+            "tasks": {
+                "command": sys.executable,
+                "args": [str(REPO / "tests" / "e2e" / "servers" / "tasks_calculator.py"), str(tasks_marker)],
+                "elicitation": "accept_defaults",
             },
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},

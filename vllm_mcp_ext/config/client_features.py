@@ -5,6 +5,7 @@ Two optional fields of a server entry in the tool-server file::
     "elicitation": "decline" | "accept_defaults" | "ask"
     "sampling": true | {"maxTokens": 512, "maxTokensPerResponse": 2048}
     "protocol": "2025-11-25" | "auto"
+    "tasks": true | false
 
 Elicitation is declined by default; ``accept_defaults`` answers a form with its schema's defaults
 (and declines a form that requires a field without one, and every URL-mode request); ``ask``
@@ -17,6 +18,9 @@ its policy is not the default, so a server never offers a flow we would refuse.
 ``protocol`` ``auto`` first tries 2026-07-28's stateless ``server/discover`` and falls back to the
 ``initialize`` handshake (the `mcp` SDK's negotiation); the default opens with the handshake only
 (2025-11-25, or 2025-06-18 when the server says so), which older servers expect.
+
+``tasks`` (default true): a tool the server offers to run as an MCP task (2025-11-25) runs as one,
+polled (`servers.tasks`); false calls every tool plainly, and a tool that runs only as a task fails.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ Protocol = Literal["2025-11-25", "auto"]
 
 SAMPLING_MAX_TOKENS = 512  # default cap of one sampling/createMessage
 SAMPLING_MAX_TOKENS_PER_RESPONSE = 2048  # default cap of all sampling of one response, per server
-FIELDS = ("elicitation", "sampling", "protocol")  # the entry keys this module reads
+FIELDS = ("elicitation", "sampling", "protocol", "tasks")  # the entry keys this module reads
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ClientFeatures:
     elicitation: ElicitationPolicy = "decline"
     sampling: SamplingPolicy | None = None  # None: sampling is not offered
     protocol: Protocol = "2025-11-25"
+    tasks: bool = True  # run tools as MCP tasks where the server offers it
 
 
 DEFAULT = ClientFeatures()
@@ -58,8 +63,14 @@ def client_features(entry: dict[str, Any], where: str) -> ClientFeatures:
     protocol = entry.get("protocol", "2025-11-25")
     if protocol not in get_args(Protocol):
         raise ConfigError(f"{where}: field 'protocol' must be one of {list(get_args(Protocol))}")
+    tasks = entry.get("tasks", True)
+    if not isinstance(tasks, bool):
+        raise ConfigError(f"{where}: field 'tasks' must be true or false")
     return ClientFeatures(
-        elicitation=elicitation, sampling=_sampling(entry.get("sampling"), where), protocol=protocol
+        elicitation=elicitation,
+        sampling=_sampling(entry.get("sampling"), where),
+        protocol=protocol,
+        tasks=tasks,
     )
 
 

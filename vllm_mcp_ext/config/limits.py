@@ -65,6 +65,12 @@ class Limits:
         64, key="maxHeldElicitations", env="VLLM_MCP_MAX_HELD_ELICITATIONS", kind="int"
     )
 
+    # seconds: the longest wait between two tasks/get polls of a tool call run as an MCP task
+    # (servers/tasks.py); polls start at the server's pollInterval and back off to this
+    max_task_poll_interval: float = option(
+        5.0, key="maxTaskPollInterval", env="VLLM_MCP_MAX_TASK_POLL_INTERVAL", kind="number"
+    )
+
     @classmethod
     def load(cls, section: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Limits:
         """From the file's ``limits`` section and the environment (default: the process's).

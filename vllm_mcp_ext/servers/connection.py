@@ -26,6 +26,7 @@ from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.oauth import OAuthClients
 from vllm_mcp_ext.servers.session import McpSession, Progress, Timeouts
 from vllm_mcp_ext.servers.stdio import OutputCaps
+from vllm_mcp_ext.servers.tasks import TaskPolling
 from vllm_mcp_ext.types.client_handlers import NO_HANDLERS, ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code, OpenFailed, ServerUnavailable
 
@@ -68,6 +69,7 @@ class ServerConnection:
             limits.max_stdio_bytes_per_second,
             limits.max_stdio_log_bytes_per_second,
         )
+        self.polling = TaskPolling(cap=limits.max_task_poll_interval)  # calls run as MCP tasks
         self.status = ServerStatus.CONNECTING
         self.last_error: str | None = None
         self.server_name: str | None = None
@@ -181,7 +183,10 @@ class ServerConnection:
                 f"too many calls in flight to MCP server {self.label!r} (limit {self._max_calls})",
             ) from None
         try:
-            return await session.call_tool(name, arguments, progress=progress, handlers=handlers)
+            # a call run as a task polls on across a re-opened session (servers/tasks.py)
+            return await session.call_tool(
+                name, arguments, progress=progress, handlers=handlers, reopen=self.session
+            )
         finally:
             self._slots.release()
 
@@ -244,6 +249,7 @@ class ServerConnection:
             redact=self._redact,
             on_tools_changed=self._tools_changed,
             features=self.spec.features,
+            polling=self.polling,
         )
         session.start(f"mcp-session:{self.label}")
         try:

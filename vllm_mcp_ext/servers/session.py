@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -39,10 +39,11 @@ from vllm_mcp_ext import observe
 from vllm_mcp_ext.config.client_features import DEFAULT as DEFAULT_FEATURES
 from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.observe import metrics, spans
-from vllm_mcp_ext.servers import client_handlers
+from vllm_mcp_ext.servers import client_handlers, tasks
 from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
+from vllm_mcp_ext.servers.tasks import DEFAULT_POLLING, TaskCall, TaskPolling
 from vllm_mcp_ext.servers.transports import Transport
 from vllm_mcp_ext.types.client_handlers import (
     ASKING_ROUND,
@@ -92,6 +93,7 @@ class McpSession:
         on_tools_changed: Callable[[], None] | None = None,
         features: ClientFeatures = DEFAULT_FEATURES,
         hooks: ClientHooks | None = None,
+        polling: TaskPolling = DEFAULT_POLLING,
     ):
         self.name = name  # for logs and the owner task's name
         self.kind = kind  # "configured", "proxied" (one /mcp client's own) or "remote": metrics label remote servers by kind only
@@ -118,6 +120,8 @@ class McpSession:
         self._task: asyncio.Task[None] | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._in_flight = InFlight()  # the handlers of the calls running (servers.client_handlers)
+        self.polling = polling  # how task-run calls are polled (servers.tasks)
+        self._task_progress: dict[str, Progress] = {}  # a task's progress token -> its call's callback
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -175,22 +179,57 @@ class McpSession:
         timeout: float | None = None,
         progress: Progress | None = None,
         handlers: ClientHandlers = NO_HANDLERS,
+        reopen: tasks.Reopen | None = None,
     ) -> types.CallToolResult:
         """One tools/call within ``timeout`` (default: the call timeout), failing fast when the
         transport breaks; raises `CallFailed`. A cancelled caller cancels the call on the server.
         ``progress`` (or ``handlers.progress``) gets the server's progress notifications for this
-        call; ``handlers`` answer the server's requests while it runs. Every call is recorded
-        here, once (`observe.tool_call`), the one place all tool calls pass."""
+        call; ``handlers`` answer the server's requests while it runs. A tool the server runs as
+        a task is run as one (`servers.tasks`), polled across the sessions ``reopen`` gives
+        after a transport error. Every call is recorded here, once (`observe.tool_call`), the
+        one place all tool calls pass."""
         progress = progress or handlers.progress
-        clock = _CallClock()
-        if handlers.elicit is not None:
-            handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
-        with observe.tool_call(self.metrics_label, name) as record, self._in_flight.track(handlers):
-            result = await self._call_once(
-                name, arguments, timeout, progress, handlers.elicit, clock, handlers.resume
-            )
+        with observe.tool_call(self.metrics_label, name) as record:
+            if self.task_mode(name) == "task":
+                limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
+                call = TaskCall(self, reopen, name, arguments, progress, handlers)
+                result = await _own_task(call.run(limit))
+            else:
+                clock = _CallClock()
+                if handlers.elicit is not None:
+                    handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
+                with self._in_flight.track(handlers):
+                    result = await self._call_once(
+                        name, arguments, timeout, progress, handlers.elicit, clock, handlers.resume
+                    )
             record.result(result.is_error)
             return result
+
+    def task_mode(self, name: str) -> tasks.Mode:
+        """Whether a call of tool ``name`` runs as a task; raises `CallFailed` when the tool
+        runs only as one and we cannot drive it."""
+        tool = next((t for t in self.tools if t.name == name), None)
+        return tasks.mode(
+            self._session, self.capabilities, tool, enabled=self.features.tasks, label=self.name
+        )
+
+    def lending(self, handlers: ClientHandlers) -> contextlib.AbstractContextManager[None]:
+        """Route the server's requests to ``handlers`` in the block (`InFlight`)."""
+        return self._in_flight.track(handlers)
+
+    @contextlib.contextmanager
+    def following(self, token: str, progress: Progress | None) -> Iterator[None]:
+        """Progress notifications with ``token`` go to ``progress`` in the block: a task's
+        progress arrives after the tools/call that created it was answered, so past the SDK's
+        own per-request matching."""
+        if progress is None:
+            yield
+            return
+        self._task_progress[token] = progress
+        try:
+            yield
+        finally:
+            self._task_progress.pop(token, None)
 
     async def _call_once(
         self,
@@ -470,6 +509,11 @@ class McpSession:
             self._mark_broken(describe(message))
         elif isinstance(message, types.ToolListChangedNotification):
             self._refresh = asyncio.create_task(self._refresh_tools())
+        elif isinstance(message, types.ProgressNotification):
+            params = message.params
+            follower = self._task_progress.get(str(params.progress_token))
+            if follower is not None:
+                await follower(params.progress, params.total, params.message)
         if isinstance(message, _PASSED) and self.hooks is not None and self.hooks.notification is not None:
             await self.hooks.notification(message)
 
@@ -572,6 +616,18 @@ class _CallClock:
                 timer.deadline = anyio.current_time() + left
 
         return asked
+
+
+async def _own_task(work: Awaitable[T]) -> T:
+    """``work`` in a task of its own that the caller's cancellation cancels plainly (see the
+    module's docstring), given `CANCEL_GRACE` and the task's own to tell the server."""
+    call = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        call.cancel()
+        await asyncio.wait({call}, timeout=CANCEL_GRACE + tasks.CANCEL_GRACE)
+        raise
 
 
 def describe(exc: BaseException) -> str:

@@ -1,0 +1,118 @@
+"""Tool calls run as MCP tasks, end to end: real vLLM with the plugin and the tiny model, and the
+tasks calculator (tests/e2e/servers/tasks_calculator.py: the calculator's tools served as tasks,
+`add` taking a second) over stdio, configured in the session's tool-server file. The server writes
+each task method it sees to ``tasks_marker``: what the server saw is read from there."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TASKS = {"type": "mcp", "server_label": "tasks", "require_approval": "never"}
+ADD = "What is 2 plus 3?"  # the model calls add(2, 3)
+MULTIPLY = "Use the multiply tool on 4 and 5."
+
+
+def request(text: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": "tiny",
+        "input": text,
+        "tools": [TASKS],
+        "temperature": 0,
+        "max_output_tokens": 64,
+        **extra,
+    }
+
+
+def seen(marker: Path) -> list[str]:
+    return marker.read_text().splitlines() if marker.exists() else []
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def last_task(marker: Path, tool: str) -> str:
+    created = [
+        m.group(1) for line in seen(marker) if (m := re.fullmatch(rf"tools/call {tool} as (\S+)", line))
+    ]
+    assert created, seen(marker)
+    return created[-1]
+
+
+@pytest.fixture
+def marker(tasks_marker: Path) -> Iterator[Path]:
+    tasks_marker.unlink(missing_ok=True)
+    yield tasks_marker
+    tasks_marker.with_suffix(".hold").unlink(missing_ok=True)
+
+
+def test_a_call_run_as_a_task_completes_through_polling_with_its_progress(
+    vllm_server: str, marker: Path
+) -> None:
+    body = request(ADD, stream=True, include=["mcp_call.progress"])
+    events = []
+    with httpx.stream("POST", f"{vllm_server}/v1/responses", json=body, timeout=120) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    progress = [
+        (e["progress"], e["total"], e["message"]) for e in events if e["type"] == "response.mcp_call.progress"
+    ]
+    done = next(
+        e["item"]
+        for e in events
+        if e["type"] == "response.output_item.done" and e["item"]["type"] == "mcp_call"
+    )
+    assert (done["name"], done["arguments"], done["output"], done["status"]) == (
+        "add",
+        '{"a": 2, "b": 3}',
+        "5",
+        "completed",
+    )
+    assert progress == [(1, 2, "step 1"), (2, 2, "step 2")]
+    task = last_task(marker, "add")
+    lines = seen(marker)
+    # the server saw the task polled while it worked, then its result fetched once it was done
+    assert f"tasks/get {task} working" in lines
+    assert lines[-1] == f"tasks/result {task} completed"
+    assert not any(line.startswith("tasks/cancel") for line in lines)
+
+
+def test_input_required_is_answered_by_the_servers_elicitation_policy(
+    client: openai.OpenAI, marker: Path
+) -> None:
+    forced = {"type": "mcp", "server_label": "tasks", "name": "multiply"}
+    r = client.responses.create(**request(MULTIPLY, tool_choice=forced))
+    call = next(item for item in r.output if item.type == "mcp_call")
+    assert (call.name, call.status) == ("multiply", "completed")
+    assert call.output == '20 (elicitation accept {"quantity":2,"gift_wrap":false,"size":"medium"})'
+    assert f"tasks/get {last_task(marker, 'multiply')} input_required" in seen(marker)
+
+
+def test_cancelling_a_background_response_cancels_its_task(client: openai.OpenAI, marker: Path) -> None:
+    marker.with_suffix(".hold").touch()  # `add` runs until cancelled
+    r = client.responses.create(**request(ADD, background=True))
+    # the call runs as a task after the create request returned, polled as it goes
+    wait_for(lambda: any(line.startswith("tasks/get") for line in seen(marker)), 60, "the task to be polled")
+    task = last_task(marker, "add")
+    assert client.responses.retrieve(r.id).status == "in_progress"
+    assert client.responses.cancel(r.id).status == "cancelled"
+    # well before the 20 s call timeout would cancel it anyway
+    wait_for(lambda: f"tasks/cancel {task} working" in seen(marker), 8, "the server to see tasks/cancel")
+    assert client.responses.retrieve(r.id).status == "cancelled"

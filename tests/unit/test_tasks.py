@@ -1,0 +1,290 @@
+"""Tool calls run as MCP tasks (`servers.tasks`): created, polled with backoff, their progress and
+input requests answered, cancelled, and polled on across a re-opened session. The server is
+tests/e2e/servers/tasks_calculator.py, in memory, with a task store that outlives a connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from mcp import types
+from mcp.client._transport import TransportStreams
+from mcp.shared.memory import create_client_server_memory_streams
+
+from tests.e2e.servers import tasks_calculator
+from tests.e2e.servers.tasks_calculator import Tasks
+from vllm_mcp_ext.config import StdioServerSpec
+from vllm_mcp_ext.config.client_features import DEFAULT, ClientFeatures, client_features
+from vllm_mcp_ext.config.limits import Limits
+from vllm_mcp_ext.config.settings import Settings
+from vllm_mcp_ext.errors import ConfigError
+from vllm_mcp_ext.servers import ServerConnection, transports
+from vllm_mcp_ext.servers.session import McpSession, Timeouts
+from vllm_mcp_ext.servers.tasks import POLL_FLOOR, Backoff, TaskPolling
+from vllm_mcp_ext.servers.transports import Transport
+from vllm_mcp_ext.types.source import CallFailed, Code
+
+TIMEOUTS = Timeouts(open=20, initialize=20, list=10, call=30)
+FAST = TaskPolling(cap=0.1)
+
+
+class Wire:
+    """In-memory transports to one task server; `drop` cuts the open one as a lost
+    connection would (the server's task store lives on)."""
+
+    def __init__(self, tasks: Tasks):
+        self.tasks = tasks
+        self._cut: list[anyio.CancelScope] = []
+
+    def transport(self) -> Transport:
+        @asynccontextmanager
+        async def open_streams() -> AsyncIterator[TransportStreams]:
+            server, options = tasks_calculator.build(self.tasks)
+            async with (
+                create_client_server_memory_streams() as (client, (read, write)),
+                anyio.create_task_group() as tg,
+            ):
+                self._cut.append(tg.cancel_scope)
+                tg.start_soon(server.run, read, write, options)
+                try:
+                    yield client
+                finally:
+                    tg.cancel_scope.cancel()
+
+        return Transport("stdio", open_streams)
+
+    def drop(self, index: int = -1) -> None:
+        self._cut[index].cancel()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        self.changed.set()
+
+    async def until(self, seen: Callable[[list[str]], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not seen(self.lines):
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def server(step: float = 0.3, **kw: Any) -> tuple[Wire, Recorder]:
+    record = Recorder()
+    return Wire(Tasks(step=step, record=record, **kw)), record
+
+
+@asynccontextmanager
+async def opened(wire: Wire, features: ClientFeatures = DEFAULT) -> AsyncIterator[McpSession]:
+    session = McpSession("tasks", [wire.transport()], TIMEOUTS, features=features, polling=FAST)
+    session.start("mcp-test:tasks")
+    try:
+        await session.wait_open()
+        yield session
+    finally:
+        await session.close()
+
+
+def text(result: Any) -> str:
+    return "".join(b.text for b in result.content)
+
+
+def methods(lines: list[str]) -> list[str]:
+    """The record without repeated polls: what happened, in order."""
+    out: list[str] = []
+    for line in lines:
+        if not out or out[-1] != line:
+            out.append(line)
+    return out
+
+
+# -- polling ------------------------------------------------------------------------------------
+
+
+async def test_a_task_call_is_polled_to_its_result_with_its_progress() -> None:
+    wire, record = server()
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append((value, total, message))
+
+    async with opened(wire) as session:
+        result = await session.call_tool("add", {"a": 2, "b": 3}, progress=progress)
+    assert text(result) == "5" and not result.is_error
+    assert methods(record.lines) == [
+        "tools/call add as task-1",
+        "tasks/get task-1 working",
+        "tasks/get task-1 completed",
+        "tasks/result task-1 completed",
+    ]
+    assert seen == [(1, 2, "step 1"), (2, 2, "step 2")]
+
+
+async def test_a_failed_task_returns_the_tools_error_result() -> None:
+    wire, _ = server()
+    async with opened(wire) as session:
+        result = await session.call_tool("divide", {"a": 1, "b": 0})
+    assert (text(result), result.is_error) == ("division by zero", True)
+
+
+async def test_input_required_is_answered_through_tasks_result_by_the_elicitation_policy() -> None:
+    wire, record = server()
+    async with opened(wire, ClientFeatures(elicitation="accept_defaults")) as session:
+        result = await session.call_tool("multiply", {"a": 4, "b": 5})
+    assert text(result) == '20 (elicitation accept {"quantity":2,"gift_wrap":false,"size":"medium"})'
+    assert "tasks/get task-1 input_required" in record.lines
+    assert record.lines[-1] == "tasks/result task-1 input_required"
+
+
+# -- when not as a task ---------------------------------------------------------------------------
+
+
+async def test_tasks_off_calls_an_optional_tool_plainly_and_fails_a_required_one_at_once() -> None:
+    wire, record = server()
+    async with opened(wire, ClientFeatures(tasks=False)) as session:
+        plain = await session.call_tool("add", {"a": 2, "b": 3})
+        with pytest.raises(CallFailed) as info:
+            await session.call_tool("divide", {"a": 1, "b": 2})
+    assert text(plain) == "5"
+    assert info.value.message == (
+        "tool 'divide' of MCP server 'tasks' runs only as a task, and tasks are turned off for "
+        "this server ('tasks': false)"
+    )
+    assert record.lines == ["tools/call add plainly"]
+
+
+async def test_a_tool_without_task_support_is_called_plainly() -> None:
+    wire, record = server()
+    async with opened(wire) as session:
+        result = await session.call_tool("crash", {})
+    assert (text(result), record.lines) == ("not here", ["tools/call crash plainly"])
+
+
+# -- cancellation and time ------------------------------------------------------------------------
+
+
+async def test_a_cancelled_caller_cancels_the_task_on_the_server(tmp_path: Any) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    wire, record = server(hold=hold)
+    async with opened(wire) as session:
+        call = asyncio.create_task(session.call_tool("add", {"a": 2, "b": 3}))
+        await record.until(lambda lines: "tasks/get task-1 working" in lines)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert record.lines[-1] == "tasks/cancel task-1 working"
+    assert wire.tasks.jobs["task-1"].task.status == "cancelled"
+
+
+async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(tmp_path: Any) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    wire, record = server(hold=hold)
+    async with opened(wire) as session:
+        with pytest.raises(CallFailed) as info:
+            await session.call_tool("add", {"a": 2, "b": 3}, timeout=0.5)
+    assert (info.value.rpc_code, info.value.message) == (
+        Code.REQUEST_TIMEOUT,
+        "tool call timed out after 0.5s",
+    )
+    assert record.lines[-1] == "tasks/cancel task-1 working"
+
+
+# -- a dropped connection ---------------------------------------------------------------------
+
+
+async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_result() -> None:
+    wire, record = server(step=1.0)
+    async with opened(wire) as first, opened(wire) as second:
+        reopened: list[McpSession] = []
+
+        async def reopen() -> McpSession:
+            reopened.append(second)
+            return second
+
+        call = asyncio.create_task(first.call_tool("add", {"a": 2, "b": 3}, reopen=reopen))
+        await record.until(lambda lines: "tasks/get task-1 working" in lines)
+        wire.drop(0)  # the first session's connection
+        result = await call
+    assert text(result) == "5"
+    assert reopened == [second]
+    assert record.lines[-1] == "tasks/result task-1 completed"
+
+
+async def test_a_configured_server_polls_its_task_on_across_the_session_it_reopens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wire, record = server(step=1.0)
+    monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
+    spec = StdioServerSpec(label="tasks", command="unused")
+    conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
+    conn.start()
+    try:
+        first = await conn.session()
+        call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
+        await record.until(lambda lines: "tasks/get task-1 working" in lines)
+        wire.drop()
+        assert text(await call) == "5"
+        assert (await conn.session()) is not first
+    finally:
+        await conn.stop()
+    assert record.lines[-1] == "tasks/result task-1 completed"
+    assert record.lines.count("tools/call add as task-1") == 1  # not run twice
+
+
+async def test_without_a_way_to_reopen_a_dropped_connection_fails_the_call() -> None:
+    wire, record = server(step=1.0)
+    async with opened(wire) as session:
+        call = asyncio.create_task(session.call_tool("add", {"a": 2, "b": 3}))
+        await record.until(lambda lines: "tasks/get task-1 working" in lines)
+        wire.drop()
+        with pytest.raises(CallFailed) as info:
+            await call
+    assert info.value.rpc_code == Code.CONNECTION_CLOSED
+
+
+# -- backoff and settings ---------------------------------------------------------------------
+
+
+def test_polls_start_at_the_servers_interval_and_back_off_to_the_cap() -> None:
+    backoff = Backoff(200, cap=1.0)
+    assert [round(backoff.next(), 3) for _ in range(6)] == [0.2, 0.3, 0.45, 0.675, 1.0, 1.0]
+    backoff.saw(_task(200), changed=True)  # a new status: back to the server's interval
+    assert backoff.next() == 0.2
+
+
+def test_a_servers_interval_is_kept_within_the_floor_and_the_cap() -> None:
+    assert Backoff(1, cap=5.0).next() == POLL_FLOOR
+    assert Backoff(60_000, cap=5.0).next() == 5.0
+    assert Backoff(None, cap=5.0).next() == 0.5
+
+
+def test_tasks_setting_and_poll_cap_are_read_and_checked() -> None:
+    assert client_features({}, "s").tasks is True
+    assert client_features({"tasks": False}, "s").tasks is False
+    with pytest.raises(ConfigError, match="field 'tasks' must be true or false"):
+        client_features({"tasks": "no"}, "s")
+    assert Limits().max_task_poll_interval == 5.0
+    assert Limits.load({"maxTaskPollInterval": 2}).max_task_poll_interval == 2.0
+    with pytest.raises(ConfigError):
+        Limits.load({}, env={"VLLM_MCP_MAX_TASK_POLL_INTERVAL": "-1"})
+
+
+def _task(poll_interval: int) -> types.Task:
+    return types.Task(
+        task_id="t",
+        status="working",
+        created_at="",
+        last_updated_at="",
+        ttl=None,
+        poll_interval=poll_interval,
+    )
