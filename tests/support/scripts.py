@@ -2,11 +2,12 @@
 
 Each :class:`Script` is one Responses request (servers, client function tools, instructions,
 user text) and the turns the model produces for it: a list of tool calls, or a final text.
-Tool lists come from the example MCP servers in ``examples/servers`` (run in memory), and the
-tools offered to the model are built with the plugin's own :mod:`vllm_mcp_ext.loop.toolset`,
-so the prompts the model was trained on are the prompts the plugin renders. Results of
-successful calls come from calling those servers; error results are the fixed texts the
-plugin feeds back.
+Tool lists come from the example MCP servers in ``examples/servers`` and the 121-tool test server
+``tests/e2e/servers/many_tools.py`` (run in memory), and the tools offered to the model are built
+with the plugin's own :mod:`vllm_mcp_ext.loop.toolset` (and :mod:`vllm_mcp_ext.loop.tool_search`
+for servers with ``defer_loading``), so the prompts the model was trained on are the prompts the
+plugin renders. Results of successful calls come from calling those servers; tool searches run
+the plugin's own search; error results are the fixed texts the plugin feeds back.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from typing import Any
 from mcp import types
 from openai.types.responses.tool import McpAllowedTools, McpAllowedToolsMcpToolFilter
 
+from tests.e2e.servers import many_tools
 from vllm_mcp_ext.loop.calls import CallOutcome, outcome_of, parse_arguments, unknown_tool
+from vllm_mcp_ext.loop.tool_search import TOOL_SEARCH, SearchCall, ToolIndex, offered
+from vllm_mcp_ext.loop.tool_search import result_text as search_result_text
 from vllm_mcp_ext.loop.toolset import ServerTools, ToolSet, filter_allowed
 from vllm_mcp_ext.types.source import LOST, Code, protocol_error
 
@@ -35,6 +39,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SERVERS_DIR = REPO_ROOT / "examples" / "servers"
 # Server label used in the tests -> module in examples/servers.
 SERVER_MODULES: dict[str, str] = {"calc": "calculator", "notes": "notes", "facts": "facts"}
+# The 121-tool test server's label (tests/e2e/test_tool_search.py serves it under this name).
+MANY = "many"
 
 # Tool results the plugin feeds back for failures (the model is trained on exactly these).
 # The one result the servers cannot give in memory: the plugin's text for a server that died.
@@ -89,6 +95,9 @@ class Script:
     # Per turn: reasoning the model writes first in <think>...</think> (Qwen3 style); served by a
     # server with --reasoning-parser qwen3. The template drops it from earlier turns.
     reasoning: tuple[str, ...] = ()
+    # Labels of the servers with defer_loading: the request also has a tool_search tool, and the
+    # model sees the search function instead of their tools until it finds them.
+    deferred: tuple[str, ...] = ()
 
     @property
     def server_labels(self) -> tuple[str, ...]:
@@ -134,6 +143,8 @@ def _call(name: str, result: str | None = None, **arguments: Any) -> Call:
 
 
 CALC: tuple[tuple[str, McpAllowedTools | None], ...] = (("calc", None),)
+# The tool_search script's request (tests/e2e/test_tool_search.py sends it on both doors).
+SEARCH_USER = "Search the tools for one that watches webhooks, then watch webhook 7."
 
 SCRIPTS: dict[str, Script] = {
     s.name: s
@@ -222,6 +233,17 @@ SCRIPTS: dict[str, Script] = {
             ((_call("add", a=1, b=1),), "1 plus 1 is 2."),
             reasoning=("I should use the add tool.", "The tool said 2."),
         ),
+        Script(
+            "tool_search",
+            ((MANY, None),),
+            SEARCH_USER,
+            (
+                (_call(TOOL_SEARCH, query="watch webhook", limit=1),),
+                (_call("watch_webhook", id="7"),),
+                "Watching webhook 7.",
+            ),
+            deferred=(MANY,),
+        ),
     ]
 }
 
@@ -241,18 +263,29 @@ def load_example_server(label: str) -> ModuleType:
     return module
 
 
+def server_of(label: str) -> Any:
+    """The in-memory MCP server a script's label names."""
+    return many_tools.build() if label == MANY else load_example_server(label).server
+
+
 def build_toolset(
     script: Script, server_tools: Mapping[str, Sequence[types.Tool]]
-) -> tuple[ToolSet, list[dict[str, Any]]]:
-    """The tool set and the function tools the model sees, as the plugin builds them."""
+) -> tuple[ToolSet, list[dict[str, Any]], ToolIndex | None]:
+    """The tool set, the function tools the model sees and the index tool_search searches (with
+    deferred servers), as the plugin builds them (``loop/runner.py``)."""
+    function_tools = [dict(tool) for tool in script.function_tools]
+    names = [tool["function"]["name"] for tool in function_tools]
     toolset = ToolSet.build(
         [
             ServerTools(label, filter_allowed(server_tools[label], allowed))
             for label, allowed in script.servers
         ],
-        reserved=[tool["function"]["name"] for tool in script.function_tools],
+        reserved=names + ([TOOL_SEARCH] if script.deferred else []),
     )
-    return toolset, toolset.function_params() + [dict(tool) for tool in script.function_tools]
+    if not script.deferred:
+        return toolset, toolset.function_params() + function_tools, None
+    tools, index = offered(toolset, script.deferred, function_tools, ())
+    return toolset, tools, index
 
 
 def script_samples(resolved: ResolvedScript) -> list[Sample]:
@@ -307,14 +340,11 @@ async def _resolve_all() -> dict[str, ResolvedScript]:
 
     labels = sorted({label for s in SCRIPTS.values() for label in s.server_labels})
     async with AsyncExitStack() as stack:
-        clients = {
-            label: await stack.enter_async_context(Client(load_example_server(label).server))
-            for label in labels
-        }
+        clients = {label: await stack.enter_async_context(Client(server_of(label))) for label in labels}
         server_tools = {label: tuple((await c.list_tools()).tools) for label, c in clients.items()}
         resolved: dict[str, ResolvedScript] = {}
         for script in SCRIPTS.values():
-            toolset, tools = build_toolset(script, server_tools)
+            toolset, tools, index = build_toolset(script, server_tools)
             results: dict[tuple[int, int], str] = {}
             # The last turn's calls (if any) end the response: they need no results.
             for t, turn in enumerate(script.turns[:-1]):
@@ -322,6 +352,10 @@ async def _resolve_all() -> dict[str, ResolvedScript]:
                 for i, call in enumerate(turn):
                     if call.result is not None:
                         results[(t, i)] = call.result
+                        continue
+                    if index is not None and call.name == TOOL_SEARCH:  # the loop runs it
+                        asked = SearchCall.parse(call.arguments_json)
+                        results[(t, i)] = search_result_text(index.search(asked.query, asked.limit))
                         continue
                     # What the plugin itself shows the model, failures included.
                     exposed = toolset.lookup(call.name)

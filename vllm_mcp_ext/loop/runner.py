@@ -61,14 +61,7 @@ from vllm_mcp_ext.loop.elicitation import (
 from vllm_mcp_ext.loop.guards import CallGuard, again, with_note
 from vllm_mcp_ext.loop.run import Listing, Plan, Run
 from vllm_mcp_ext.loop.server_requests import ProgressRelay, ResponseSampler
-from vllm_mcp_ext.loop.tool_search import (
-    SEARCH_FUNCTION,
-    TOOL_SEARCH,
-    Deferred,
-    SearchCall,
-    ToolIndex,
-    found_tools,
-)
+from vllm_mcp_ext.loop.tool_search import TOOL_SEARCH, SearchCall, ToolIndex, found_tools, offered
 from vllm_mcp_ext.loop.tool_search import result_text as search_result_text
 from vllm_mcp_ext.loop.toolset import ExposedTool, ServerTools, ToolSet, filter_allowed, listed_tool
 from vllm_mcp_ext.loop.turn import PendingCall, TurnBuilder
@@ -974,16 +967,7 @@ def _offered(req: ResponsesRequest, toolset: ToolSet) -> tuple[list[dict[str, An
     if not req.tool_search:
         return toolset.function_params() + req.function_tools, None
     later = {s.label for s in req.servers if s.deferred}
-    deferred = [
-        Deferred(t.function_param(), t.server_label, t.name) for t in toolset.tools if t.server_label in later
-    ]
-    loaded = [t.function_param() for t in toolset.tools if t.server_label not in later]
-    for function in req.function_tools:
-        if function["function"]["name"] in req.deferred_functions:
-            deferred.append(Deferred(function))
-        else:
-            loaded.append(function)
-    return [*loaded, SEARCH_FUNCTION], ToolIndex(deferred)
+    return offered(toolset, later, req.function_tools, req.deferred_functions)
 
 
 def _named(exposed_name: str | None) -> dict[str, Any]:

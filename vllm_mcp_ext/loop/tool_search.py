@@ -15,11 +15,15 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai.types.responses.function_tool import FunctionTool
 from openai.types.responses.tool import Mcp
+
+if TYPE_CHECKING:
+    from vllm_mcp_ext.loop.toolset import ToolSet
 
 TOOL_SEARCH = "tool_search"
 DEFAULT_LIMIT = 5  # tools one search returns
@@ -124,6 +128,28 @@ class SearchCall:
             query if isinstance(query, str) else "",
             limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_LIMIT,
         )
+
+
+def offered(
+    toolset: ToolSet,
+    deferred_servers: Collection[str],
+    function_tools: Sequence[dict[str, Any]],
+    deferred_functions: Collection[str],
+) -> tuple[list[dict[str, Any]], ToolIndex]:
+    """With a tool_search tool: the tools the prompt shows (those loaded up front, then the
+    search function) and the index of those with ``defer_loading``."""
+    deferred = [
+        Deferred(t.function_param(), t.server_label, t.name)
+        for t in toolset.tools
+        if t.server_label in deferred_servers
+    ]
+    loaded = [t.function_param() for t in toolset.tools if t.server_label not in deferred_servers]
+    for function in function_tools:
+        if function["function"]["name"] in deferred_functions:
+            deferred.append(Deferred(function))
+        else:
+            loaded.append(function)
+    return [*loaded, SEARCH_FUNCTION], ToolIndex(deferred)
 
 
 def found_tools(found: list[Deferred]) -> list[Any]:
