@@ -1,24 +1,29 @@
-"""Streamed responses: chunks that are ready together go out as one write, none is held back
-waiting for the next, and a client that goes away cancels the work behind the stream."""
+"""Streamed responses: each event is written as soon as it is made, byte for byte as stock streams
+them, a client that stops reading holds back the work, and one that goes away cancels it."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from tests.support.asgi import loopback
-from vllm_mcp_ext.api.disconnect import event_stream, while_connected
+from vllm_mcp_ext.api.disconnect import event_stream
 
 
 def _request(gone: asyncio.Event | None = None) -> Request:
+    return Request({"type": "http", "method": "POST", "headers": []}, _receive(gone))
+
+
+def _receive(gone: asyncio.Event | None) -> Callable[[], Awaitable[dict[str, object]]]:
     async def receive() -> dict[str, object]:
         if gone is None:
             await asyncio.Event().wait()  # the client stays
@@ -26,32 +31,44 @@ def _request(gone: asyncio.Event | None = None) -> Request:
             await gone.wait()
         return {"type": "http.disconnect"}
 
-    return Request({"type": "http", "method": "POST", "headers": []}, receive)
+    return receive
 
 
-async def test_chunks_ready_together_are_written_as_one() -> None:
+class _Client:
+    """The ASGI ``send`` side: what the server wrote, in order; ``stall`` makes a write wait."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.ended = False
+        self.stall: asyncio.Event | None = None
+
+    async def send(self, message: dict[str, object]) -> None:
+        if message["type"] != "http.response.body":
+            return
+        self.bodies.append(message["body"])  # type: ignore[arg-type]
+        self.ended = not message.get("more_body", False)
+        if self.stall is not None:
+            await self.stall.wait()
+
+
+async def _serve(chunks: AsyncIterator[str], client: _Client, gone: asyncio.Event | None = None) -> None:
+    request = _request(gone)
+    await event_stream(request, chunks)(request.scope, _receive(gone), client.send)  # type: ignore[arg-type]
+
+
+async def test_each_chunk_is_written_as_it_is_made_and_the_stream_ends() -> None:
+    written_before_next: list[bool] = []
+    client = _Client()
+
     async def chunks() -> AsyncIterator[str]:
         for event in ("event: a\n\n", "event: b\n\n", "event: c\n\n"):
-            yield event  # one engine output's events, made without a pause
+            yield event
+            written_before_next.append(client.bodies[-1] == event.encode())
 
-    written = [chunk async for chunk in while_connected(_request(), chunks())]
-    assert written == ["event: a\n\nevent: b\n\nevent: c\n\n"]
-
-
-async def test_a_chunk_is_not_held_back_for_the_next() -> None:
-    first_seen = asyncio.Event()
-
-    async def chunks() -> AsyncIterator[str]:
-        yield "a"
-        await first_seen.wait()  # the next token comes only after the client has the first
-        yield "b"
-
-    written = []
     async with asyncio.timeout(5):
-        async for chunk in while_connected(_request(), chunks()):
-            written.append(chunk)
-            first_seen.set()
-    assert written == ["a", "b"]
+        await _serve(chunks(), client)
+    assert written_before_next == [True, True, True]
+    assert client.bodies == [b"event: a\n\n", b"event: b\n\n", b"event: c\n\n", b""] and client.ended
 
 
 async def test_an_error_comes_after_the_chunks_before_it() -> None:
@@ -60,11 +77,10 @@ async def test_an_error_comes_after_the_chunks_before_it() -> None:
         yield "b"
         raise RuntimeError("engine died")
 
-    written = []
+    client = _Client()
     with pytest.raises(RuntimeError, match="engine died"):
-        async for chunk in while_connected(_request(), chunks()):
-            written.append(chunk)
-    assert "".join(written) == "ab"
+        await _serve(chunks(), client)
+    assert client.bodies == [b"a", b"b"] and not client.ended
 
 
 async def test_a_client_that_goes_away_cancels_the_work() -> None:
@@ -72,6 +88,7 @@ async def test_a_client_that_goes_away_cancels_the_work() -> None:
 
     async def chunks() -> AsyncIterator[str]:
         yield "a"
+        gone.set()
         try:
             await asyncio.Event().wait()  # a long MCP call
         except asyncio.CancelledError:
@@ -79,17 +96,35 @@ async def test_a_client_that_goes_away_cancels_the_work() -> None:
             raise
         yield "never"
 
-    written = []
+    client = _Client()
     async with asyncio.timeout(5):
-        async for chunk in while_connected(_request(gone), chunks()):
-            written.append(chunk)
-            gone.set()
-    assert written == ["a"] and cancelled.is_set()
+        await _serve(chunks(), client, gone)
+    assert client.bodies == [b"a"] and cancelled.is_set() and not client.ended
+
+
+async def test_a_server_that_cancels_the_stream_cancels_the_work() -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def chunks() -> AsyncIterator[str]:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        yield "never"
+
+    serving = asyncio.create_task(_serve(chunks(), _Client()))
+    async with asyncio.timeout(5):
+        await started.wait()
+        serving.cancel()
+        await asyncio.wait({serving})
+    assert serving.cancelled() and cancelled.is_set()
 
 
 async def test_a_client_that_stops_reading_holds_back_the_work() -> None:
-    """While the client takes nothing, at most ``max_queued`` events wait for it and the work
-    makes no more; once it reads again the stream goes on to its end, every event once, in order."""
+    """While the client takes nothing, the work makes no more than the event being written; once
+    it reads again the stream goes on to its end, every event once, in order."""
     made = 0
 
     async def chunks() -> AsyncIterator[str]:
@@ -98,13 +133,57 @@ async def test_a_client_that_stops_reading_holds_back_the_work() -> None:
             made += 1
             yield f"{i},"
 
-    stream = while_connected(_request(), chunks(), max_queued=8)
-    first = await anext(stream)  # one write reaches the client; then it stalls
-    for _ in range(100):  # the work runs as far as it may
-        await asyncio.sleep(0)
-    assert made <= 8 + 1  # the queued events, and the one the work holds while it waits
-    rest = [chunk async for chunk in stream]
-    assert (first + "".join(rest)).split(",")[:-1] == [str(i) for i in range(1000)]
+    client = _Client()
+    client.stall = asyncio.Event()
+    serving = asyncio.create_task(_serve(chunks(), client))
+    async with asyncio.timeout(5):
+        while not client.bodies:
+            await asyncio.sleep(0)
+        for _ in range(100):  # the work runs as far as it may
+            await asyncio.sleep(0)
+        assert made == 1  # the event in the stalled write
+        client.stall.set()
+        await serving
+    body = b"".join(client.bodies).decode()
+    assert body.split(",")[:-1] == [str(i) for i in range(1000)] and client.ended
+
+
+async def test_the_bytes_on_the_wire_are_the_chunks_as_stock_streams_them() -> None:
+    """Over a real loopback socket, a scripted response's events (one engine output's several
+    events made together, unicode, an event larger than a socket write) come out byte for byte
+    as Starlette's StreamingResponse (what stock vLLM and, before, the plugin wrapped) sends them."""
+    script = [
+        'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n',
+        'event: response.output_item.added\ndata: {"sequence_number":1}\n\n',
+        'event: response.content_part.added\ndata: {"sequence_number":2}\n\n',
+        *(f'event: response.output_text.delta\ndata: {{"delta":"{w}","sequence_number":{i}}}\n\n'
+          for i, w in enumerate(["Hé", "llo", " wörld", " \\u2603", "x" * 200_000], start=3)),
+        'event: response.completed\ndata: {"sequence_number":8}\n\n',
+    ]  # fmt: skip
+
+    async def chunks() -> AsyncIterator[str]:
+        for i, event in enumerate(script):
+            if i in (3, 5, 7):
+                await asyncio.sleep(0.01)  # the next engine output
+            yield event
+
+    app = FastAPI()
+
+    @app.get("/ours")
+    async def ours(request: Request) -> StreamingResponse:
+        return event_stream(request, chunks())
+
+    @app.get("/stock")
+    async def stock() -> StreamingResponse:
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    async with loopback(app) as url, httpx.AsyncClient(base_url=url) as http:
+        bodies = {}
+        for path in ("/ours", "/stock"):
+            async with http.stream("GET", path) as response:
+                assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+                bodies[path] = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert bodies["/ours"] == bodies["/stock"] == "".join(script).encode()
 
 
 EVENT = 32 * 1024  # bytes of one event: a large delta, or an item carrying a tool's output
@@ -113,7 +192,7 @@ CLIENT_BUFFER = 64 * 1024  # the stalled client's socket receive buffer (fixed: 
 
 async def test_a_stalled_socket_client_makes_the_server_hold_a_bounded_number_of_events() -> None:
     """A real HTTP client over a loopback socket reads the headers, then nothing: the events made
-    for it but not received stay within the queue bound and what the two sockets can buffer
+    for it but not received stay within the one being written and what the two sockets can buffer
     (the work is held back, not buffered), and when it reads again it gets every event and the
     end of the stream."""
     total, made = 400, 0  # 12.5 MiB of events: far more than the sockets hold
@@ -128,7 +207,7 @@ async def test_a_stalled_socket_client_makes_the_server_hold_a_bounded_number_of
 
     @app.get("/events")
     async def events(request: Request) -> StreamingResponse:
-        return event_stream(request, chunks(), max_queued=4)
+        return event_stream(request, chunks())
 
     loop = asyncio.get_running_loop()
     async with loopback(app) as url:
@@ -144,7 +223,7 @@ async def test_a_stalled_socket_client_makes_the_server_hold_a_bounded_number_of
                 received += await asyncio.wait_for(loop.sock_recv(client, 65536), 10)
             await _settled(lambda: made)  # the client reads no more; the server does what it will
             sockets = _kernel_send_buffer_max() + 2 * CLIENT_BUFFER + 2 * 65536  # + the transport's
-            assert made - _events(received) <= 4 + 1 + sockets // EVENT + 1, made
+            assert made - _events(received) <= 1 + sockets // EVENT + 1, made
             assert made < total
             while chunk := await asyncio.wait_for(loop.sock_recv(client, 1 << 20), 10):
                 received += chunk

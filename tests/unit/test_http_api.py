@@ -3,6 +3,7 @@ store and a real stdio MCP server, a scripted engine, and the real `openai` SDK 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,26 @@ async def test_the_sdk_stream_accumulates_the_same_response(client: openai.Async
         "response.mcp_call.completed",
     ]
     assert final.output_text == "It is 5." and final.output[1].output == "5"
+
+
+async def test_the_stream_is_one_server_sent_event_per_event_in_order(http: httpx.AsyncClient) -> None:
+    """The raw body: every event as ``event: <type>`` and its compact JSON ``data``, nothing
+    between them, sequence numbers without a gap, the script's text in order."""
+    body = {"model": "scripted", "input": "2+3?", "tools": TOOLS, "stream": True}
+    async with http.stream("POST", "/v1/responses", json=body) as response:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()]).decode()
+    *frames, rest = raw.split("\n\n")
+    events = []
+    for frame in frames:
+        kind, data = frame.split("\n")
+        event = json.loads(data.removeprefix("data: "))
+        assert (
+            kind == f"event: {event['type']}" and data == f"data: {json.dumps(event, separators=(',', ':'))}"
+        )
+        events.append(event)
+    assert rest == "" and [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "It is 5."
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
 
 
 async def test_a_stored_response_is_retrieved_listed_and_deleted(client: openai.AsyncOpenAI) -> None:

@@ -5,8 +5,8 @@ cancelled by Starlette while nothing is being sent: a long MCP call would run to
 nobody. Both race the work against the ASGI ``http.disconnect`` message. The request body must
 have been read.
 
-A slow reader gets back-pressure: a stream holds at most `MAX_QUEUED_EVENTS` events waiting for
-its client, then its work waits.
+A slow reader gets back-pressure: a stream's work waits while the HTTP server's write buffer is
+full (`EventStream`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
-# Server-sent events of one response held for a client that reads slower than they are made;
-# past it the response's work waits for the client (docs/security.md).
-MAX_QUEUED_EVENTS = 64
 
 
 class ClientGone(Exception):
@@ -52,72 +50,49 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def while_connected(
-    request: Request, chunks: AsyncIterator[str], max_queued: int = MAX_QUEUED_EVENTS
-) -> AsyncIterator[str]:
-    """``chunks`` until they end or the client disconnects, which cancels the work behind them.
-    Chunks that are ready together go out as one (one socket write for the events of one engine
-    output, or for those a slow client let pile up).
+class EventStream(StreamingResponse):
+    """Server-sent event chunks as every door streams them, written by the one task that makes
+    them (the response's work), each as soon as it is made: no hand-over to another task per
+    event. The HTTP server's transport writes what one turn of the event loop sent in one go
+    (uvloop, as vLLM runs it, makes one socket write of the events of one engine output).
 
-    At most ``max_queued`` chunks are held for a client that reads slower than they are made
-    (waiting, or in the write in flight): then the work waits (back-pressure) until the client
-    takes some, however long it stalls. What the socket buffers is the kernel's.
+    Back-pressure is the ASGI server's: ``send`` waits while its write buffer is full (uvicorn:
+    64 KiB), so a client that reads slower than the events are made, or stops reading, holds back
+    the work; the event in that ``send`` is the only one held here.
 
-    The chunks are produced by one task of ours, cancelled plainly: both when we see the
-    disconnect and when the server cancels the stream itself (through an anyio scope, which
-    would not reach the tasks the work started)."""
-    # Chunks take a slot each; the one closing entry (end or error) needs none, so the producer
-    # never blocks on it, even cancelled while the queue is full.
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-    slots = asyncio.Semaphore(max_queued)
+    A client that disconnects cancels the work. The work runs in a task of ours, cancelled
+    plainly: both when we see the disconnect and when the server cancels the stream itself
+    (through an anyio scope, which would not reach the tasks the work started)."""
 
-    async def produce() -> None:
+    def __init__(self, request: Request, chunks: AsyncIterator[str]) -> None:
+        super().__init__(chunks, media_type="text/event-stream")
+        self._request = request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        writer = asyncio.create_task(self._write(send))
+        listener = asyncio.create_task(_disconnected(self._request))
         try:
-            async for chunk in chunks:
-                await slots.acquire()
-                queue.put_nowait(("chunk", chunk))
-        except BaseException as exc:  # handed to the consumer; this task is ours alone
-            queue.put_nowait(("error", exc))
+            await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listener.cancel()
+            if not writer.done():
+                writer.cancel()
+                await asyncio.wait({writer})
+        if writer.cancelled():
+            logger.info("client went away mid-stream; cancelled its response")
             return
-        queue.put_nowait(("end", None))
+        writer.result()  # the work's error, after the events before it
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def watch() -> None:
-        await _disconnected(request)
-        logger.info("client went away mid-stream; cancelling its response")
-        producer.cancel()
-
-    producer = asyncio.create_task(produce())
-    listener = asyncio.create_task(watch())
-    try:
-        while True:
-            ready: list[str] = []
-            kind, value = await queue.get()
-            while kind == "chunk":
-                ready.append(value)
-                if queue.empty():
-                    break
-                kind, value = queue.get_nowait()
-            if ready:
-                yield "".join(ready)  # returns once written: the client took them
-                for _ in ready:
-                    slots.release()
-            if kind == "end":
-                return
-            if kind == "error":
-                if isinstance(value, asyncio.CancelledError):
-                    return  # the disconnect above
-                raise value
-    finally:
-        listener.cancel()
-        if not producer.done():
-            producer.cancel()
-            await asyncio.wait({producer})
+    async def _write(self, send: Send) -> None:
+        async for chunk in self.body_iterator:
+            body = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
-def event_stream(
-    request: Request, chunks: AsyncIterator[str], max_queued: int = MAX_QUEUED_EVENTS
-) -> StreamingResponse:
-    """Server-sent event chunks as every door streams them: written while the client is there,
-    ready ones together, at most ``max_queued`` held for a slow client, its work cancelled when
-    it goes away."""
-    return StreamingResponse(while_connected(request, chunks, max_queued), media_type="text/event-stream")
+def event_stream(request: Request, chunks: AsyncIterator[str]) -> StreamingResponse:
+    """Server-sent event chunks as every door streams them: each written as soon as it is made,
+    back-pressure from the HTTP server's write buffer, the work cancelled when the client goes
+    away (`EventStream`)."""
+    return EventStream(request, chunks)
