@@ -46,7 +46,7 @@ class Mode:
     kv_agents: int = 16  # kv_hold: concurrent agent runs
     kv_tool_ms: int = 2000  # kv_hold: how long each tool call takes
     kv_calls: int = 3  # kv_hold: tool turns per agent (then the answer)
-    kv_prefix_words: int = 240  # kv_hold: each agent's own prefix (about 700 tiny-model tokens, + 200 of tools)
+    kv_prefix_words: int = 240  # kv_hold: each agent's own words (~700 tiny-model tokens; tools ~200)
     kv_small_blocks: int = 192  # kv_hold: the evicting arm's KV cache, in blocks
     kv_large_blocks: int = 1024  # kv_hold: the control's, enough for every agent
     kv_max_model_len: int = 2048  # kv_hold: at most (small blocks - 1) x block size, as vLLM checks

@@ -17,6 +17,7 @@ tool ran. vLLM's own counters (/metrics) are read before and after each arm as a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import re
@@ -28,14 +29,13 @@ import httpx
 
 from benchmarks.common import check_output, fetch_trace, percentile, table
 from benchmarks.context import Context
+from benchmarks.kv_sessions import probe, shapes
 from benchmarks.scenarios.turn_prefix import reusable
 from benchmarks.scripted import Plan
 from benchmarks.stack import MODEL_NAME, Mode, Stack, running
 
-WORDS = (
-    "the tool call result server model answer request add weather city number file read write "
-    "list search open close time date value"
-).split()
+WORDS = ("the", "tool", "call", "result", "server", "model", "answer", "request", "add", "weather", "city",
+         "number", "file", "read", "write", "list", "search", "open", "close", "time", "date", "value")  # fmt: skip
 METRICS = {  # what the arm's delta reports -> (metric, label filter)
     "prompt_tokens": ("vllm:prompt_tokens_total", ""),
     "computed_tokens": ("vllm:prompt_tokens_by_source_total", 'source="local_compute"'),
@@ -95,8 +95,21 @@ async def run(ctx: Context) -> dict[str, Any]:
             result = await _arm(ctx.http, stack, mode, plan)
         data["arms"][arm.name] = {"blocks": arm.blocks, "kv_tokens": arm.blocks * mode.block_size,
                                   "what": arm.what, **result}  # fmt: skip
+    data["engine_probe"] = await _probe(ctx, data["arms"])
     _print(data)
     return data
+
+
+async def _probe(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
+    """vLLM's streaming-input sessions against a request per turn, in process, on the token
+    counts the evicting arm measured (`benchmarks.kv_sessions`)."""
+    mode = ctx.mode
+    evicting = measured["evicting"]
+    shared = max(measured["fits"]["first_turn_cached"])  # the system prompt and tools, whole blocks
+    return await probe(
+        ctx.model, mode.kv_small_blocks, mode.block_size, mode.kv_max_model_len, shapes(evicting["turn_tokens"]),
+        shared, mode.kv_tool_ms / 1000, mode.kv_tool_ms / 1000 / mode.kv_agents,
+    )  # fmt: skip
 
 
 async def _arm(http: httpx.AsyncClient, stack: Stack, mode: Mode, plan: Plan) -> dict[str, Any]:
@@ -104,7 +117,10 @@ async def _arm(http: httpx.AsyncClient, stack: Stack, mode: Mode, plan: Plan) ->
     spacing = mode.kv_tool_ms / 1000 / mode.kv_agents
     start = time.perf_counter()
     runs = await asyncio.gather(
-        *(_agent(http, stack, plan, agent, agent * spacing, mode.kv_prefix_words) for agent in range(mode.kv_agents))
+        *(
+            _agent(http, stack, plan, agent, agent * spacing, mode.kv_prefix_words)
+            for agent in range(mode.kv_agents)
+        )
     )
     wall = time.perf_counter() - start
     after = await _metrics(http, stack)
@@ -127,7 +143,10 @@ async def _arm(http: httpx.AsyncClient, stack: Stack, mode: Mode, plan: Plan) ->
         "prefilled_again_share": again / reusable_total if reusable_total else float("nan"),
         "later_turn_p50_s": percentile([t["seconds"] for t in flat], 50),
         "later_turn_p95_s": percentile([t["seconds"] for t in flat], 95),
-        "first_turn_prompt_tokens": [trace["turns"][0]["prompt_tokens"] for trace in traces],
+        "turn_tokens": [
+            [[t["prompt_tokens"], t["output_tokens"]] for t in trace["turns"]] for trace in traces
+        ],
+        "first_turn_cached": [trace["turns"][0]["cached_tokens"] for trace in traces],
         "continued_turns": sum(t["continued"] for t in flat),
         "vllm_metrics": {name: after[name] - before[name] for name in METRICS},
         "per_agent_turns": turns,
@@ -156,7 +175,7 @@ async def _agent(
 def _later_turns(turns: list[dict[str, Any]], block: int) -> list[dict[str, Any]]:
     """Each turn after a tool result: its prompt, what the cache could serve, what it served."""
     out = []
-    for prev, turn in zip(turns, turns[1:], strict=False):
+    for prev, turn in itertools.pairwise(turns):
         best = reusable(prev["prompt_tokens"], prev["output_tokens"], turn["prompt_tokens"], block)
         out.append(
             {
@@ -187,16 +206,29 @@ def _print(data: dict[str, Any]) -> None:
     for name, arm in data["arms"].items():
         rows.append(
             [
-                name, arm["kv_tokens"], f"{arm['later_turns_missed']}/{arm['later_turns']}",
+                f"plugin, {name}", arm["kv_tokens"], f"{arm['later_turns_missed']}/{arm['later_turns']}",
                 arm["reusable_tokens"], arm["prefilled_again_tokens"], arm["prefilled_again_share"],
-                arm["vllm_metrics"]["preemptions"], arm["later_turn_p50_s"] * 1e3,
-                arm["later_turn_p95_s"] * 1e3, arm["agent_run_p50_s"], arm["wall_s"],
+                arm["later_turn_p50_s"] * 1e3, arm["later_turn_p95_s"] * 1e3, arm["wall_s"],
+            ]
+        )  # fmt: skip
+    probe = data["engine_probe"]
+    for name in ("per_turn_requests", "sessions"):
+        arm = probe[name]
+        if arm["stalled"]:
+            rows.append(
+                [f"engine, {name}", probe["kv_tokens"], "stalled", "", "", "", "", "", arm["after_s"]]
+            )
+            continue
+        rows.append(
+            [
+                f"engine, {name}", probe["kv_tokens"], "", "", arm["prefilled_again_tokens"], "",
+                arm["later_turn_p50_s"] * 1e3, arm["later_turn_p95_s"] * 1e3, arm["wall_s"],
             ]
         )  # fmt: skip
     table(
         f"kv_hold: {data['agents']} agents, {data['calls_per_agent']} calls each to a {data['tool_ms']} ms "
         f"tool (block {data['block_size']})",
         ["arm", "KV tokens", "turns that missed", "reusable", "prefilled again", "share",
-         "preemptions", "later turn p50 ms", "p95 ms", "agent run p50 s", "all agents s"],
+         "later turn p50 ms", "p95 ms", "all agents s"],
         rows,
     )  # fmt: skip
