@@ -28,6 +28,7 @@ from typing import Any
 from benchmarks.common import percentile
 
 COUNT_FILE = "KV_PROBE_COUNT_FILE"
+STALLED_AFTER_S = 150  # an arm not done by then is reported stalled (held sessions can fill the cache)
 
 try:
     from vllm.v1.core.sched.scheduler import Scheduler
@@ -98,7 +99,7 @@ async def probe(model: Path, blocks: int, block_size: int, max_model_len: int, a
             runs = [turns(engine, tokens.ids[i], agent, f"{name}-{i}", tool_s, i * stagger_s)
                     for i, agent in enumerate(agents)]  # fmt: skip
             try:
-                timings = await asyncio.wait_for(asyncio.gather(*runs), timeout=300)
+                timings = await asyncio.wait_for(asyncio.gather(*runs), timeout=STALLED_AFTER_S)
             except TimeoutError:
                 result[name] = {"stalled": True, "after_s": time.perf_counter() - start}
                 continue
