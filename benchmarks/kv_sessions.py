@@ -73,7 +73,8 @@ class Tokens:
 
 
 async def probe(model: Path, blocks: int, block_size: int, max_model_len: int, agents: list[Agent],
-                shared: int, tool_s: float, stagger_s: float) -> dict[str, Any]:  # fmt: skip
+                shared: int, tool_s: float, stagger_s: float, dtype: str = "float32",
+                load_format: str = "auto", memory: float = 0.15) -> dict[str, Any]:  # fmt: skip
     from transformers import AutoConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -84,8 +85,8 @@ async def probe(model: Path, blocks: int, block_size: int, max_model_len: int, a
     vocab = AutoConfig.from_pretrained(model).vocab_size
     tokens = Tokens(agents, shared, vocab)
     args = AsyncEngineArgs(
-        model=str(model), dtype="float32", enforce_eager=True, block_size=block_size,
-        max_model_len=max_model_len, num_gpu_blocks_override=blocks, kv_cache_memory_bytes=256 << 20,
+        model=str(model), dtype=dtype, load_format=load_format, enforce_eager=True, block_size=block_size,
+        max_model_len=max_model_len, num_gpu_blocks_override=blocks, gpu_memory_utilization=memory,
         enable_prefix_caching=True, scheduler_cls="benchmarks.kv_sessions.CountingScheduler",
         disable_log_stats=True,
     )  # fmt: skip

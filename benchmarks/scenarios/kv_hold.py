@@ -109,7 +109,15 @@ async def _probe(ctx: Context, measured: dict[str, Any]) -> dict[str, Any]:
     return await probe(
         ctx.model, mode.kv_small_blocks, mode.block_size, mode.kv_max_model_len, shapes(evicting["turn_tokens"]),
         shared, mode.kv_tool_ms / 1000, mode.kv_tool_ms / 1000 / mode.kv_agents,
+        dtype=_flag(mode, "--dtype", "float32"), load_format=_flag(mode, "--load-format", "auto"),
+        memory=float(_flag(mode, "--gpu-memory-utilization", "0.15")),
     )  # fmt: skip
+
+
+def _flag(mode: Mode, name: str, default: str) -> str:
+    """The value the mode's vLLM flags give ``name`` (the full mode's dummy weights, bf16, memory)."""
+    flags = list(mode.vllm_flags)
+    return flags[flags.index(name) + 1] if name in flags else default
 
 
 async def _arm(http: httpx.AsyncClient, stack: Stack, mode: Mode, plan: Plan) -> dict[str, Any]:
