@@ -28,9 +28,10 @@ from benchmarks.stack import MODES, REPO, Stack, find_litellm, running
 
 SCENARIOS = (
     "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu",
-    "ws_agent",
+    "ws_agent", "kv_hold",
 )  # fmt: skip
 IN_PROCESS = {"long_args", "formats_long_args"}  # need no server: run alone, they start none
+OWN_SERVERS = {"kv_hold"}  # start their own servers (other engine flags), after the shared ones stop
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,11 +70,14 @@ def main(argv: list[str] | None = None) -> None:
         why = "--no-litellm" if args.no_litellm else "no `litellm` command found (see benchmarks/README.md)"
         print(f"LiteLLM: skipped ({why}); loop_vs_client runs (a) and (b) only", flush=True)
     started, load_before = time.perf_counter(), os.getloadavg()
-    if set(chosen) <= IN_PROCESS:
-        results = asyncio.run(_run_all(mode, Stack(mode, model, out / "logs"), out, chosen))
-    else:
+    shared = [name for name in chosen if name not in IN_PROCESS | OWN_SERVERS]
+    results = {}
+    if shared:
         with running(mode, model, out / "logs", litellm=litellm) as stack:
-            results = asyncio.run(_run_all(mode, stack, out, chosen))
+            results = asyncio.run(_run_all(mode, stack, out, shared))
+    alone = [name for name in chosen if name not in shared]  # no shared vLLM beside them
+    if alone:
+        results |= asyncio.run(_run_all(mode, Stack(mode, model, out / "logs"), out, alone))
     meta = _meta(mode.name, model, time.perf_counter() - started)
     meta["load_average"] = {"before": load_before, "after": os.getloadavg()}
     for name, data in results.items():

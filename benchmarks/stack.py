@@ -45,6 +45,13 @@ class Mode:
     cpu_idle_s: float = 5.0  # api_cpu: how long the API server's idle CPU is measured
     ws_calls: int = 20  # ws_agent: client-side function round trips per run
     ws_runs: int = 15  # ws_agent: runs per transport, interleaved (about 6 s a round of three)
+    kv_agents: int = 16  # kv_hold: concurrent agent runs
+    kv_tool_ms: int = 2000  # kv_hold: how long each tool call takes
+    kv_calls: int = 3  # kv_hold: tool turns per agent (then the answer)
+    kv_prefix_words: int = 240  # kv_hold: each agent's own words (~700 tiny-model tokens; tools ~200)
+    kv_small_blocks: int = 192  # kv_hold: the evicting arm's KV cache, in blocks
+    kv_large_blocks: int = 1024  # kv_hold: the control's, enough for every agent
+    kv_max_model_len: int = 2048  # kv_hold: at most (small blocks - 1) x block size, as vLLM checks
 
 
 QUICK = Mode(
@@ -84,6 +91,13 @@ SMOKE = Mode(
     cpu_idle_s=1.0,
     ws_calls=3,
     ws_runs=1,
+    kv_agents=3,
+    kv_tool_ms=200,
+    kv_calls=2,
+    kv_prefix_words=20,
+    kv_small_blocks=16,
+    kv_large_blocks=64,
+    kv_max_model_len=480,
 )
 FULL = Mode(
     "full",
@@ -112,6 +126,7 @@ class Stack:
     litellm_url: str | None = None
     litellm_skipped: str | None = None
     vllm_pid: int = 0  # the API server's process (the engine runs in its children)
+    vllm_extra: tuple[str, ...] = ()  # flags after the mode's (a later flag wins)
     _exit: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -120,11 +135,14 @@ class Stack:
 
 
 @contextmanager
-def running(mode: Mode, model: Path, logs: Path, *, litellm: str | None) -> Iterator[Stack]:
-    """The tool server, vLLM with the plugin (scripted outputs, tracing on) and, when
-    ``litellm`` names its command, a LiteLLM proxy in front of the same vLLM."""
+def running(
+    mode: Mode, model: Path, logs: Path, *, litellm: str | None, vllm_extra: tuple[str, ...] = ()
+) -> Iterator[Stack]:
+    """The tool server, vLLM with the plugin (scripted outputs, tracing on, ``vllm_extra``
+    after the mode's flags) and, when ``litellm`` names its command, a LiteLLM proxy in front
+    of the same vLLM."""
     logs.mkdir(parents=True, exist_ok=True)
-    stack = Stack(mode, model, logs)
+    stack = Stack(mode, model, logs, vllm_extra=vllm_extra)
     with stack._exit:
         port = free_port()
         tools = start([sys.executable, str(TOOLS_SERVER), "--port", str(port)], logs / "tools.log")
@@ -165,6 +183,7 @@ def _start_vllm(stack: Stack) -> str:
         "--enable-prompt-tokens-details",
         "--port", str(port),
         *stack.mode.vllm_flags,
+        *stack.vllm_extra,
     ]  # fmt: skip
     proc = start(cmd, stack.logs / "vllm.log", env, cwd=REPO)
     stack._exit.callback(stop, proc)

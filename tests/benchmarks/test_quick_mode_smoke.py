@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = (
     "turn_prefix", "loop_vs_client", "overhead", "mcp_call", "early_exec", "long_args", "formats_long_args", "api_cpu",
-    "ws_agent",
+    "ws_agent", "kv_hold",
 )  # fmt: skip
 
 
@@ -25,7 +25,7 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1500,  # kv_hold starts two more servers and an engine
     )
     output = run.stdout + run.stderr
     failure = output.find("Traceback")  # the servers' request logs would bury it
@@ -53,3 +53,8 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     ws_agent = json.loads((tmp_path / "ws_agent.json").read_text())["ws_agent"]
     assert ws_agent["round_trips"] == 3 and len(ws_agent["runs"]["websocket"]) == 1
     assert ws_agent["runs"]["websocket"][0]["continued_turns"] > 0  # the connection's memory
+    kv = json.loads((tmp_path / "kv_hold.json").read_text())["kv_hold"]
+    assert kv["arms"]["fits"]["prefilled_again_tokens"] == 0  # the control keeps every prefix
+    assert kv["arms"]["evicting"]["prefilled_again_tokens"] > 0  # the small cache evicts while tools run
+    sessions = kv["engine_probe"]["sessions"]  # held sessions keep their blocks, or fill the cache and stall
+    assert sessions["stalled"] or sessions["prefilled_again_tokens"] == 0, sessions
