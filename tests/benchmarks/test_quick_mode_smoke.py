@@ -56,5 +56,9 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     kv = json.loads((tmp_path / "kv_hold.json").read_text())["kv_hold"]
     assert kv["arms"]["fits"]["prefilled_again_tokens"] == 0  # the control keeps every prefix
     assert kv["arms"]["evicting"]["prefilled_again_tokens"] > 0  # the small cache evicts while tools run
-    sessions = kv["engine_probe"]["sessions"]  # held sessions keep their blocks, or fill the cache and stall
-    assert sessions["stalled"] or sessions["prefilled_again_tokens"] == 0, sessions
+    # held sessions keep (most of) their blocks, or fill the cache and stall
+    probe = kv["engine_probe"]
+    sessions, per_turn = probe["sessions"], probe["per_turn_requests"]
+    assert sessions["stalled"] or sessions["prefilled_again_tokens"] < per_turn["prefilled_again_tokens"], (
+        probe
+    )

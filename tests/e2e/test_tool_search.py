@@ -1,14 +1,17 @@
 """Tool search end to end with a 121-tool MCP server (tests/e2e/servers/many_tools.py, served by
 the remote test server at /many/mcp) and the session's vLLM server (2,048-token context): all
 121 definitions do not fit, so naming the server is a 400 that says how many tokens they take.
-Deferred behind a tool_search tool, the tiny model (trained on the ``tool_search`` script of
-tests/support/scripts.py) searches for a tool, calls the deferred tool it found and answers with
-its result, on /v1/responses and /v1/messages, streamed and not; each turn's trace shows that only
-the search function was in the prompt, and the found tool from the search on."""
+Deferred behind a tool_search tool, the searching tiny model (tiny_model's ``model-search``, also
+trained on the ``tool_search`` script of tests/support/scripts.py; served by a second vLLM server of
+this module) searches for a tool, calls the deferred tool it found and answers with its result, on
+/v1/responses and /v1/messages, streamed and not; each turn's trace shows that only the search
+function was in the prompt, and the found tool from the search on."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -16,7 +19,9 @@ import httpx
 import openai
 import pytest
 
+from tests.e2e.conftest import remote_section, serve
 from tests.support.scripts import SEARCH_USER
+from tests.support.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +30,17 @@ BETA = ["mcp-client-2025-11-20"]
 QUERY = {"query": "watch webhook", "limit": 1}
 CALLED = ("watch_webhook", {"id": "7"}, "watch_webhook 7: done")
 ANSWER = "Watching webhook 7."
+
+
+@pytest.fixture(scope="module")
+def searching_server(
+    remote_mcp_server: str, logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """vLLM with the plugin serving the searching model; its tools come by `server_url`."""
+    config = tmp_path_factory.mktemp("search") / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {}, "remoteMcp": remote_section(remote_mcp_server)}))
+    with serve(build_tiny_model(search=True), config, logs / "vllm-search.log") as url:
+        yield url
 
 
 def many(remote_mcp_server: str, **extra: Any) -> dict[str, Any]:
@@ -71,9 +87,10 @@ FOUND_AND_CALLED = [
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_responses_tool_search_finds_and_calls_a_deferred_tool(
-    beyond_spec_client: openai.OpenAI, remote_mcp_server: str, vllm_server: str, stream: bool
+    searching_server: str, remote_mcp_server: str, stream: bool
 ) -> None:
-    client = beyond_spec_client  # `tool_search` tools are newer than the Open Responses spec
+    # not schema-captured: `tool_search` tools are newer than the Open Responses spec
+    client = openai.OpenAI(base_url=f"{searching_server}/v1", api_key="unused", max_retries=0, timeout=120)
     tools: Any = [many(remote_mcp_server, defer_loading=True), {"type": "tool_search"}]
     args: Any = {"model": "tiny", "input": SEARCH_USER, "tools": tools, "temperature": 0}
     if stream:
@@ -88,7 +105,7 @@ def test_responses_tool_search_finds_and_calls_a_deferred_tool(
     assert output_shape(r.output) == FOUND_AND_CALLED
     search_call, search_output = r.output[1], r.output[2]
     assert search_output.call_id == search_call.call_id  # type: ignore[union-attr]
-    turns = httpx.get(f"{vllm_server}/v1/mcp/traces/{r.id}").json()["turns"]
+    turns = httpx.get(f"{searching_server}/v1/mcp/traces/{r.id}").json()["turns"]
     assert [t["loaded_tools"] for t in turns] == [
         ["tool_search"],
         ["tool_search", CALLED[0]],
@@ -115,9 +132,9 @@ def messages_shape(message: Any) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_messages_tool_search_finds_and_calls_a_deferred_tool(
-    vllm_server: str, remote_mcp_server: str, stream: bool
+    searching_server: str, remote_mcp_server: str, stream: bool
 ) -> None:
-    claude = anthropic.Anthropic(base_url=vllm_server, api_key="unused", max_retries=0, timeout=120)
+    claude = anthropic.Anthropic(base_url=searching_server, api_key="unused", max_retries=0, timeout=120)
     args: Any = {
         "model": "tiny",
         "max_tokens": 200,

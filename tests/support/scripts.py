@@ -395,5 +395,16 @@ def resolved_scripts() -> dict[str, ResolvedScript]:
     return box["value"]
 
 
-def all_samples() -> list[Sample]:
-    return [sample for resolved in resolved_scripts().values() for sample in resolved.samples()]
+# Scripts only the searching model (tiny_model's ``model-search``) learns: taught to the main
+# model they changed its untrained answers (json_schema answers, recorded client requests).
+SEARCH_ONLY = frozenset({"tool_search"})
+
+
+def all_samples(search: bool = False) -> list[Sample]:
+    """The samples of the main model's scripts; with ``search``, of the searching model's (all)."""
+    return [
+        sample
+        for name, resolved in resolved_scripts().items()
+        if search or name not in SEARCH_ONLY
+        for sample in resolved.samples()
+    ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import scripts, tiny_model
-from tests.support.tiny_model import SHIPPED_DIR, build_tiny_model, inputs_key, shipped_problem
+from tests.support.tiny_model import SEARCH_DIR, SHIPPED_DIR, build_tiny_model, inputs_key, shipped_problem
 
 REFRESH = "stale: run `python -m tests.support.tiny_model --refresh` and commit the model"
 
@@ -37,6 +37,14 @@ def test_builder_returns_the_shipped_model(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing trained
 
 
+def test_the_searching_model_is_current_and_shipped(tmp_path: Path) -> None:
+    """The searching model (the main one's scripts plus the search-only ones) is stamped with
+    its inputs too, and returned without training."""
+    assert shipped_problem(scripts.all_samples(search=True), search=True) is None, REFRESH + " --search"
+    assert build_tiny_model(tmp_path, search=True) == SEARCH_DIR != SHIPPED_DIR
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shipped_model_is_small_and_complete() -> None:
     files = {p.name: p.stat().st_size for p in SHIPPED_DIR.iterdir()}
     for name in (
@@ -52,7 +60,7 @@ def test_shipped_model_is_small_and_complete() -> None:
 
 def test_stale_stamp_trains_into_the_cache_once(tmp_path: Path, monkeypatch, samples) -> None:
     """A stale shipped model is not used: the builder trains (here: a stand-in) into the cache."""
-    monkeypatch.setattr(tiny_model, "shipped_info", lambda: {"key": "0" * 16})
+    monkeypatch.setattr(tiny_model, "shipped_info", lambda search=False: {"key": "0" * 16})
     trained: list[str] = []
 
     def fake_train(out: Path, samples, key: str) -> None:

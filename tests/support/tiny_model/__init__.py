@@ -49,6 +49,7 @@ from tests.support.tiny_model.train import (
 __all__ = [
     "CACHE_ENV",
     "EOS_TOKEN",
+    "SEARCH_DIR",
     "SHIPPED_DIR",
     "TEMPLATE_PATH",
     "TRAINING_INPUTS",
@@ -60,6 +61,7 @@ __all__ = [
     "inputs_key",
     "refresh_shipped",
     "render_prompt",
+    "shipped_dir",
     "shipped_problem",
     "token_id",
     "verify_model",
@@ -69,6 +71,8 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "VLLM_MCP_EXT_CACHE"
 SHIPPED_DIR = Path(__file__).with_name("model")
+# The searching model: the same, also trained on the search-only scripts (tests/e2e/test_tool_search.py).
+SEARCH_DIR = Path(__file__).with_name("model-search")
 # The files the weights depend on besides the samples. The scripts enter as their samples (every
 # prompt's messages and tools, as the plugin renders them, and every completion), not as
 # scripts.py's bytes: a plugin change that alters a prompt is caught, an import that moves is not
@@ -91,22 +95,26 @@ def inputs_key(samples: Sequence[Sample]) -> str:
     return h.hexdigest()[:16]
 
 
-def shipped_info() -> dict | None:
-    path = SHIPPED_DIR / INFO_FILE
+def shipped_dir(search: bool = False) -> Path:
+    return SEARCH_DIR if search else SHIPPED_DIR
+
+
+def shipped_info(search: bool = False) -> dict | None:
+    path = shipped_dir(search) / INFO_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def shipped_problem(samples: Sequence[Sample], key: str | None = None) -> str | None:
+def shipped_problem(samples: Sequence[Sample], key: str | None = None, search: bool = False) -> str | None:
     """Why the shipped model cannot be used here, or None when it can."""
-    info = shipped_info()
+    info = shipped_info(search)
     if info is None:
-        return f"no shipped model in {SHIPPED_DIR}"
+        return f"no shipped model in {shipped_dir(search)}"
     key = inputs_key(samples) if key is None else key
     if info["key"] != key:
         return f"the shipped model was trained from inputs {info['key']}, they are now {key}"
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(SHIPPED_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(shipped_dir(search))
     if ids_digest(encode_all(tokenizer, samples)) != info["ids_sha256"]:
         return (
             "this environment renders or tokenizes the prompts into other ids than the shipped model "
@@ -115,13 +123,14 @@ def shipped_problem(samples: Sequence[Sample], key: str | None = None) -> str | 
     return None
 
 
-def build_tiny_model(cache_dir: Path | None = None) -> Path:
-    """The directory of the tiny model: the shipped one if it is current, else one trained into the cache."""
-    samples = scripts.all_samples()
+def build_tiny_model(cache_dir: Path | None = None, search: bool = False) -> Path:
+    """The directory of the tiny model (``search``: the searching one): the shipped one if it is
+    current, else one trained into the cache."""
+    samples = scripts.all_samples(search)
     key = inputs_key(samples)
-    problem = shipped_problem(samples, key)
+    problem = shipped_problem(samples, key, search)
     if problem is None:
-        return SHIPPED_DIR
+        return shipped_dir(search)
     # The ids depend on the rendering and tokenizing libraries too: the cache is per version set.
     versions = json.dumps(library_versions(), sort_keys=True).encode()
     cache_key = hashlib.sha256(key.encode() + versions).hexdigest()[:16]
@@ -144,13 +153,14 @@ def build_tiny_model(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def refresh_shipped() -> BuildInfo:
-    """Retrain the shipped model from the current inputs and replace it."""
-    samples = scripts.all_samples()
-    tmp = SHIPPED_DIR.with_name(f".model.{os.getpid()}.tmp")
+def refresh_shipped(search: bool = False) -> BuildInfo:
+    """Retrain the shipped model (``search``: the searching one) from the current inputs and replace it."""
+    samples = scripts.all_samples(search)
+    target = shipped_dir(search)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     info = _train_to(tmp, None, samples, inputs_key(samples))
-    shutil.rmtree(SHIPPED_DIR, ignore_errors=True)
-    os.rename(tmp, SHIPPED_DIR)
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(tmp, target)
     return info
 
 
