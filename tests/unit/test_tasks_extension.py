@@ -15,7 +15,7 @@ from mcp import ClientSession, types
 from mcp.shared.inbound import MCP_NAME_HEADER
 
 from tests.unit.test_tasks import Wire, extension_server, methods, opened, text
-from vllm_mcp_ext.config.client_features import ClientFeatures
+from vllm_mcp_ext.config.client_features import ClientFeatures, SamplingPolicy
 from vllm_mcp_ext.servers.session import McpSession
 from vllm_mcp_ext.servers.tasks import (
     CancelTask,
@@ -25,6 +25,7 @@ from vllm_mcp_ext.servers.tasks import (
     UpdateTask,
     UpdateTaskParams,
 )
+from vllm_mcp_ext.types.client_handlers import ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed
 
 MODERN = ClientFeatures(protocol="auto")
@@ -63,6 +64,26 @@ async def test_input_requests_are_answered_once_by_the_elicitation_policy_throug
         "tasks/get task-1 working",
         "tasks/get task-1 completed",
     ]
+
+
+async def test_a_sampling_input_request_is_answered_by_the_calls_model_through_tasks_update() -> None:
+    asked: list[tuple[str, int]] = []
+
+    async def sample(server: str, params: types.CreateMessageRequestParams, budget: int) -> Any:
+        asked.append((server, params.max_tokens))
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text="hi"),
+            model="m",
+            stop_reason="endTurn",
+        )
+
+    features = ClientFeatures(protocol="auto", sampling=SamplingPolicy())
+    async with extension_server() as (wire, record), modern(wire, features) as session:
+        result = await session.call_tool("greet", {}, handlers=ClientHandlers(sample=sample))
+    assert text(result) == "sampled by m: 'hi'"
+    assert asked == [("tasks", 64)]
+    assert record.lines.count("tasks/update task-1 greet-1 None") == 1  # a sampling answer has no action
 
 
 async def test_a_failed_task_fails_the_call_with_its_json_rpc_error() -> None:

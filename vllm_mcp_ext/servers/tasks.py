@@ -386,8 +386,17 @@ class ExtensionTaskCall(TaskCall):
     """A tools/call a 2026-07-28 server answered with a task (`CreatedTask`), followed to its
     result: ``tasks/get`` polls, ``inputRequests`` answered once each by ``tasks/update``."""
 
-    def __init__(self, created: CreatedTask, *args: Any):
-        super().__init__(*args)
+    def __init__(
+        self,
+        created: CreatedTask,
+        session: Session,
+        reopen: Reopen | None,
+        name: str,
+        arguments: dict[str, Any],
+        progress: Progress | None,
+        handlers: ClientHandlers,
+    ):
+        super().__init__(session, reopen, name, arguments, progress, handlers)
         self.created = created
         self.task_id = created.task_id
         self._answered: set[str] = set()  # inputRequests keys answered (the server repeats them)

@@ -11,6 +11,7 @@ one. Each task method it serves is recorded as one line ("tasks/get task-1 worki
 - ``multiply``: a task that asks for an order form (``inputRequests``, still listed for ``step``
   seconds after the answer came), then completes with the product and the answer it got by
   ``tasks/update``.
+- ``greet``: a task that asks the client's model for a greeting (``sampling/createMessage``).
 - ``divide``: a task; dividing by zero fails it with a JSON-RPC error.
 - ``echo``: never a task.
 """
@@ -40,6 +41,16 @@ ORDER_SCHEMA = {
     },
 }
 STAMP = "2026-12-07T10:00:00Z"
+ORDER = {"mode": "form", "message": "How many, and gift wrapped?", "requestedSchema": ORDER_SCHEMA}
+GREETING = {
+    "messages": [{"role": "user", "content": {"type": "text", "text": "Say hello to the tool server."}}],
+    "maxTokens": 64,
+}
+# what a task asks before it completes: tool -> (inputRequests key, request)
+ASKS = {
+    "multiply": ("order-1", {"method": "elicitation/create", "params": ORDER}),
+    "greet": ("greet-1", {"method": "sampling/createMessage", "params": GREETING}),
+}
 
 
 class TaskId(RequestParams):
@@ -122,21 +133,20 @@ class TasksExtension(Extension):
             job.error = {"code": -32603, "message": "division by zero"}
             job.status = "failed"
             return
-        if name == "multiply":
-            request = {
-                "mode": "form",
-                "message": "How many, and gift wrapped?",
-                "requestedSchema": ORDER_SCHEMA,
-            }
-            job.input_requests = {"order-1": {"method": "elicitation/create", "params": request}}
+        if name in ASKS:
+            key, request = ASKS[name]
+            job.input_requests = {key: request}
             job.status = "input_required"
-            answer = (await job.answers.get())["order-1"]
+            answer = (await job.answers.get())[key]
             await asyncio.sleep(self.step)  # the ack is eventually consistent: polls still see the ask
             job.input_requests = {}
             job.status = "working"
             await asyncio.sleep(self.step)
-            said = f"{answer['action']} {json.dumps(answer.get('content'), separators=(',', ':'))}"
-            text = f"{args['a'] * args['b']} (elicitation {said})"
+            if name == "multiply":
+                said = f"{answer['action']} {json.dumps(answer.get('content'), separators=(',', ':'))}"
+                text = f"{args['a'] * args['b']} (elicitation {said})"
+            else:
+                text = f"sampled by {answer['model']}: {answer['content']['text']!r}"
         else:
             text = str(args["a"] + args["b"]) if name == "add" else str(args["a"] / args["b"])
         job.result = {"content": [{"type": "text", "text": text}], "isError": False}
@@ -184,6 +194,10 @@ def build(extension: TasksExtension) -> MCPServer:
     @server.tool(description="Multiply two numbers.")
     def multiply(a: int, b: int) -> str:
         return str(a * b)
+
+    @server.tool(description="Ask the client's model for a greeting.")
+    def greet() -> str:
+        return "no model to ask"
 
     @server.tool(description="Divide two numbers.")
     def divide(a: float, b: float) -> str:
