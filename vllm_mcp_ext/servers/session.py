@@ -204,8 +204,8 @@ class McpSession:
                         name, arguments, timeout, progress, asking.elicit, clock, asking.resume
                     )
                 if isinstance(answer, tasks.CreatedTask):  # 2026-07-28: the server made it a task
-                    followed = ExtensionTaskCall(answer, self, reopen, name, arguments, progress, handlers)
-                    answer = await _own_task(followed.run(limit))
+                    followed = ExtensionTaskCall(self, reopen, name, arguments, progress, handlers)
+                    answer = await _own_task(followed.following(answer).run(limit))
                 result = answer
             record.result(result.is_error)
             return result

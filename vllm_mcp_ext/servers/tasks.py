@@ -386,20 +386,14 @@ class ExtensionTaskCall(TaskCall):
     """A tools/call a 2026-07-28 server answered with a task (`CreatedTask`), followed to its
     result: ``tasks/get`` polls, ``inputRequests`` answered once each by ``tasks/update``."""
 
-    def __init__(
-        self,
-        created: CreatedTask,
-        session: Session,
-        reopen: Reopen | None,
-        name: str,
-        arguments: dict[str, Any],
-        progress: Progress | None,
-        handlers: ClientHandlers,
-    ):
-        super().__init__(session, reopen, name, arguments, progress, handlers)
+    created: CreatedTask
+
+    def following(self, created: CreatedTask) -> ExtensionTaskCall:
+        """This call, set to follow the task the server answered with."""
         self.created = created
         self.task_id = created.task_id
         self._answered: set[str] = set()  # inputRequests keys answered (the server repeats them)
+        return self
 
     async def _run(self, limit: float) -> types.CallToolResult:
         logger.info("MCP server %s runs %s as task %s", self.session.name, self.name, self.task_id)
