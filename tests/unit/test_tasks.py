@@ -244,10 +244,11 @@ async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(version: str,
 # -- a dropped connection ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("version", "last"),
-    [("2025-11-25", "tasks/result task-1 completed"), ("2026-07-28", "tasks/get task-1 completed")],
-)
+# each generation's last request for a completed task
+DROPPED = [("2025-11-25", "tasks/result task-1 completed"), ("2026-07-28", "tasks/get task-1 completed")]
+
+
+@pytest.mark.parametrize(("version", "last"), DROPPED)
 async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_result(
     version: str, last: str, tmp_path: Any
 ) -> None:
@@ -272,24 +273,25 @@ async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_
     assert record.lines.count("tools/call add as task-1") == 1  # not run twice
 
 
+@pytest.mark.parametrize(("version", "last"), DROPPED)
 async def test_a_configured_server_polls_its_task_on_across_the_session_it_reopens(
-    monkeypatch: pytest.MonkeyPatch,
+    version: str, last: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wire, record = server(step=1.0)
-    monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
-    spec = StdioServerSpec(label="tasks", command="unused")
-    conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
-    conn.start()
-    try:
-        first = await conn.session()
-        call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
-        await record.until(lambda lines: "tasks/get task-1 working" in lines)
-        wire.drop()
-        assert text(await call) == "5"
-        assert (await conn.session()) is not first
-    finally:
-        await conn.stop()
-    assert record.lines[-1] == "tasks/result task-1 completed"
+    async with generation(version, tmp_path, step=1.0) as (wire, record, features):
+        monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
+        spec = StdioServerSpec(label="tasks", command="unused", features=features)
+        conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
+        conn.start()
+        try:
+            first = await conn.session()
+            call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
+            await record.until(lambda lines: "tasks/get task-1 working" in lines)
+            wire.drop()
+            assert text(await call) == "5"
+            assert (await conn.session()) is not first
+        finally:
+            await conn.stop()
+    assert record.lines[-1] == last
     assert record.lines.count("tools/call add as task-1") == 1  # not run twice
 
 
