@@ -84,6 +84,26 @@ def tasks_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tasks26_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the 2026-07-28 tasks calculator writes each task method and ``mcp-name`` it sees."""
+    return tmp_path_factory.mktemp("tasks26") / "seen"
+
+
+@pytest.fixture(scope="session")
+def tasks26_server(logs: Path, tasks26_marker: Path) -> Iterator[str]:
+    """The calculator's tools as 2026-07-28 extension tasks over streamable HTTP; its URL."""
+    port = free_port()
+    log = logs / "tasks26.log"
+    script = REPO / "tests" / "e2e" / "servers" / "tasks_extension_calculator.py"
+    proc = start([sys.executable, str(script), str(tasks26_marker), "--port", str(port)], log)
+    try:
+        wait_port(port, proc, 30, log)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SQLite response store every vLLM server of the session shares."""
     return tmp_path_factory.mktemp("store") / "responses.sqlite3"
@@ -205,6 +225,7 @@ def mcp_config(
     mcp_http_servers: dict[str, str],
     slow_marker: Path,
     tasks_marker: Path,
+    tasks26_server: str,
     remote_mcp_server: str,
     oauth_server: str,
 ) -> Path:
@@ -243,6 +264,8 @@ def mcp_config(
                 "args": [str(REPO / "tests" / "e2e" / "servers" / "tasks_calculator.py"), str(tasks_marker)],
                 "elicitation": "accept_defaults",
             },
+            # the same tools as tasks of the 2026-07-28 extension, negotiated by "auto"
+            "tasks26": {"url": tasks26_server, "protocol": "auto"},
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
             "vault": vault(oauth_server),

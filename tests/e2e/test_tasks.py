@@ -116,3 +116,29 @@ def test_cancelling_a_background_response_cancels_its_task(client: openai.OpenAI
     # well before the 20 s call timeout would cancel it anyway
     wait_for(lambda: f"tasks/cancel {task} working" in seen(marker), 8, "the server to see tasks/cancel")
     assert client.responses.retrieve(r.id).status == "cancelled"
+
+
+def test_a_call_the_2026_server_makes_a_task_completes_through_tasks_get(
+    client: openai.OpenAI, tasks26_marker: Path
+) -> None:
+    """The 2026-07-28 tasks extension over streamable HTTP (``protocol: "auto"``): the server
+    answers the call with a task, the loop polls tasks/get (each with the task's ``Mcp-Name``)
+    until the result comes inline."""
+    tasks26_marker.unlink(missing_ok=True)
+    tools = [{**TASKS, "server_label": "tasks26"}]
+    r = client.responses.create(**{**request(ADD), "tools": tools})
+    call = next(item for item in r.output if item.type == "mcp_call")
+    assert (call.server_label, call.name, call.arguments, call.output, call.error) == (
+        "tasks26",
+        "add",
+        '{"a": 2, "b": 3}',
+        "5",
+        None,
+    )
+    task = last_task(tasks26_marker, "add")
+    lines = seen(tasks26_marker)
+    polls = [line for line in lines if line.startswith(f"tasks/get {task} ")]
+    assert f"tasks/get {task} working" in polls
+    assert polls[-1] == f"tasks/get {task} completed"
+    assert f"mcp-name {task}" in lines
+    assert not any(line.startswith(("tasks/cancel", "tasks/update")) for line in lines)

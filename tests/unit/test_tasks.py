@@ -1,6 +1,8 @@
 """Tool calls run as MCP tasks (`servers.tasks`): created, polled with backoff, their progress and
 input requests answered, cancelled, and polled on across a re-opened session. The server is
-tests/e2e/servers/tasks_calculator.py, in memory, with a task store that outlives a connection."""
+tests/e2e/servers/tasks_calculator.py (2025-11-25), in memory, with a task store that outlives a
+connection; cancellation, time and a dropped connection are also run against the 2026-07-28
+extension's server (tests/unit/servers/tasks_extension.py, more in test_tasks_extension.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from mcp.shared.memory import create_client_server_memory_streams
 
 from tests.e2e.servers import tasks_calculator
 from tests.e2e.servers.tasks_calculator import Tasks
+from tests.unit.servers import tasks_extension
+from tests.unit.servers.tasks_extension import TasksExtension
 from vllm_mcp_ext.config import StdioServerSpec
 from vllm_mcp_ext.config.client_features import DEFAULT, ClientFeatures, client_features
 from vllm_mcp_ext.config.limits import Limits
@@ -36,14 +40,15 @@ class Wire:
     """In-memory transports to one task server; `drop` cuts the open one as a lost
     connection would (the server's task store lives on)."""
 
-    def __init__(self, tasks: Tasks):
+    def __init__(self, tasks: Any, build: Callable[[], tuple[Any, Any]] | None = None):
         self.tasks = tasks
+        self.build = build or (lambda: tasks_calculator.build(tasks))  # (low-level server, options)
         self._cut: list[anyio.CancelScope] = []
 
     def transport(self) -> Transport:
         @asynccontextmanager
         async def open_streams() -> AsyncIterator[TransportStreams]:
-            server, options = tasks_calculator.build(self.tasks)
+            server, options = self.build()
             async with (
                 create_client_server_memory_streams() as (client, (read, write)),
                 anyio.create_task_group() as tg,
@@ -168,28 +173,65 @@ async def test_a_tool_without_task_support_is_called_plainly() -> None:
     assert (text(result), record.lines) == ("not here", ["tools/call crash plainly"])
 
 
-# -- cancellation and time ------------------------------------------------------------------------
+# -- cancellation and time (both generations) ------------------------------------------------------
+
+GENERATIONS = ("2025-11-25", "2026-07-28")
 
 
-async def test_a_cancelled_caller_cancels_the_task_on_the_server(tmp_path: Any) -> None:
-    hold = tmp_path / "hold"
-    hold.touch()
-    wire, record = server(hold=hold)
-    async with opened(wire) as session:
-        call = asyncio.create_task(session.call_tool("add", {"a": 2, "b": 3}))
-        await record.until(lambda lines: "tasks/get task-1 working" in lines)
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+@asynccontextmanager
+async def generation(
+    version: str, tmp_path: Any, step: float = 0.3, hold: bool = False
+) -> AsyncIterator[tuple[Wire, Recorder, ClientFeatures]]:
+    """A task server of ``version``'s generation (2025: tasks_calculator; 2026: the tasks
+    extension's, tests/unit/servers/tasks_extension.py), a recorder, and features that speak it.
+    ``hold``: its ``add`` never completes."""
+    if version == "2026-07-28":
+        async with extension_server(step=step, hold=hold) as (wire, record):
+            yield wire, record, ClientFeatures(protocol="auto")
+        return
+    kw: dict[str, Any] = {}
+    if hold:
+        kw["hold"] = tmp_path / "hold"
+        kw["hold"].touch()
+    wire, record = server(step=step, **kw)
+    yield wire, record, DEFAULT
+
+
+@asynccontextmanager
+async def extension_server(**kw: Any) -> AsyncIterator[tuple[Wire, Recorder]]:
+    record = Recorder()
+    extension = TasksExtension(record, **kw)
+
+    def build() -> tuple[Any, Any]:
+        lowlevel = tasks_extension.build(extension)._lowlevel_server
+        return lowlevel, lowlevel.create_initialization_options()
+
+    try:
+        yield Wire(extension, build), record
+    finally:
+        extension.close()
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+async def test_a_cancelled_caller_cancels_the_task_on_the_server(version: str, tmp_path: Any) -> None:
+    async with generation(version, tmp_path, hold=True) as (wire, record, features):
+        async with opened(wire, features) as session:
+            call = asyncio.create_task(session.call_tool("add", {"a": 2, "b": 3}))
+            await record.until(lambda lines: "tasks/get task-1 working" in lines)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+        job = wire.tasks.jobs["task-1"]
+        assert getattr(job, "task", job).status == "cancelled"  # 2025's job holds a Task
     assert record.lines[-1] == "tasks/cancel task-1 working"
-    assert wire.tasks.jobs["task-1"].task.status == "cancelled"
 
 
-async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(tmp_path: Any) -> None:
-    hold = tmp_path / "hold"
-    hold.touch()
-    wire, record = server(hold=hold)
-    async with opened(wire) as session:
+@pytest.mark.parametrize("version", GENERATIONS)
+async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(version: str, tmp_path: Any) -> None:
+    async with (
+        generation(version, tmp_path, hold=True) as (wire, record, features),
+        opened(wire, features) as session,
+    ):
         with pytest.raises(CallFailed) as info:
             await session.call_tool("add", {"a": 2, "b": 3}, timeout=0.5)
     assert (info.value.rpc_code, info.value.message) == (
@@ -202,9 +244,19 @@ async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(tmp_path: Any
 # -- a dropped connection ---------------------------------------------------------------------
 
 
-async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_result() -> None:
-    wire, record = server(step=1.0)
-    async with opened(wire) as first, opened(wire) as second:
+# each generation's last request for a completed task
+DROPPED = [("2025-11-25", "tasks/result task-1 completed"), ("2026-07-28", "tasks/get task-1 completed")]
+
+
+@pytest.mark.parametrize(("version", "last"), DROPPED)
+async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_result(
+    version: str, last: str, tmp_path: Any
+) -> None:
+    async with (
+        generation(version, tmp_path, step=1.0) as (wire, record, features),
+        opened(wire, features) as first,
+        opened(wire, features) as second,
+    ):
         reopened: list[McpSession] = []
 
         async def reopen() -> McpSession:
@@ -217,27 +269,29 @@ async def test_a_dropped_connection_is_reopened_and_the_same_task_polled_to_its_
         result = await call
     assert text(result) == "5"
     assert reopened == [second]
-    assert record.lines[-1] == "tasks/result task-1 completed"
+    assert record.lines[-1] == last
+    assert record.lines.count("tools/call add as task-1") == 1  # not run twice
 
 
+@pytest.mark.parametrize(("version", "last"), DROPPED)
 async def test_a_configured_server_polls_its_task_on_across_the_session_it_reopens(
-    monkeypatch: pytest.MonkeyPatch,
+    version: str, last: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wire, record = server(step=1.0)
-    monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
-    spec = StdioServerSpec(label="tasks", command="unused")
-    conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
-    conn.start()
-    try:
-        first = await conn.session()
-        call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
-        await record.until(lambda lines: "tasks/get task-1 working" in lines)
-        wire.drop()
-        assert text(await call) == "5"
-        assert (await conn.session()) is not first
-    finally:
-        await conn.stop()
-    assert record.lines[-1] == "tasks/result task-1 completed"
+    async with generation(version, tmp_path, step=1.0) as (wire, record, features):
+        monkeypatch.setattr(transports, "configured", lambda *_: wire.transport())
+        spec = StdioServerSpec(label="tasks", command="unused", features=features)
+        conn = ServerConnection(spec, Settings(), Limits(max_task_poll_interval=0.1))
+        conn.start()
+        try:
+            first = await conn.session()
+            call = asyncio.create_task(conn.call_tool("add", {"a": 2, "b": 3}))
+            await record.until(lambda lines: "tasks/get task-1 working" in lines)
+            wire.drop()
+            assert text(await call) == "5"
+            assert (await conn.session()) is not first
+        finally:
+            await conn.stop()
+    assert record.lines[-1] == last
     assert record.lines.count("tools/call add as task-1") == 1  # not run twice
 
 

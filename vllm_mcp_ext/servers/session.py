@@ -43,7 +43,7 @@ from vllm_mcp_ext.servers import client_handlers, tasks
 from vllm_mcp_ext.servers.client_handlers import InFlight
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
-from vllm_mcp_ext.servers.tasks import DEFAULT_POLLING, TaskCall, TaskPolling
+from vllm_mcp_ext.servers.tasks import DEFAULT_POLLING, ExtensionTaskCall, TaskCall, TaskPolling
 from vllm_mcp_ext.servers.transports import Transport
 from vllm_mcp_ext.types.client_handlers import (
     ASKING_ROUND,
@@ -189,19 +189,24 @@ class McpSession:
         after a transport error. Every call is recorded here, once (`observe.tool_call`), the
         one place all tool calls pass."""
         progress = progress or handlers.progress
+        limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         with observe.tool_call(self.metrics_label, name) as record:
             if self.task_mode(name) == "task":
-                limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
                 call = TaskCall(self, reopen, name, arguments, progress, handlers)
                 result = await _own_task(call.run(limit))
             else:
                 clock = _CallClock()
+                asking = handlers
                 if handlers.elicit is not None:
-                    handlers = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
-                with self._in_flight.track(handlers):
-                    result = await self._call_once(
-                        name, arguments, timeout, progress, handlers.elicit, clock, handlers.resume
+                    asking = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
+                with self._in_flight.track(asking):
+                    answer = await self._call_once(
+                        name, arguments, timeout, progress, asking.elicit, clock, asking.resume
                     )
+                if isinstance(answer, tasks.CreatedTask):  # 2026-07-28: the server made it a task
+                    followed = ExtensionTaskCall(self, reopen, name, arguments, progress, handlers)
+                    answer = await _own_task(followed.following(answer).run(limit))
+                result = answer
             record.result(result.is_error)
             return result
 
@@ -240,7 +245,7 @@ class McpSession:
         elicit: Elicit | None = None,
         clock: _CallClock | None = None,
         resume: Resume | None = None,
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | tasks.CreatedTask:
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
@@ -264,7 +269,7 @@ class McpSession:
         elicit: Elicit | None = None,
         clock: _CallClock | None = None,
         resume: Resume | None = None,
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | tasks.CreatedTask:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
         result: Any = None
         try:
@@ -286,7 +291,7 @@ class McpSession:
             if self._trace is not None and self._trace.too_large is not None:
                 raise CallFailed(Code.INTERNAL_ERROR, _too_large(self._trace.too_large))
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        if not isinstance(result, types.CallToolResult):
+        if not isinstance(result, types.CallToolResult | tasks.CreatedTask):
             raise CallFailed(Code.INTERNAL_ERROR, f"unexpected result type {type(result).__name__}")
         return result
 
@@ -314,25 +319,16 @@ class McpSession:
                 input_responses=responses,
                 request_state=state,
                 allow_input_required=True,
+                allow_claimed=True,  # a `tasks.CreatedTask` where the server made the call a task
             )
             if isinstance(result, types.InputRequiredResult):
                 rounds.append(result)
             return result
 
         async def dispatch(key: str, request: types.InputRequest) -> Any:
-            if (
-                isinstance(request, types.ElicitRequest)
-                and self.hooks is None
-                and self.features.elicitation != "decline"
-            ):
-                single = len(rounds[-1].input_requests or {}) == 1
-                token = ASKING_ROUND.set(InputRound(key, rounds[-1].request_state) if single else None)
-                try:
-                    return await self._answer_elicitation(elicit, request.params)
-                finally:
-                    ASKING_ROUND.reset(token)
-            context = ClientRequestContext(session=session, request_id=key)
-            return await session.dispatch_input_request(context, request)
+            single = len(rounds[-1].input_requests or {}) == 1
+            asking = InputRound(key, rounds[-1].request_state) if single else None
+            return await self._answer_input(session, key, request, elicit, asking)
 
         if resume is None:
             result = await send(None, None)
@@ -342,6 +338,43 @@ class McpSession:
         if isinstance(result, types.InputRequiredResult):
             result = await run_input_required_driver(result, dispatch=dispatch, retry=send)
         return result
+
+    async def _answer_input(
+        self,
+        session: ClientSession,
+        key: str,
+        request: types.InputRequest,
+        elicit: Elicit | None,
+        asking: InputRound | None = None,
+    ) -> Any:
+        """A request the server embedded in a result (a 2026-07-28 ``input_required`` round, a
+        task's ``inputRequests``), answered by the callbacks that answer it sent plainly, except
+        that an elicitation belongs to this call, so it goes to the call's ``elicit``, told its
+        round (``asking``, `ASKING_ROUND`) when the call can be resumed from its answer."""
+        if (
+            isinstance(request, types.ElicitRequest)
+            and self.hooks is None
+            and self.features.elicitation != "decline"
+        ):
+            token = ASKING_ROUND.set(asking)
+            try:
+                return await self._answer_elicitation(elicit, request.params)
+            finally:
+                ASKING_ROUND.reset(token)
+        context = ClientRequestContext(session=session, request_id=key)
+        return await session.dispatch_input_request(context, request)
+
+    async def answer_input(
+        self, key: str, request: types.InputRequest, handlers: ClientHandlers
+    ) -> types.InputResponse | types.ErrorData:
+        """A task's input request (`tasks.ExtensionTaskCall`), answered with the call's handlers."""
+        session = self._session
+        if session is None or self._broken.is_set():
+            raise CallFailed(Code.CONNECTION_CLOSED, LOST)
+        answer: types.InputResponse | types.ErrorData = await self._answer_input(
+            session, key, request, handlers.elicit
+        )
+        return answer
 
     async def request(self, send: Callable[[ClientSession], Awaitable[T]]) -> T:
         """Any other request (``send`` makes it on the SDK's session) within the call timeout,
@@ -417,7 +450,9 @@ class McpSession:
         with anyio.CancelScope(deadline=anyio.current_time() + timeouts.open) as opening:
             async with (
                 transport.open() as (read, write),
-                ClientSession(read, write, message_handler=self._on_message, **self._callbacks()) as session,
+                ClientSession(
+                    read, write, message_handler=self._on_message, **self._callbacks(), **self._extensions()
+                ) as session,
             ):
                 with anyio.fail_after(timeouts.initialize):
                     await self._negotiate(session)
@@ -466,6 +501,10 @@ class McpSession:
         if self.features.sampling is not None:
             callbacks["sampling_callback"] = self._sample
         return callbacks
+
+    def _extensions(self) -> dict[str, Any]:
+        """The 2026-07-28 tasks extension, declared unless ``tasks: false`` (`servers.tasks`)."""
+        return tasks.claim() if self.features.tasks else {}
 
     async def _log(self, params: types.LoggingMessageNotificationParams) -> None:
         client_handlers.log_message(self.name, params)

@@ -15,8 +15,14 @@ again, at most `TaskPolling.reconnects` times. A cancelled caller (the response 
 client gone, the call timeout) sends ``tasks/cancel``: the spec forbids ``notifications/cancelled``
 for a task.
 
-`mode` decides per call; `TaskCall` drives one. The SDK (mcp 2.3.0) has the task types but sends
-no task-augmented tools/call: `send_task_call` is the one place that reaches into its session.
+The 2026-07-28 tasks extension (``io.modelcontextprotocol/tasks``, SEP-2663) is server-directed:
+the session declares the extension (`claim`), the server may answer any tools/call with a
+`CreatedTask` (``resultType: "task"``), and `ExtensionTaskCall` follows it: ``tasks/get`` carries
+the result, the error or the pending ``inputRequests`` inline, the answers go back by
+``tasks/update``, ``tasks/cancel`` is an empty ack; each carries ``Mcp-Name: <taskId>`` on HTTP.
+
+`mode` decides per call; `TaskCall` drives one. The SDK (mcp 2.3.0) has the 2025 task types but
+sends no task-augmented tools/call: `send_task_call` is the one place that reaches into its session.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from mcp import ClientSession, types
+from mcp.client.extension import ClaimContext, ResultClaim
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from vllm_mcp_ext.types.client_handlers import ClientHandlers, Progress
 from vllm_mcp_ext.types.source import CallFailed, Code, ServerUnavailable
@@ -48,6 +55,7 @@ POLL_GROWTH = 1.5  # each poll that finds the task unchanged waits this much lon
 TASK_RECONNECTS = 3  # re-opened sessions one task may use after transport errors
 CANCEL_GRACE = 2.0  # seconds tasks/cancel may take once the caller is gone
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+EXTENSION = "io.modelcontextprotocol/tasks"  # the 2026-07-28 tasks extension (SEP-2663)
 _CREATED: TypeAdapter[types.CreateTaskResult | types.CallToolResult] = TypeAdapter(
     types.CreateTaskResult | types.CallToolResult
 )
@@ -76,6 +84,20 @@ class Session(Protocol):
 
     def following(self, token: str, progress: Progress | None) -> contextlib.AbstractContextManager[None]: ...
 
+    async def answer_input(
+        self, key: str, request: types.InputRequest, handlers: ClientHandlers
+    ) -> types.InputResponse | types.ErrorData: ...
+
+
+class Polled(Protocol):
+    """A task's state as a poll reads it (either generation)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def poll_interval(self) -> int | None: ...
+
 
 Reopen = Callable[[], Awaitable[Session]]
 
@@ -91,9 +113,11 @@ def mode(
     """``task`` when the tool may run as a task and we can drive it; raises `CallFailed` for a
     tool that runs only as a task on a server we cannot drive (never a hang)."""
     support = tool.execution.task_support if tool is not None and tool.execution is not None else None
+    if enabled and session is not None and session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return "plain"  # server-directed: a task answer to the plain call is followed (`ExtensionTaskCall`)
     if support in (None, "forbidden"):
         return "plain"
-    why = _undrivable(session, capabilities, enabled)
+    why = _undrivable(capabilities, enabled)
     if why is None:
         return "task"
     if support == "optional":
@@ -104,16 +128,12 @@ def mode(
     )
 
 
-def _undrivable(
-    session: ClientSession | None, capabilities: types.ServerCapabilities, enabled: bool
-) -> str | None:
+def _undrivable(capabilities: types.ServerCapabilities, enabled: bool) -> str | None:
     if not enabled:
         return "tasks are turned off for this server ('tasks': false)"
     requests = capabilities.tasks.requests if capabilities.tasks is not None else None
     if requests is None or requests.tools is None or requests.tools.call is None:
         return "the server does not declare task support for tools/call"
-    if session is not None and session.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        return f"tasks on protocol {session.protocol_version} are not supported yet"
     return None
 
 
@@ -137,6 +157,65 @@ async def send_task_call(
     return _CREATED.validate_python(raw, by_name=False)
 
 
+# -- the 2026-07-28 extension (SEP-2663): its wire shapes, which the SDK does not define ----------
+
+
+class _Task(types.Result):
+    task_id: str
+    status: types.TaskStatus
+    status_message: str | None = None
+    poll_interval: int | None = Field(default=None, alias="pollIntervalMs")
+
+
+class CreatedTask(_Task):
+    """A tools/call answered with a task handle (``resultType: "task"``)."""
+
+    result_type: Literal["task"] = "task"
+
+
+class DetailedTask(_Task):
+    """What ``tasks/get`` answers: the task, with its result, error or pending requests inline."""
+
+    result: dict[str, Any] | None = None
+    error: types.ErrorData | None = None
+    input_requests: types.InputRequests | None = None
+
+
+class TaskParams(types.RequestParams):
+    task_id: str
+
+
+class UpdateTaskParams(TaskParams):
+    input_responses: types.InputResponses
+
+
+class GetTask(types.Request[TaskParams, Literal["tasks/get"]]):
+    method: Literal["tasks/get"] = "tasks/get"
+    name_param: ClassVar[str | None] = "taskId"  # Mcp-Name on HTTP, for routing to the task's holder
+
+
+class UpdateTask(types.Request[UpdateTaskParams, Literal["tasks/update"]]):
+    method: Literal["tasks/update"] = "tasks/update"
+    name_param: ClassVar[str | None] = "taskId"
+
+
+class CancelTask(types.Request[TaskParams, Literal["tasks/cancel"]]):
+    method: Literal["tasks/cancel"] = "tasks/cancel"
+    name_param: ClassVar[str | None] = "taskId"
+
+
+async def _resolved_by_session(created: CreatedTask, context: ClaimContext) -> types.CallToolResult:
+    raise RuntimeError("a task answer is followed by McpSession.call_tool (ExtensionTaskCall), not the SDK")
+
+
+def claim() -> dict[str, Any]:
+    """The `ClientSession` arguments that declare the extension on 2026-07-28 requests and let
+    ``call_tool(allow_claimed=True)`` return a `CreatedTask` (the SDK leaves the extension out
+    of a 2025 handshake)."""
+    task = ResultClaim(result_type="task", model=CreatedTask, resolve=_resolved_by_session)
+    return {"extensions": {EXTENSION: {}}, "result_claims": {EXTENSION: [task]}}
+
+
 class Backoff:
     """Waits between polls: the server's ``pollInterval`` first, longer while nothing changes,
     never past ``cap``; a change of status starts again from the server's interval."""
@@ -155,7 +234,7 @@ class Backoff:
         self.delay = min(self.delay * POLL_GROWTH, self.cap)
         return delay
 
-    def saw(self, task: types.Task | types.GetTaskResult, changed: bool) -> None:
+    def saw(self, task: Polled, changed: bool) -> None:
         if task.poll_interval is not None:
             self.base = self._base(task.poll_interval)
         if changed:
@@ -224,24 +303,32 @@ class TaskCall:
         logger.info("MCP server %s runs %s as task %s", self.session.name, self.name, task.task_id)
         return await self._follow(task)
 
-    async def _follow(self, task: types.Task | types.GetTaskResult) -> types.CallToolResult:
+    async def _follow(self, task: Polled) -> types.CallToolResult:
         backoff = Backoff(task.poll_interval, self.polling.cap)
-        status = task.status
-        while status not in TERMINAL and status != "input_required":
+        while (done := await self._settle(task)) is None:
+            status = task.status
             await asyncio.sleep(backoff.next())
             task = await self._on(self._get)
             backoff.saw(task, task.status != status)
-            status = task.status
-        if status == "cancelled":
-            message = task.status_message or "the task was cancelled"
-            raise CallFailed(
-                Code.INTERNAL_ERROR, self.session.redact(f"the MCP server cancelled the task: {message}")
-            )
-        # completed or failed: the result (a failed tool's result says why); input_required:
-        # tasks/result delivers the server's requests to our callbacks, then the result
-        return await self._on(self._result)
+        return done
 
-    async def _get(self, session: Session) -> types.GetTaskResult:
+    async def _settle(self, task: Polled) -> types.CallToolResult | None:
+        """The call's result once ``task`` says it is there, None to poll on."""
+        if task.status == "cancelled":
+            raise self._cancelled(task)
+        if task.status in TERMINAL or task.status == "input_required":
+            # completed or failed: the result (a failed tool's result says why); input_required:
+            # tasks/result delivers the server's requests to our callbacks, then the result
+            return await self._on(self._result)
+        return None
+
+    def _cancelled(self, task: Any) -> CallFailed:
+        message = task.status_message or "the task was cancelled"
+        return CallFailed(
+            Code.INTERNAL_ERROR, self.session.redact(f"the MCP server cancelled the task: {message}")
+        )
+
+    async def _get(self, session: Session) -> Polled:
         self.polls += 1
         request = types.GetTaskRequest(params=types.GetTaskRequestParams(task_id=self._id))
         return await session.request(lambda c: c.send_request(request, types.GetTaskResult))
@@ -276,15 +363,16 @@ class TaskCall:
                 self.session = await self.reopen()
                 self._hold(self.session)
 
+    async def _send_cancel(self, client: ClientSession) -> Any:
+        request = types.CancelTaskRequest(params=types.CancelTaskRequestParams(task_id=self._id))
+        return await client.send_request(request, types.CancelTaskResult)
+
     async def _cancel(self) -> None:
         """tasks/cancel for a task the caller no longer waits for, within `CANCEL_GRACE`."""
         if self.task_id is None:
             return
-        request = types.CancelTaskRequest(params=types.CancelTaskRequestParams(task_id=self.task_id))
         session = self.session
-        sent = asyncio.ensure_future(
-            session.request(lambda c: c.send_request(request, types.CancelTaskResult))
-        )
+        sent = asyncio.ensure_future(session.request(self._send_cancel))
         done, _ = await asyncio.wait({sent}, timeout=CANCEL_GRACE)
         if not done:
             sent.cancel()
@@ -292,3 +380,66 @@ class TaskCall:
             logger.info("MCP server %s: tasks/cancel failed: %s", session.name, sent.exception())
         else:
             logger.info("MCP server %s: cancelled task %s", session.name, self.task_id)
+
+
+class ExtensionTaskCall(TaskCall):
+    """A tools/call a 2026-07-28 server answered with a task (`CreatedTask`), followed to its
+    result: ``tasks/get`` polls, ``inputRequests`` answered once each by ``tasks/update``."""
+
+    created: CreatedTask
+
+    def following(self, created: CreatedTask) -> ExtensionTaskCall:
+        """This call, set to follow the task the server answered with."""
+        self.created = created
+        self.task_id = created.task_id
+        self._answered: set[str] = set()  # inputRequests keys answered (the server repeats them)
+        return self
+
+    async def _run(self, limit: float) -> types.CallToolResult:
+        logger.info("MCP server %s runs %s as task %s", self.session.name, self.name, self.task_id)
+        return await self._follow(self.created)
+
+    async def _get(self, session: Session) -> DetailedTask:
+        self.polls += 1
+        request = GetTask(params=TaskParams(task_id=self._id))
+        return await session.request(lambda c: c.send_request(request, DetailedTask))
+
+    async def _settle(self, task: Polled) -> types.CallToolResult | None:
+        if not isinstance(task, DetailedTask):  # the created handle: its state comes by polling
+            return None
+        if task.status == "cancelled":
+            raise self._cancelled(task)
+        if task.status == "completed":
+            try:
+                return types.CallToolResult.model_validate(task.result or {}, by_name=False)
+            except ValueError:
+                raise CallFailed(
+                    Code.INTERNAL_ERROR, "the MCP server's task result is not a tool result"
+                ) from None
+        if task.status == "failed":
+            error = task.error or types.ErrorData(code=Code.INTERNAL_ERROR, message=task.status_message or "")
+            raise CallFailed(error.code, self.session.redact(error.message or "the task failed"))
+        if task.status == "input_required":
+            await self._answer(task.input_requests or {})
+        return None
+
+    async def _answer(self, requests: types.InputRequests) -> None:
+        """Each request not answered yet goes to the session's handlers, as the same request
+        sent plainly would; the answers go back in one ``tasks/update``."""
+        fresh = {key: request for key, request in requests.items() if key not in self._answered}
+        if not fresh:
+            return
+        answers: types.InputResponses = {}
+        for key, request in fresh.items():
+            answer = await self.session.answer_input(key, request, self.handlers)
+            if isinstance(answer, types.ErrorData):
+                await self._cancel()
+                raise CallFailed(answer.code, self.session.redact(answer.message))
+            answers[key] = answer
+        update = UpdateTask(params=UpdateTaskParams(task_id=self._id, input_responses=answers))
+        await self._on(lambda s: s.request(lambda c: c.send_request(update, types.EmptyResult)))
+        self._answered.update(answers)
+
+    async def _send_cancel(self, client: ClientSession) -> Any:
+        request = CancelTask(params=TaskParams(task_id=self._id))
+        return await client.send_request(request, types.EmptyResult)
