@@ -43,40 +43,12 @@ def planned_ids(tokenizer: Any, prompt_ids: list[int]) -> list[int] | None:
 
 
 try:
-    import torch
-    from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
-    from vllm.v1.sample.logits_processor.builtin import process_dict_updates
+    from tests.support.forced_outputs import ForcedOutputs
 except ImportError:  # pragma: no cover - the helpers above serve clients without vLLM
     pass
 else:
 
-    class FormatOutputs(LogitsProcessor):
+    class FormatOutputs(ForcedOutputs):
         """Force each marked request's next token; leave other requests alone."""
 
-        def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool):
-            from transformers import AutoTokenizer
-
-            self.tokenizer = AutoTokenizer.from_pretrained(vllm_config.model_config.tokenizer)
-            self.planned: dict[int, tuple[list[int], list[int]]] = {}  # row -> (ids, output so far)
-
-        def is_argmax_invariant(self) -> bool:
-            return False
-
-        def _add(self, params: Any, prompt_ids: list[int] | None, output_ids: list[int]) -> Any:
-            ids = planned_ids(self.tokenizer, list(prompt_ids or []))
-            return None if ids is None else (ids, output_ids)
-
-        def update_state(self, batch_update: BatchUpdate | None) -> None:
-            process_dict_updates(self.planned, batch_update, self._add)
-
-        def apply(self, logits: torch.Tensor) -> torch.Tensor:
-            rows, tokens = [], []
-            for row, (ids, output) in self.planned.items():
-                if len(output) < len(ids):
-                    rows.append(row)
-                    tokens.append(ids[len(output)])
-            if rows:
-                index = torch.tensor(rows, device=logits.device)
-                logits[index] = float("-inf")
-                logits[index, torch.tensor(tokens, device=logits.device)] = 0.0
-            return logits
+        plan = staticmethod(planned_ids)
