@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from vllm_mcp_ext.errors import ConfigError
 from vllm_mcp_ext.store.sql import SCHEMA, SqlStore
+
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another process's lock
+
+
+def _setup(conn: sqlite3.Connection, statement: str) -> None:
+    """One set-up statement, retried while another process sets up the same new file: SQLite
+    answers "database is locked" at once, without waiting, when connections switch a new file to
+    WAL together or one's read snapshot went stale before its CREATE (API server processes
+    starting together, ``--api-server-count``)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class SqliteDatabase:
@@ -25,11 +44,11 @@ class SqliteDatabase:
     def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            for statement in SCHEMA:
-                conn.execute(statement)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+            for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", *SCHEMA):
+                _setup(conn, statement)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the response store {str(self.path)!r}: {exc}") from None
         self._conn = conn
