@@ -126,9 +126,4 @@ async def _not_ours(plugin: Runtime, response_id: str, caller: Caller) -> bool:
 def _sse(raw_request: Request, events: AsyncIterator[T], encoder: Callable[[T], str]) -> Response:
     """Typed events (``encode``) or stored wire events (``encode_wire``) as server-sent events.
     A client that goes away cancels the response's work (engine requests, MCP calls)."""
-    return event_stream(raw_request, _encoded(events, encoder))
-
-
-async def _encoded(events: AsyncIterator[T], encoder: Callable[[T], str]) -> AsyncIterator[str]:
-    async for event in events:
-        yield encoder(event)
+    return event_stream(raw_request, events, encoder)

@@ -304,6 +304,10 @@ class IncrementalHermes:
 
     def _content(self, text: str, delta: HermesDelta) -> str:
         """Text before the first call is content, less a trailing partial ``<tool_call>``."""
+        if not self._before and START[0] not in text:  # most tokens of an answer
+            delta.content = text
+            self.content_sent += len(text)
+            return ""
         buffer = self._before + text
         at = buffer.find(START)
         if at == -1:

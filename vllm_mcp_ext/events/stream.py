@@ -63,6 +63,7 @@ from openai.types.responses.response_tool_search_output_item import ResponseTool
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from openai.types.shared.reasoning import Reasoning
 
+from vllm_mcp_ext.events.deltas import delta_event
 from vllm_mcp_ext.events.elicitation import McpElicitationRequest
 from vllm_mcp_ext.events.ids import new_id
 from vllm_mcp_ext.events.progress import McpCallProgress, ResponseMcpCallProgressEvent
@@ -155,6 +156,11 @@ class ResponseStream:
 
     def _emit(self, cls: type, **fields: Any) -> None:
         self._pending.append(cls(sequence_number=self._seq, **fields))
+        self._seq += 1
+
+    def _emit_delta(self, cls: type[ResponseStreamEvent], **fields: Any) -> None:
+        """A per-token event (`events.deltas`): every field given, of its type."""
+        self._pending.append(delta_event(cls, sequence_number=self._seq, **fields))
         self._seq += 1
 
     def _open(self, item: ResponseOutputItem) -> int:
@@ -301,7 +307,7 @@ class ResponseStream:
 
     def reasoning_delta(self, index: int, delta: str) -> None:
         self._text[index].append(delta)
-        self._emit(
+        self._emit_delta(
             ResponseReasoningTextDeltaEvent,
             type="response.reasoning_text.delta",
             item_id=self.output[index].id,
@@ -342,16 +348,13 @@ class ResponseStream:
 
     def text_delta(self, index: int, delta: str, logprobs: tuple[TokenLogprob, ...] = ()) -> None:
         self._text[index].append(delta)
-        self._logprobs.setdefault(index, []).extend(logprobs)
-        self._emit(
-            ResponseTextDeltaEvent,
-            type="response.output_text.delta",
-            item_id=self.output[index].id,
-            output_index=index,
-            content_index=0,
-            delta=delta,
-            logprobs=[_text_logprob(lp) for lp in logprobs],
-        )
+        fields = {"item_id": self.output[index].id, "output_index": index, "content_index": 0, "delta": delta}
+        if logprobs:
+            self._logprobs.setdefault(index, []).extend(logprobs)
+            lps = [_text_logprob(lp) for lp in logprobs]  # made SDK models by validation
+            self._emit(ResponseTextDeltaEvent, type="response.output_text.delta", logprobs=lps, **fields)
+        else:
+            self._emit_delta(ResponseTextDeltaEvent, type="response.output_text.delta", logprobs=[], **fields)
 
     def close_message(self, index: int, status: str = "completed") -> None:
         text = "".join(self._text.pop(index))
@@ -401,7 +404,7 @@ class ResponseStream:
         return index
 
     def mcp_arguments_delta(self, index: int, delta: str) -> None:
-        self._emit(
+        self._emit_delta(
             ResponseMcpCallArgumentsDeltaEvent,
             type="response.mcp_call_arguments.delta",
             item_id=self.output[index].id,
@@ -493,7 +496,7 @@ class ResponseStream:
         return self._open(item)
 
     def function_arguments_delta(self, index: int, delta: str) -> None:
-        self._emit(
+        self._emit_delta(
             ResponseFunctionCallArgumentsDeltaEvent,
             type="response.function_call_arguments.delta",
             item_id=self.output[index].id,

@@ -289,9 +289,11 @@ class AgentLoop:
                         async for part in self.turns.run_turn(
                             self._turn_request(req, context, plan, budget, turn_number, tools, choice)
                         ):
-                            turn.feed(part)
-                            await self._check_answer(turn, req, budget)
-                            self._start(turn.take_complete(), running, req, plan, budget, asks)
+                            turn.feed(part)  # per token: the checks below cost nothing when idle
+                            if turn.answer_to_check is not None:
+                                await self._check_answer(turn, req, budget)
+                            if turn.has_complete:
+                                self._start(turn.take_complete(), running, req, plan, budget, asks)
                             for event in stream.take():
                                 yield event
                             if budget.expired:

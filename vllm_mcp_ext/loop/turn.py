@@ -116,6 +116,10 @@ class TurnBuilder:
         elif isinstance(part, TurnEnd):
             self.end = part
 
+    @property
+    def has_complete(self) -> bool:
+        return bool(self._completed)
+
     def take_complete(self) -> list[PendingCall]:
         """Calls whose arguments became complete since the last time asked."""
         done, self._completed = self._completed, []
