@@ -72,7 +72,7 @@ from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.servers.remote import RemoteSource
 from vllm_mcp_ext.types.client_handlers import ClientHandlers, InputRound, Resume
 from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest, TurnUsage
-from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
+from vllm_mcp_ext.types.request import ApprovalDecision, ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import Code, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -804,8 +804,7 @@ class AgentLoop:
         parsed = parse_arguments(tool, arguments)
         if isinstance(parsed, CallOutcome):
             return parsed, "error"
-        approval = next(use.approval for use in req.servers if use.label == tool.server_label)
-        if not approval.can_ask and approval.needs_approval(tool.tool):
+        if _approval(req, tool) == "refuse":
             return refused(CANNOT_ASK), "refused"
         rails = self.policy.guardrails
         info = CallInfo(req.id, budget.owner, tool.server_label, tool.name)
@@ -937,14 +936,14 @@ def _metrics_label(req: ResponsesRequest, label: str) -> str:
     return observe.server_label(use.source.label if use is not None else label, remote=remote)
 
 
+def _approval(req: ResponsesRequest, tool: ExposedTool) -> ApprovalDecision:
+    """Whether a call of ``tool`` runs, waits for approval or is refused (`ApprovalPolicy.decide`):
+    the turn asks it to show an approval request, the call to refuse where no one can approve."""
+    return next(use.approval for use in req.servers if use.label == tool.server_label).decide(tool.tool)
+
+
 def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:
-    policies = {use.label: use.approval for use in req.servers}
-
-    def needs_approval(tool: ExposedTool) -> bool:
-        policy = policies[tool.server_label]
-        return policy.can_ask and policy.needs_approval(tool.tool)
-
-    return needs_approval
+    return lambda tool: _approval(req, tool) == "ask"
 
 
 def _shown(tools: Sequence[types.Tool], use: McpServerUse) -> tuple[types.Tool, ...]:
