@@ -259,7 +259,7 @@ class AgentLoop:
         asks: _ServerRequests,
     ) -> AsyncIterator[ResponseStreamEvent]:
         resumed = context.resuming
-        await self._run_answers(req, context, plan, stream, budget, asks)
+        await self._resume_held(req, context, plan, stream, budget, asks)
         self.held.drop(context.answered, budget.owner)  # questions the conversation moved past
         for event in stream.take():
             yield event
@@ -599,7 +599,7 @@ class AgentLoop:
             else replace(outcome, model_text=text).model_content
         )
 
-    async def _run_answers(
+    async def _resume_held(
         self,
         req: ResponsesRequest,
         context: ParsableContext,
@@ -608,6 +608,23 @@ class AgentLoop:
         budget: _Budget,
         asks: _ServerRequests,
     ) -> None:
+        """The work the last response left waiting for the user, resumed with the user's
+        answers, one kind of answer after the other: approvals (`_approved`), then answers to
+        the servers' questions (`_replied`). Each resumed call's item closes with its outcome
+        and the model gets its result, or it pauses again on a new question."""
+        for kind in (self._approved, self._replied):
+            calls = await kind(req, context, plan, stream, budget, asks)
+            await self._settle_resumed(calls, context, budget, stream)
+
+    async def _approved(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
+        asks: _ServerRequests,
+    ) -> list[_Resumed]:
         """The user's answers to earlier approval requests: approved calls run now, exactly as
         the model asked for them; denied ones tell the model so."""
         pending = context.pending()
@@ -629,39 +646,35 @@ class AgentLoop:
             approved.append((approval, index))
         context.answers = []
         budget.calls_made += len(approved)
-        running = {
-            a.call_id: asyncio.create_task(
-                self._call(
-                    req,
-                    budget,
-                    plan.toolset,
-                    plan.toolset.find(a.server_label, a.name),
+        return [
+            _Resumed(
+                PendingElicitation(
+                    "",
+                    a.call_id,
+                    a.server_label,
                     a.name,
                     a.arguments,
-                    asks.handlers(index, a.call_id),
-                )
+                    "form",
+                    item_id=stream.output[index].id or "",
+                ),
+                index,
+                asyncio.create_task(
+                    self._call(
+                        req,
+                        budget,
+                        plan.toolset,
+                        plan.toolset.find(a.server_label, a.name),
+                        a.name,
+                        a.arguments,
+                        asks.handlers(index, a.call_id),
+                    )
+                ),
+                asks.gate(a.call_id),
             )
             for a, index in approved
-        }
-        try:
-            for a, index in approved:
-                item_id = stream.output[index].id or ""
-                started = PendingElicitation(
-                    "", a.call_id, a.server_label, a.name, a.arguments, "form", item_id=item_id
-                )
-                task, gate = running[a.call_id], asks.gate(a.call_id)
-                result = await self._outcome_or_pause(task, gate, started, budget, stream, index)
-                if isinstance(result, PendingElicitation):
-                    del running[a.call_id]  # it goes on, held (loop.elicitation)
-                    context.ask_again(a.call_id, result)
-                else:
-                    context.give_result(a.call_id, self._for_model(result))
-        finally:
-            for task in running.values():
-                task.cancel()  # done already, unless this response was cancelled
-        await self._give_replies(req, context, plan, stream, budget, asks)
+        ]
 
-    async def _give_replies(
+    async def _replied(
         self,
         req: ResponsesRequest,
         context: ParsableContext,
@@ -669,13 +682,12 @@ class AgentLoop:
         stream: ResponseStream,
         budget: _Budget,
         asks: _ServerRequests,
-    ) -> None:
+    ) -> list[_Resumed]:
         """The user's answers to the questions of servers whose calls wait (`loop.elicitation`):
         each held call gets its answer and goes on as a new ``mcp_call`` item; a 2026-07-28 call
         no longer held here resumes from its round's answer; any other fails, saying so."""
         asked = context.asking()
-        resumed: list[tuple[PendingElicitation, int]] = []
-        running: dict[str, tuple[asyncio.Task[CallOutcome], CallGate | None]] = {}
+        resumed: list[_Resumed] = []
         for reply in context.replies:
             pending = asked[reply.elicitation_id]
             context.answered.add(reply.elicitation_id)
@@ -687,31 +699,39 @@ class AgentLoop:
             held = self.held.take(reply.elicitation_id, budget.owner)
             if held is not None:
                 held.gate.answer(reply.result())
-                running[pending.call_id] = (held.task, held.gate)
+                resumed.append(_Resumed(pending, index, held.task, held.gate))
             elif pending.input_key is not None:
-                running[pending.call_id] = (
-                    self._resume(req, plan, budget, asks, pending, reply, index),
-                    asks.gate(pending.call_id),
-                )
-            resumed.append((pending, index))
+                task = self._resume(req, plan, budget, asks, pending, reply, index)
+                resumed.append(_Resumed(pending, index, task, asks.gate(pending.call_id)))
+            else:
+                resumed.append(_Resumed(pending, index, None))
         context.replies = []
+        return resumed
+
+    async def _settle_resumed(
+        self, calls: list[_Resumed], context: ParsableContext, budget: _Budget, stream: ResponseStream
+    ) -> None:
+        """Each resumed call's outcome, in order, to the model; a call with nothing left to
+        resume fails saying its question expired; a call that asks again is held again."""
+        held_again: set[str] = set()
         try:
-            for pending, index in resumed:
+            for resumed in calls:
+                call, index, task = resumed.call, resumed.index, resumed.task
                 result: CallOutcome | PendingElicitation
-                if pending.call_id not in running:
+                if task is None:
                     result = protocol_error(Code.REQUEST_TIMEOUT, EXPIRED)
                     stream.close_mcp_call(index, result.output, result.error)
                 else:
-                    task, gate = running[pending.call_id]
-                    result = await self._outcome_or_pause(task, gate, pending, budget, stream, index)
+                    result = await self._outcome_or_pause(task, resumed.gate, call, budget, stream, index)
                 if isinstance(result, PendingElicitation):
-                    del running[pending.call_id]  # held again
-                    context.ask_again(pending.call_id, result)
+                    held_again.add(call.call_id)  # it goes on, held (loop.elicitation)
+                    context.ask_again(call.call_id, result)
                 else:
-                    context.give_result(pending.call_id, self._for_model(result))
+                    context.give_result(call.call_id, self._for_model(result))
         finally:
-            for task, _ in running.values():
-                task.cancel()  # done already, unless this response was cancelled
+            for resumed in calls:
+                if resumed.task is not None and resumed.call.call_id not in held_again:
+                    resumed.task.cancel()  # done already, unless this response was cancelled
 
     def _resume(
         self,
@@ -856,6 +876,17 @@ class AgentLoop:
             Code.REQUEST_TIMEOUT,
             f"the tool call was cancelled: the response reached its {seconds:g}s time limit",
         )
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """A call that goes on with the user's answer: the call, its new item, and the work that
+    brings its outcome (None: nothing waits for the answer any more) with its questions' gate."""
+
+    call: PendingElicitation
+    index: int
+    task: asyncio.Task[CallOutcome] | None
+    gate: CallGate | None = None
 
 
 @dataclass(frozen=True)
