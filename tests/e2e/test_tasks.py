@@ -9,12 +9,16 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+
+from tests.support import mcp_requests
+from tests.support.mcp_requests import mcp_call
 
 pytestmark = pytest.mark.e2e
 
@@ -23,15 +27,7 @@ ADD = "What is 2 plus 3?"  # the model calls add(2, 3)
 MULTIPLY = "Use the multiply tool on 4 and 5."
 
 
-def request(text: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "tiny",
-        "input": text,
-        "tools": [TASKS],
-        "temperature": 0,
-        "max_output_tokens": 64,
-        **extra,
-    }
+request = partial(mcp_requests.request, tools=[TASKS])
 
 
 def seen(marker: Path) -> list[str]:
@@ -99,7 +95,7 @@ def test_input_required_is_answered_by_the_servers_elicitation_policy(
 ) -> None:
     forced = {"type": "mcp", "server_label": "tasks", "name": "multiply"}
     r = client.responses.create(**request(MULTIPLY, tool_choice=forced))
-    call = next(item for item in r.output if item.type == "mcp_call")
+    call = mcp_call(r)
     assert (call.name, call.status) == ("multiply", "completed")
     assert call.output == '20 (elicitation accept {"quantity":2,"gift_wrap":false,"size":"medium"})'
     assert f"tasks/get {last_task(marker, 'multiply')} input_required" in seen(marker)
@@ -126,8 +122,8 @@ def test_a_call_the_2026_server_makes_a_task_completes_through_tasks_get(
     until the result comes inline."""
     tasks26_marker.unlink(missing_ok=True)
     tools = [{**TASKS, "server_label": "tasks26"}]
-    r = client.responses.create(**{**request(ADD), "tools": tools})
-    call = next(item for item in r.output if item.type == "mcp_call")
+    r = client.responses.create(**request(ADD, tools=tools))
+    call = mcp_call(r)
     assert (call.server_label, call.name, call.arguments, call.output, call.error) == (
         "tasks26",
         "add",
