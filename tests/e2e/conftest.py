@@ -85,7 +85,8 @@ def tasks_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tasks26_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the 2026-07-28 tasks calculator writes each task method and ``mcp-name`` it sees."""
+    """Where the 2026-07-28 tasks calculator writes each task method and ``mcp-name`` it sees
+    (``.hold`` keeps its tasks working)."""
     return tmp_path_factory.mktemp("tasks26") / "seen"
 
 
@@ -265,7 +266,9 @@ def mcp_config(
                 "elicitation": "accept_defaults",
             },
             # the same tools as tasks of the 2026-07-28 extension, negotiated by "auto"
-            "tasks26": {"url": tasks26_server, "protocol": "auto"},
+            "tasks26": {"url": tasks26_server, "protocol": "auto", "elicitation": "accept_defaults"},
+            # the same server, asking the user: a task's question pauses the response
+            "tasks26ask": {"url": tasks26_server, "protocol": "auto", "elicitation": "ask"},
             # nothing listens here: the dead server
             "ghost": {"url": f"http://127.0.0.1:{free_port()}/mcp"},
             "vault": vault(oauth_server),

@@ -6,12 +6,15 @@ the calculator's tools, so the tiny model calls them as trained) over stdio, con
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
+
+from tests.support import mcp_requests
+from tests.support.mcp_requests import mcp_call
 
 pytestmark = pytest.mark.e2e
 
@@ -21,19 +24,7 @@ MULTIPLY = "Use the multiply tool on 4 and 5."  # multiply(4, 5): elicitation
 DIVIDE = "Divide 1 by 0."  # divide(1, 0): sampling
 
 
-def request(text: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "tiny",
-        "input": text,
-        "tools": [ASKING],
-        "temperature": 0,
-        "max_output_tokens": 64,
-        **extra,
-    }
-
-
-def mcp_call(response: Any) -> Any:
-    return next(item for item in response.output if item.type == "mcp_call")
+request = partial(mcp_requests.request, tools=[ASKING])
 
 
 def test_accept_defaults_answers_the_servers_form_with_its_defaults(client: openai.OpenAI) -> None:

@@ -268,6 +268,15 @@ def test_require_approval_forms() -> None:
     assert both.needs_approval(read)  # always wins
 
 
+def test_a_call_that_needs_approval_is_refused_where_the_door_cannot_ask() -> None:
+    from mcp import types
+
+    tool = types.Tool(name="crash", input_schema={"type": "object"})
+    assert ApprovalPolicy("always").decide(tool) == "ask"
+    assert ApprovalPolicy("always", can_ask=False).decide(tool) == "refuse"
+    assert ApprovalPolicy("never", can_ask=False).decide(tool) == "run"
+
+
 async def test_replayed_output_items_rebuild_the_conversation_the_server_kept() -> None:
     """What a stateless client sends back (the Agents SDK's default resume, its sessions) is the
     conversation ``previous_response_id`` loads, down to the whitespace a reasoning model writes

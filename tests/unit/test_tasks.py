@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -30,6 +31,7 @@ from vllm_mcp_ext.servers import ServerConnection, transports
 from vllm_mcp_ext.servers.session import McpSession, Timeouts
 from vllm_mcp_ext.servers.tasks import POLL_FLOOR, Backoff, TaskPolling
 from vllm_mcp_ext.servers.transports import Transport
+from vllm_mcp_ext.types.client_handlers import ClientHandlers
 from vllm_mcp_ext.types.source import CallFailed, Code
 
 TIMEOUTS = Timeouts(open=20, initialize=20, list=10, call=30)
@@ -88,8 +90,10 @@ def server(step: float = 0.3, **kw: Any) -> tuple[Wire, Recorder]:
 
 
 @asynccontextmanager
-async def opened(wire: Wire, features: ClientFeatures = DEFAULT) -> AsyncIterator[McpSession]:
-    session = McpSession("tasks", [wire.transport()], TIMEOUTS, features=features, polling=FAST)
+async def opened(
+    wire: Wire, features: ClientFeatures = DEFAULT, timeouts: Timeouts = TIMEOUTS
+) -> AsyncIterator[McpSession]:
+    session = McpSession("tasks", [wire.transport()], timeouts, features=features, polling=FAST)
     session.start("mcp-test:tasks")
     try:
         await session.wait_open()
@@ -239,6 +243,33 @@ async def test_a_task_past_the_call_timeout_is_cancelled_and_fails(version: str,
         "tool call timed out after 0.5s",
     )
     assert record.lines[-1] == "tasks/cancel task-1 working"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+async def test_a_task_calls_time_bound_stops_while_its_question_waits_for_the_user(
+    version: str, tmp_path: Any
+) -> None:
+    """The task's ``input_required`` question answered by elicitation ``ask``: the user takes
+    longer than the call timeout, which, as for a plain call, does not run meanwhile: neither
+    the task's bound nor (2025-11-25) that of the tasks/result request the question comes in."""
+    bound = 2.0
+    order = {"quantity": 7, "gift_wrap": True, "size": "large"}
+
+    async def user(params: types.ElicitRequestParams) -> types.ElicitResult:
+        await asyncio.sleep(bound + 1.0)  # the user answers after the bound would have passed
+        return types.ElicitResult(action="accept", content=order)
+
+    async with generation(version, tmp_path, step=0.05) as (wire, record, features):
+        asking = replace(features, elicitation="ask")
+        async with opened(wire, asking, replace(TIMEOUTS, call=bound)) as session:
+            result = await session.call_tool(
+                "multiply", {"a": 4, "b": 5}, handlers=ClientHandlers(elicit=user)
+            )
+    assert (text(result), result.is_error) == (
+        '20 (elicitation accept {"quantity":7,"gift_wrap":true,"size":"large"})',
+        False,
+    )
+    assert not any(line.startswith("tasks/cancel") for line in record.lines)
 
 
 # -- a dropped connection ---------------------------------------------------------------------

@@ -72,7 +72,7 @@ from vllm_mcp_ext.policy.operator import OperatorPolicy
 from vllm_mcp_ext.servers.remote import RemoteSource
 from vllm_mcp_ext.types.client_handlers import ClientHandlers, InputRound, Resume
 from vllm_mcp_ext.types.parts import TextDelta, TurnEnd, TurnRequest, TurnUsage
-from vllm_mcp_ext.types.request import ForcedTool, McpServerUse, ResponsesRequest
+from vllm_mcp_ext.types.request import ApprovalDecision, ForcedTool, McpServerUse, ResponsesRequest
 from vllm_mcp_ext.types.source import Code, ServerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -259,7 +259,7 @@ class AgentLoop:
         asks: _ServerRequests,
     ) -> AsyncIterator[ResponseStreamEvent]:
         resumed = context.resuming
-        await self._run_answers(req, context, plan, stream, budget, asks)
+        await self._resume_held(req, context, plan, stream, budget, asks)
         self.held.drop(context.answered, budget.owner)  # questions the conversation moved past
         for event in stream.take():
             yield event
@@ -601,7 +601,7 @@ class AgentLoop:
             else replace(outcome, model_text=text).model_content
         )
 
-    async def _run_answers(
+    async def _resume_held(
         self,
         req: ResponsesRequest,
         context: ParsableContext,
@@ -610,6 +610,23 @@ class AgentLoop:
         budget: _Budget,
         asks: _ServerRequests,
     ) -> None:
+        """The work the last response left waiting for the user, resumed with the user's
+        answers, one kind of answer after the other: approvals (`_approved`), then answers to
+        the servers' questions (`_replied`). Each resumed call's item closes with its outcome
+        and the model gets its result, or it pauses again on a new question."""
+        for kind in (self._approved, self._replied):
+            calls = await kind(req, context, plan, stream, budget, asks)
+            await self._settle_resumed(calls, context, budget, stream)
+
+    async def _approved(
+        self,
+        req: ResponsesRequest,
+        context: ParsableContext,
+        plan: Plan,
+        stream: ResponseStream,
+        budget: _Budget,
+        asks: _ServerRequests,
+    ) -> list[_Resumed]:
         """The user's answers to earlier approval requests: approved calls run now, exactly as
         the model asked for them; denied ones tell the model so."""
         pending = context.pending()
@@ -631,39 +648,35 @@ class AgentLoop:
             approved.append((approval, index))
         context.answers = []
         budget.calls_made += len(approved)
-        running = {
-            a.call_id: asyncio.create_task(
-                self._call(
-                    req,
-                    budget,
-                    plan.toolset,
-                    plan.toolset.find(a.server_label, a.name),
+        return [
+            _Resumed(
+                PendingElicitation(
+                    "",
+                    a.call_id,
+                    a.server_label,
                     a.name,
                     a.arguments,
-                    asks.handlers(index, a.call_id),
-                )
+                    "form",
+                    item_id=stream.output[index].id or "",
+                ),
+                index,
+                asyncio.create_task(
+                    self._call(
+                        req,
+                        budget,
+                        plan.toolset,
+                        plan.toolset.find(a.server_label, a.name),
+                        a.name,
+                        a.arguments,
+                        asks.handlers(index, a.call_id),
+                    )
+                ),
+                asks.gate(a.call_id),
             )
             for a, index in approved
-        }
-        try:
-            for a, index in approved:
-                item_id = stream.output[index].id or ""
-                started = PendingElicitation(
-                    "", a.call_id, a.server_label, a.name, a.arguments, "form", item_id=item_id
-                )
-                task, gate = running[a.call_id], asks.gate(a.call_id)
-                result = await self._outcome_or_pause(task, gate, started, budget, stream, index)
-                if isinstance(result, PendingElicitation):
-                    del running[a.call_id]  # it goes on, held (loop.elicitation)
-                    context.ask_again(a.call_id, result)
-                else:
-                    context.give_result(a.call_id, self._for_model(result))
-        finally:
-            for task in running.values():
-                task.cancel()  # done already, unless this response was cancelled
-        await self._give_replies(req, context, plan, stream, budget, asks)
+        ]
 
-    async def _give_replies(
+    async def _replied(
         self,
         req: ResponsesRequest,
         context: ParsableContext,
@@ -671,13 +684,12 @@ class AgentLoop:
         stream: ResponseStream,
         budget: _Budget,
         asks: _ServerRequests,
-    ) -> None:
+    ) -> list[_Resumed]:
         """The user's answers to the questions of servers whose calls wait (`loop.elicitation`):
         each held call gets its answer and goes on as a new ``mcp_call`` item; a 2026-07-28 call
         no longer held here resumes from its round's answer; any other fails, saying so."""
         asked = context.asking()
-        resumed: list[tuple[PendingElicitation, int]] = []
-        running: dict[str, tuple[asyncio.Task[CallOutcome], CallGate | None]] = {}
+        resumed: list[_Resumed] = []
         for reply in context.replies:
             pending = asked[reply.elicitation_id]
             context.answered.add(reply.elicitation_id)
@@ -689,31 +701,39 @@ class AgentLoop:
             held = self.held.take(reply.elicitation_id, budget.owner)
             if held is not None:
                 held.gate.answer(reply.result())
-                running[pending.call_id] = (held.task, held.gate)
+                resumed.append(_Resumed(pending, index, held.task, held.gate))
             elif pending.input_key is not None:
-                running[pending.call_id] = (
-                    self._resume(req, plan, budget, asks, pending, reply, index),
-                    asks.gate(pending.call_id),
-                )
-            resumed.append((pending, index))
+                task = self._resume(req, plan, budget, asks, pending, reply, index)
+                resumed.append(_Resumed(pending, index, task, asks.gate(pending.call_id)))
+            else:
+                resumed.append(_Resumed(pending, index, None))
         context.replies = []
+        return resumed
+
+    async def _settle_resumed(
+        self, calls: list[_Resumed], context: ParsableContext, budget: _Budget, stream: ResponseStream
+    ) -> None:
+        """Each resumed call's outcome, in order, to the model; a call with nothing left to
+        resume fails saying its question expired; a call that asks again is held again."""
+        held_again: set[str] = set()
         try:
-            for pending, index in resumed:
+            for resumed in calls:
+                call, index, task = resumed.call, resumed.index, resumed.task
                 result: CallOutcome | PendingElicitation
-                if pending.call_id not in running:
+                if task is None:
                     result = protocol_error(Code.REQUEST_TIMEOUT, EXPIRED)
                     stream.close_mcp_call(index, result.output, result.error)
                 else:
-                    task, gate = running[pending.call_id]
-                    result = await self._outcome_or_pause(task, gate, pending, budget, stream, index)
+                    result = await self._outcome_or_pause(task, resumed.gate, call, budget, stream, index)
                 if isinstance(result, PendingElicitation):
-                    del running[pending.call_id]  # held again
-                    context.ask_again(pending.call_id, result)
+                    held_again.add(call.call_id)  # it goes on, held (loop.elicitation)
+                    context.ask_again(call.call_id, result)
                 else:
-                    context.give_result(pending.call_id, self._for_model(result))
+                    context.give_result(call.call_id, self._for_model(result))
         finally:
-            for task, _ in running.values():
-                task.cancel()  # done already, unless this response was cancelled
+            for resumed in calls:
+                if resumed.task is not None and resumed.call.call_id not in held_again:
+                    resumed.task.cancel()  # done already, unless this response was cancelled
 
     def _resume(
         self,
@@ -806,8 +826,7 @@ class AgentLoop:
         parsed = parse_arguments(tool, arguments)
         if isinstance(parsed, CallOutcome):
             return parsed, "error"
-        approval = next(use.approval for use in req.servers if use.label == tool.server_label)
-        if not approval.can_ask and approval.needs_approval(tool.tool):
+        if _approval(req, tool) == "refuse":
             return refused(CANNOT_ASK), "refused"
         rails = self.policy.guardrails
         info = CallInfo(req.id, budget.owner, tool.server_label, tool.name)
@@ -859,6 +878,17 @@ class AgentLoop:
             Code.REQUEST_TIMEOUT,
             f"the tool call was cancelled: the response reached its {seconds:g}s time limit",
         )
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """A call that goes on with the user's answer: the call, its new item, and the work that
+    brings its outcome (None: nothing waits for the answer any more) with its questions' gate."""
+
+    call: PendingElicitation
+    index: int
+    task: asyncio.Task[CallOutcome] | None
+    gate: CallGate | None = None
 
 
 @dataclass(frozen=True)
@@ -939,14 +969,14 @@ def _metrics_label(req: ResponsesRequest, label: str) -> str:
     return observe.server_label(use.source.label if use is not None else label, remote=remote)
 
 
+def _approval(req: ResponsesRequest, tool: ExposedTool) -> ApprovalDecision:
+    """Whether a call of ``tool`` runs, waits for approval or is refused (`ApprovalPolicy.decide`):
+    the turn asks it to show an approval request, the call to refuse where no one can approve."""
+    return next(use.approval for use in req.servers if use.label == tool.server_label).decide(tool.tool)
+
+
 def _approval_check(req: ResponsesRequest) -> Callable[[ExposedTool], bool]:
-    policies = {use.label: use.approval for use in req.servers}
-
-    def needs_approval(tool: ExposedTool) -> bool:
-        policy = policies[tool.server_label]
-        return policy.can_ask and policy.needs_approval(tool.tool)
-
-    return needs_approval
+    return lambda tool: _approval(req, tool) == "ask"
 
 
 def _shown(tools: Sequence[types.Tool], use: McpServerUse) -> tuple[types.Tool, ...]:

@@ -41,6 +41,7 @@ from vllm_mcp_ext.config.client_features import ClientFeatures
 from vllm_mcp_ext.observe import metrics, spans
 from vllm_mcp_ext.servers import client_handlers, tasks
 from vllm_mcp_ext.servers.client_handlers import InFlight
+from vllm_mcp_ext.servers.clock import CallClock
 from vllm_mcp_ext.servers.hooks import ClientHooks
 from vllm_mcp_ext.servers.listing import checked_tools
 from vllm_mcp_ext.servers.tasks import DEFAULT_POLLING, ExtensionTaskCall, TaskCall, TaskPolling
@@ -50,7 +51,6 @@ from vllm_mcp_ext.types.client_handlers import (
     NO_HANDLERS,
     ClientHandlers,
     Elicit,
-    ElicitationAnswer,
     InputRound,
     Resume,
 )
@@ -195,7 +195,7 @@ class McpSession:
                 call = TaskCall(self, reopen, name, arguments, progress, handlers)
                 result = await _own_task(call.run(limit))
             else:
-                clock = _CallClock()
+                clock = CallClock()
                 asking = handlers
                 if handlers.elicit is not None:
                     asking = replace(handlers, elicit=clock.stopped_while(handlers.elicit))
@@ -243,7 +243,7 @@ class McpSession:
         timeout: float | None,
         progress: Progress | None,
         elicit: Elicit | None = None,
-        clock: _CallClock | None = None,
+        clock: CallClock | None = None,
         resume: Resume | None = None,
     ) -> types.CallToolResult | tasks.CreatedTask:
         session = self._session
@@ -267,7 +267,7 @@ class McpSession:
         timeout: float | None,
         progress: Progress | None = None,
         elicit: Elicit | None = None,
-        clock: _CallClock | None = None,
+        clock: CallClock | None = None,
         resume: Resume | None = None,
     ) -> types.CallToolResult | tasks.CreatedTask:
         limit = self.timeouts.call if timeout is None else max(timeout, 0.0)
@@ -275,9 +275,7 @@ class McpSession:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
-                with anyio.fail_after(limit) as timer:
-                    if clock is not None:
-                        clock.timer = timer
+                with anyio.fail_after(limit) as timer, (clock or CallClock()).running(timer):
                     result = await self._tools_call(
                         session, name, arguments, progress or self._progress, elicit, resume
                     )
@@ -376,14 +374,17 @@ class McpSession:
         )
         return answer
 
-    async def request(self, send: Callable[[ClientSession], Awaitable[T]]) -> T:
+    async def request(
+        self, send: Callable[[ClientSession], Awaitable[T]], clock: CallClock | None = None
+    ) -> T:
         """Any other request (``send`` makes it on the SDK's session) within the call timeout,
         failing fast when the transport breaks; raises `CallFailed` with the server's own error
-        code and message. A cancelled caller cancels it on the server."""
+        code and message. A cancelled caller cancels it on the server. ``clock``: the request
+        is part of a call whose bounds stop while the user is asked (a task's tasks/result)."""
         session = self._session
         if session is None or self._broken.is_set():
             raise CallFailed(Code.CONNECTION_CLOSED, LOST)
-        call = asyncio.create_task(self._request(send(session)))
+        call = asyncio.create_task(self._request(send(session), clock))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:
@@ -391,12 +392,12 @@ class McpSession:
             await asyncio.wait({call}, timeout=CANCEL_GRACE)
             raise
 
-    async def _request(self, sent: Awaitable[T]) -> T:
+    async def _request(self, sent: Awaitable[T], clock: CallClock | None = None) -> T:
         done: list[T] = []
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._cancel_when_broken, tg.cancel_scope)
-                with anyio.fail_after(self.timeouts.call):
+                with anyio.fail_after(self.timeouts.call) as timer, (clock or CallClock()).running(timer):
                     done.append(await sent)
                 tg.cancel_scope.cancel()
         except BaseException as exc:
@@ -633,28 +634,6 @@ class McpSession:
             text = f"invalid answer from the MCP server: {describe(exc)}"
             return CallFailed(Code.INTERNAL_ERROR, self.redact(text))
         return None
-
-
-class _CallClock:
-    """A call's timeout, stopped while its server's question waits for the user (elicitation
-    ``ask``: that wait has its own bound, `Limits.elicitation_wait`)."""
-
-    def __init__(self) -> None:
-        self.timer: anyio.CancelScope | None = None
-
-    def stopped_while(self, elicit: Elicit) -> Elicit:
-        async def asked(params: types.ElicitRequestParams) -> ElicitationAnswer:
-            timer = self.timer
-            if timer is None:
-                return await elicit(params)
-            left = timer.deadline - anyio.current_time()
-            timer.deadline = math.inf
-            try:
-                return await elicit(params)
-            finally:
-                timer.deadline = anyio.current_time() + left
-
-        return asked
 
 
 async def _own_task(work: Awaitable[T]) -> T:

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from mcp import ClientSession, types
@@ -40,6 +40,7 @@ from mcp.client.extension import ClaimContext, ResultClaim
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, TypeAdapter
 
+from vllm_mcp_ext.servers.clock import CallClock
 from vllm_mcp_ext.types.client_handlers import ClientHandlers, Progress
 from vllm_mcp_ext.types.source import CallFailed, Code, ServerUnavailable
 
@@ -78,7 +79,9 @@ class Session(Protocol):
 
     def redact(self, text: str) -> str: ...
 
-    async def request(self, send: Callable[[ClientSession], Awaitable[T]]) -> T: ...
+    async def request(
+        self, send: Callable[[ClientSession], Awaitable[T]], clock: CallClock | None = None
+    ) -> T: ...
 
     def lending(self, handlers: ClientHandlers) -> contextlib.AbstractContextManager[None]: ...
 
@@ -261,6 +264,10 @@ class TaskCall:
         self.name = name
         self.arguments = arguments
         self.progress = progress
+        # the call's bounds stop while its questions wait for the user, as a plain call's do
+        self.clock = CallClock()
+        if handlers.elicit is not None:
+            handlers = replace(handlers, elicit=self.clock.stopped_while(handlers.elicit))
         self.handlers = handlers
         self.polling = session.polling
         self.token = f"vllm-mcp-task-{uuid.uuid4().hex}"
@@ -280,8 +287,9 @@ class TaskCall:
         try:
             with contextlib.ExitStack() as self._held:
                 self._hold(self.session)
-                async with asyncio.timeout(limit):
-                    return await self._run(limit)
+                async with asyncio.timeout(limit) as timer:
+                    with self.clock.running(timer):
+                        return await self._run(limit)
         except TimeoutError:
             await self._cancel()
             raise CallFailed(Code.REQUEST_TIMEOUT, f"tool call timed out after {limit:g}s") from None
@@ -335,7 +343,8 @@ class TaskCall:
 
     async def _result(self, session: Session) -> types.CallToolResult:
         request = types.GetTaskPayloadRequest(params=types.GetTaskPayloadRequestParams(task_id=self._id))
-        return await session.request(lambda c: c.send_request(request, types.CallToolResult))
+        # a task in input_required asks its question while tasks/result waits
+        return await session.request(lambda c: c.send_request(request, types.CallToolResult), self.clock)
 
     @property
     def _id(self) -> str:

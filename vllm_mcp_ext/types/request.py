@@ -35,6 +35,9 @@ def matches_filter(tool: types.Tool, flt: ToolFilter) -> bool:
     return True
 
 
+ApprovalDecision = Literal["run", "ask", "refuse"]
+
+
 @dataclass(frozen=True)
 class ApprovalPolicy:
     """One server's ``require_approval``. Absent means "always", as on OpenAI, unless the
@@ -46,6 +49,13 @@ class ApprovalPolicy:
     operator: ApprovalRules | None = None
     trusted: bool = True  # whether the server's annotations are believed (configured servers)
     can_ask: bool = True  # False on a door with no approvals (Anthropic's connector): refused instead
+
+    def decide(self, tool: types.Tool) -> ApprovalDecision:
+        """What a call of ``tool`` does: it runs, it waits for the user's approval, or, where the
+        door cannot ask (``can_ask``), it is refused. The one place the loop asks this."""
+        if not self.needs_approval(tool):
+            return "run"
+        return "ask" if self.can_ask else "refuse"
 
     def needs_approval(self, tool: types.Tool) -> bool:
         requested = None if self.setting is None else self._requested

@@ -6,7 +6,7 @@ with ``resultType: "task"``, ``tasks/get`` carries the result. Served over strea
 
 Every task method the server sees is appended to ``MARKER`` as the unit server records it
 (``tasks/get task-1 working``), and every HTTP request's ``Mcp-Name`` header as
-``mcp-name <value>``.
+``mcp-name <value>``. While ``MARKER.hold`` exists, a task (``add``) works on until cancelled.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ from tests.unit.servers.tasks_extension import TasksExtension
 ASGI = Any
 
 
+class HeldByFile(TasksExtension):
+    """The unit server's extension, its tasks held while ``hold_file`` exists (cancel tests)."""
+
+    def __init__(self, record: Any, hold_file: Path, step: float):
+        super().__init__(record, step=step)
+        self.hold_file = hold_file
+
+    def held(self) -> bool:
+        return self.hold_file.exists()
+
+
 def recording(app: ASGI, record: Any) -> ASGI:
     """``app``, recording each HTTP request's ``mcp-name`` header."""
 
@@ -47,7 +58,8 @@ async def serve(marker: Path, port: int) -> None:
         with marker.open("a") as f:
             f.write(line + "\n")
 
-    server = MCPServer("calculator", extensions=[TasksExtension(record, step=1.0)])
+    extension = HeldByFile(record, marker.with_suffix(".hold"), step=1.0)
+    server = MCPServer("calculator", extensions=[extension])
     for tool in await calculator.server.list_tools():
         server.add_tool(
             getattr(calculator, tool.name),

@@ -99,6 +99,10 @@ class TasksExtension(Extension):
         self.jobs: dict[str, Job] = {}
         self._ids = itertools.count(1)
 
+    def held(self) -> bool:
+        """Whether tasks keep working, not completing (a subclass may ask elsewhere)."""
+        return self.hold
+
     def methods(self) -> list[MethodBinding]:
         return [
             MethodBinding("tasks/get", TaskId, self._get),
@@ -127,7 +131,7 @@ class TasksExtension(Extension):
 
     async def _work(self, job: Job, name: str, args: dict[str, Any]) -> None:
         await asyncio.sleep(self.step)
-        while self.hold:
+        while self.held():
             await asyncio.sleep(self.step)
         if name == "divide" and args["b"] == 0:
             job.error = {"code": -32603, "message": "division by zero"}
