@@ -9,14 +9,22 @@ the engine holds, from the connection's memory. Same server, same plan so the sa
 interleaved; WebSocket with the default ``store: true`` and with ``store: false``. The turn
 overhead around the engine: the run's wall time minus the time its turns waited for the engine
 (the plugin's trace of each response).
+
+The clients are as cheap as an SDK's: the WebSocket client does not offer per-message compression
+(the ``openai`` SDK's own ``responses.connect`` passes ``compression=None``; uvicorn would accept
+it and then deflate every event), and httpx's per-request log line is off while the scenario runs
+(the bench process logs INFO through a rich handler; an SDK user's httpx logs nowhere). Each run
+also records the client process's own CPU time, part of the overhead as measured.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
+import psutil
 from websockets.asyncio.client import connect
 
 from benchmarks.common import fetch_trace, percentile, ratio, sse_events, table, user_text
@@ -64,13 +72,16 @@ async def _http_run(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any
     return time.perf_counter() - start, finals
 
 
-async def _ws_run(ctx: Context, plan: Plan, store: bool = True) -> tuple[float, list[dict[str, Any]]]:
+async def _ws_run(
+    ctx: Context, plan: Plan, store: bool = True, compression: str | None = None
+) -> tuple[float, list[dict[str, Any]]]:
     first, next_body = _bodies(plan, store)
     url = ctx.stack.vllm_url.replace("http://", "ws://") + "/v1/responses"
     finals: list[dict[str, Any]] = []
     body: dict[str, Any] | None = first
     start = time.perf_counter()
-    async with connect(url, max_size=None) as socket:
+    # as the openai SDK connects (max_size None, so compression None): no permessage-deflate
+    async with connect(url, max_size=None, compression=compression) as socket:
         while body is not None:
             await socket.send(json.dumps({"type": "response.create", **body}))
             events = []
@@ -87,7 +98,18 @@ async def _ws_run_unstored(ctx: Context, plan: Plan) -> tuple[float, list[dict[s
     return await _ws_run(ctx, plan, store=False)
 
 
-VARIANTS = {"http": _http_run, "websocket": _ws_run, "websocket_store_false": _ws_run_unstored}
+async def _ws_run_deflate(ctx: Context, plan: Plan) -> tuple[float, list[dict[str, Any]]]:
+    """``store: false`` with a client that offers per-message compression (the ``websockets``
+    library's default, not the SDK's): the server deflates every event, the client inflates it."""
+    return await _ws_run(ctx, plan, store=False, compression="deflate")
+
+
+VARIANTS = {
+    "http": _http_run,
+    "websocket": _ws_run,
+    "websocket_store_false": _ws_run_unstored,
+    "websocket_store_false_deflate": _ws_run_deflate,
+}
 
 
 def _final(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,7 +121,12 @@ def _final(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _measure(ctx: Context, run: Any, plan: Plan) -> dict[str, Any]:
+    server = psutil.Process(ctx.stack.vllm_pid)  # the API server (the engine runs in its children)
+    cpu, served = time.process_time(), server.cpu_times()
     seconds, finals = await run(ctx, plan)
+    client_cpu = time.process_time() - cpu
+    after = server.cpu_times()
+    server_cpu = after.user + after.system - served.user - served.system
     if len(finals) != sum(plan.calls) + 1:
         raise RuntimeError(f"{len(finals)} responses, planned {sum(plan.calls) + 1}")
     texts = [c.get("text", "") for o in finals[-1]["output"] if o["type"] == "message" for c in o["content"]]
@@ -112,6 +139,8 @@ async def _measure(ctx: Context, run: Any, plan: Plan) -> dict[str, Any]:
         "seconds": seconds,
         "engine_s": engine,
         "overhead_s": seconds - engine,
+        "client_cpu_s": client_cpu,  # the benchmark client's own CPU in the run (in the overhead)
+        "server_cpu_s": server_cpu,  # the API-server process's CPU in the run (engine client included)
         "render_s": sum(t["render_s"] for t in turns),  # the prompt's render and tokenizing
         "hot_path_s": sum(t["plugin_s"] for t in turns),  # handling the engine's outputs
         "continued_turns": sum(t["continued"] for t in turns),
@@ -122,6 +151,16 @@ async def _measure(ctx: Context, run: Any, plan: Plan) -> dict[str, Any]:
 
 
 async def run(ctx: Context) -> dict[str, Any]:
+    quiet = logging.getLogger("httpx")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # an SDK client's httpx logs nowhere; the bench's rich handler costs ms
+    try:
+        return await _run(ctx)
+    finally:
+        quiet.setLevel(level)
+
+
+async def _run(ctx: Context) -> dict[str, Any]:
     plan = Plan(calls=(1,) * ctx.mode.ws_calls, tool="add", args='{"a":1,"b":2}')
     for variant in VARIANTS.values():  # warm every path up
         await _measure(ctx, variant, plan)
@@ -151,9 +190,11 @@ async def run(ctx: Context) -> dict[str, Any]:
     }
     table(
         f"ws_agent: {ctx.mode.ws_calls} client-side function round trips per run (p50 of {ctx.mode.ws_runs})",
-        ["transport", "run s", "engine s", "overhead s", "turns continued", "overhead / HTTP's"],
+        ["transport", "run s", "engine s", "overhead s", "client CPU s", "server CPU s", "turns continued",
+         "overhead / HTTP's"],
         [
-            [name, s["seconds_p50"], s["engine_p50"], s["overhead_p50"], s["continued"],
+            [name, s["seconds_p50"], s["engine_p50"], s["overhead_p50"], s["client_cpu_p50"], s["server_cpu_p50"],
+             s["continued"],
              ratio(s["overhead_p50"], summary["http"]["overhead_p50"])]
             for name, s in summary.items()
         ],
@@ -172,6 +213,8 @@ def _summary(values: list[dict[str, Any]]) -> dict[str, Any]:
         "overhead_p50": percentile([v["overhead_s"] for v in values], 50),
         "overhead_p25": percentile([v["overhead_s"] for v in values], 25),
         "overhead_p75": percentile([v["overhead_s"] for v in values], 75),
+        "client_cpu_p50": percentile([v["client_cpu_s"] for v in values], 50),
+        "server_cpu_p50": percentile([v["server_cpu_s"] for v in values], 50),
         "render_p50": percentile([v["render_s"] for v in values], 50),
         "hot_path_p50": percentile([v["hot_path_s"] for v in values], 50),
         "continued": f"{sum(v['continued_turns'] for v in values)}/{sum(v['turns'] for v in values)}",
