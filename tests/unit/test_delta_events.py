@@ -110,3 +110,12 @@ def test_an_event_with_a_field_the_fast_path_does_not_know_is_made_and_written_b
     assert delta_json(event) is None
     with pytest.raises(ValueError):
         delta_event(Newer, **{**fields, "output_index": "not a number"})
+
+
+def test_deltas_of_items_written_side_by_side_each_keep_their_own_fields() -> None:
+    for seq in range(40):
+        cls, fields = KINDS[seq % len(KINDS)]
+        fields = {**fields, "item_id": f"item_{seq % 3}", "output_index": seq % 5}
+        event = delta_event(cls, sequence_number=seq, delta=DELTAS[seq % len(DELTAS)], **fields)
+        validated = cls(sequence_number=seq, delta=DELTAS[seq % len(DELTAS)], **fields)
+        assert delta_json(event) == validated.model_dump_json(by_alias=True, ensure_ascii=True)

@@ -18,7 +18,8 @@ the event is made and written by pydantic as any other.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
+from json import encoder
 from typing import Any, TypeVar
 
 from openai.types.responses import (
@@ -50,15 +51,20 @@ FAST = frozenset(
     and cls.model_config.get("extra") == "allow"
 )
 
-_dumps = json.dumps
+# A string as json.dumps writes it with ensure_ascii (its own C encoder, without the dispatch)
+_ascii: Callable[[str], str] = encoder.encode_basestring_ascii
+# (class, item_id, output_index, content_index, type) -> the JSON before the delta, between it and
+# the sequence number, and after that: the fields that stay the same for an item's deltas
+_TEMPLATES: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+_MAX_TEMPLATES = 4096  # items written at once, across responses; past it the cache starts over
 
 
 def _string(value: str) -> str:
     """A JSON string as pydantic's ``ensure_ascii`` writes it: as ``json.dumps`` does, but for
     DEL (U+007F), which pydantic leaves as it is."""
     if "\x7f" not in value:
-        return _dumps(value)
-    return '"' + "\x7f".join(_dumps(part)[1:-1] for part in value.split("\x7f")) + '"'
+        return _ascii(value)
+    return '"' + "\x7f".join(_ascii(part)[1:-1] for part in value.split("\x7f")) + '"'
 
 
 def delta_event(cls: type[E], **fields: Any) -> E:
@@ -80,22 +86,28 @@ def delta_json(event: BaseModel) -> str | None:
     if cls not in FAST:
         return None
     f = event.__dict__
+    if cls is ResponseTextDeltaEvent and f["logprobs"]:
+        return None
+    key = (cls, f["item_id"], f["output_index"], f.get("content_index"), f["type"])
+    parts = _TEMPLATES.get(key)
+    if parts is None:
+        parts = _template(cls, f)
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = parts
+    head, middle, tail = parts
+    delta = f["delta"]
+    text = _ascii(delta) if "\x7f" not in delta else _string(delta)
+    return f"{head}{text}{middle}{f['sequence_number']:d}{tail}"
+
+
+def _template(cls: type[BaseModel], f: dict[str, Any]) -> tuple[str, str, str]:
+    item, index, kind = _string(f["item_id"]), int(f["output_index"]), _string(f["type"])
+    tail = f',"type":{kind}}}'
     if cls is ResponseTextDeltaEvent:
-        if f["logprobs"]:
-            return None
-        return (
-            f'{{"content_index":{f["content_index"]:d},"delta":{_string(f["delta"])},'
-            f'"item_id":{_string(f["item_id"])},"logprobs":[],"output_index":{f["output_index"]:d},'
-            f'"sequence_number":{f["sequence_number"]:d},"type":{_string(f["type"])}}}'
-        )
+        head = f'{{"content_index":{f["content_index"]:d},"delta":'
+        return head, f',"item_id":{item},"logprobs":[],"output_index":{index},"sequence_number":', tail
     if cls is ResponseReasoningTextDeltaEvent:
-        return (
-            f'{{"content_index":{f["content_index"]:d},"delta":{_string(f["delta"])},'
-            f'"item_id":{_string(f["item_id"])},"output_index":{f["output_index"]:d},'
-            f'"sequence_number":{f["sequence_number"]:d},"type":{_string(f["type"])}}}'
-        )
-    return (
-        f'{{"delta":{_string(f["delta"])},"item_id":{_string(f["item_id"])},'
-        f'"output_index":{f["output_index"]:d},"sequence_number":{f["sequence_number"]:d},'
-        f'"type":{_string(f["type"])}}}'
-    )
+        head = f'{{"content_index":{f["content_index"]:d},"delta":'
+        return head, f',"item_id":{item},"output_index":{index},"sequence_number":', tail
+    return '{"delta":', f',"item_id":{item},"output_index":{index},"sequence_number":', tail
