@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.e2e.conftest import SERVERS, serve
 from tests.support.ci import unavailable
@@ -221,6 +222,66 @@ def test_api_server_processes_answer_each_others_approvals_and_continue_each_oth
         last, _ = create(first, "And 2 plus 3 again?", OPEN, previous_response_id=ran[-1])
         assert last.previous_response_id == ran[-1] and last.status == "completed"
         assert [trace_status(process, last.id) for process in visited] == [200] + [404] * (PROCESSES - 1)
+
+
+def test_the_gateway_answers_sessionless_requests_anywhere_and_keeps_a_session_in_its_process(
+    replicas: tuple[str, str],
+) -> None:
+    """``/mcp`` on two of A's processes: a 2026-07-28 request (no session) is answered wherever it
+    lands; a session (``initialize``, then ``Mcp-Session-Id``) lives in the memory of the process
+    that opened it, and another process answers it 404, as the MCP spec says for a session a server
+    does not know (docs/scale-out.md)."""
+    base_url = replicas[0]
+    with ExitStack() as stack:
+        first = stack.enter_context(client(base_url))
+        marker, _ = create(first, ASK, OPEN)  # its trace tells first's process from the others
+        other = stack.enter_context(on_another_process(base_url, [marker.id]))
+        for one in (first, other):
+            called = gateway(one, "tools/call", {"name": "calc__add", "arguments": {"a": 2, "b": 3}})
+            assert called.status_code == 200 and called.json()["result"]["content"] == [
+                {"type": "text", "text": "5"}
+            ]
+        opened = gateway(first, "initialize", INIT_PARAMS, protocol="2025-11-25")
+        session = opened.headers["mcp-session-id"]
+        assert gateway(first, "notifications/initialized", None, session=session).status_code == 202
+        assert gateway(first, "tools/list", {}, session=session).status_code == 200
+        elsewhere = gateway(other, "tools/list", {}, session=session)
+        assert elsewhere.status_code == 404, elsewhere.text
+
+
+INIT_PARAMS = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "raw", "version": "1"},
+}
+
+
+def gateway(
+    one: openai.OpenAI,
+    method: str,
+    params: dict[str, Any] | None,
+    protocol: str = "2026-07-28",
+    session: str | None = None,
+) -> httpx.Response:
+    """One JSON-RPC message to ``/mcp`` over the client's one connection: sessionless (2026-07-28,
+    its fields in ``_meta``) unless ``session`` or another ``protocol`` is given."""
+    headers = {"Accept": "application/json, text/event-stream", "Mcp-Method": method}
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        body |= {"id": 1, "params": params}
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    elif protocol == "2026-07-28":
+        headers["Mcp-Protocol-Version"] = protocol
+        body["params"] = {**(params or {}), "_meta": {
+            PROTOCOL_VERSION_META_KEY: protocol,
+            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
+        }}  # fmt: skip
+        if method == "tools/call":
+            headers["Mcp-Name"] = str(body["params"]["name"])
+    http: httpx.Client = one._client  # the client's one connection (openai's own calls prefix /v1)
+    return http.post(f"{one.base_url}".removesuffix("/v1/") + "/mcp", json=body, headers=headers)
 
 
 def on_another_process(base_url: str, response_ids: list[str], tries: int = 60) -> openai.OpenAI:
