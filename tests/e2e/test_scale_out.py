@@ -1,9 +1,9 @@
 """Past one process (docs/scale-out.md): two `vllm serve` replicas sharing one real PostgreSQL
-store, the first with several API server processes (``--api-server-count``: 2, or
-``TEST_API_SERVER_COUNT``; the issue's 4 costs CI more start-up time on a small machine). Whatever
-process or replica a request lands on, approvals, ``previous_response_id``, conversations and
-background responses (followed and cancelled) work, and every response names its prefix key and
-replica."""
+store, the first with several API server processes (``--api-server-count 4``, or
+``TEST_API_SERVER_COUNT``; on the 2-core machine 4 took as long as 2, side by side). Whatever
+process or replica a request lands on, approvals, ``previous_response_id``, conversations,
+background responses (followed and cancelled) and sessionless ``/mcp`` requests work, and every
+response names its prefix key and replica."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ SESSION, REPLICA = "x-vllm-mcp-session", "x-vllm-mcp-replica"
 GATED = [{"type": "mcp", "server_label": "calc"}]  # every call waits for approval
 OPEN = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
 # API server processes of replica A
-PROCESSES = int(os.environ.get("TEST_API_SERVER_COUNT", "2"))
+PROCESSES = int(os.environ.get("TEST_API_SERVER_COUNT", "4"))
 
 
 @pytest.fixture(scope="module")
