@@ -1,11 +1,14 @@
 """Past one process (docs/scale-out.md): two `vllm serve` replicas sharing one real PostgreSQL
-store, the first with two API server processes (``--api-server-count 2``). Whatever process or
-replica a request lands on, approvals, ``previous_response_id``, conversations and background
-responses (followed and cancelled) work, and every response names its prefix key and replica."""
+store, the first with several API server processes (``--api-server-count 4``, or
+``TEST_API_SERVER_COUNT``; on the 2-core machine 4 took as long as 2, side by side). Whatever
+process or replica a request lands on, approvals, ``previous_response_id``, conversations,
+background responses (followed and cancelled) and sessionless ``/mcp`` requests work, and every
+response names its prefix key and replica."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.e2e.conftest import SERVERS, serve
 from tests.support.ci import unavailable
@@ -28,13 +32,16 @@ ASK = "What is 2 plus 3?"
 SESSION, REPLICA = "x-vllm-mcp-session", "x-vllm-mcp-replica"
 GATED = [{"type": "mcp", "server_label": "calc"}]  # every call waits for approval
 OPEN = [{"type": "mcp", "server_label": "calc", "require_approval": "never"}]
+# API server processes of replica A
+PROCESSES = int(os.environ.get("TEST_API_SERVER_COUNT", "4"))
 
 
 @pytest.fixture(scope="module")
 def replicas(
     tiny_model: Path, slow_marker: Path, logs: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    """(A, B): A runs two API server processes; both keep responses in one PostgreSQL database."""
+    """(A, B): A runs ``PROCESSES`` API server processes; both keep responses in one PostgreSQL
+    database."""
     if binaries() is None:
         unavailable("PostgreSQL is not installed (Debian's postgresql package)")
     config = tmp_path_factory.mktemp("scale") / "mcp.json"
@@ -51,7 +58,7 @@ def replicas(
         url = stack.enter_context(postgres_server())
         a, b = started_together(
             stack,
-            serve(tiny_model, config, logs / "vllm-a.log", "--api-server-count", "2", store=url),
+            serve(tiny_model, config, logs / "vllm-a.log", "--api-server-count", str(PROCESSES), store=url),
             serve(tiny_model, config, logs / "vllm-b.log", store=url),
         )
         every_process_ready(a)
@@ -188,32 +195,103 @@ def test_a_background_response_started_on_one_replica_is_followed_and_cancelled_
 def test_api_server_processes_answer_each_others_approvals_and_continue_each_others_responses(
     replicas: tuple[str, str],
 ) -> None:
-    """On A's two processes: the approval is asked on one and answered on the other (a trace is
-    kept in the memory of the process that ran the response: a connection that finds none is on
-    another process)."""
+    """Over all of A's processes: the approval is asked on one and answered on a second, the
+    conversation continued on each process it has not visited yet, then back on the first. A
+    process keeps the trace of each response it ran in its memory: a connection that finds none of
+    the conversation's traces is on a process the conversation has not visited."""
     base_url = replicas[0]
-    one = client(base_url)
-    asked, _ = create(one, ASK, GATED)
-    assert trace_status(one, asked.id) == 200
-    other = on_another_process(base_url, asked.id)
-    answered, (key, _) = create(other, [approve(asked.output[1].id)], GATED, previous_response_id=asked.id)
-    call = answered.output[0]
-    assert (call.type, call.output, call.approval_request_id) == ("mcp_call", "5", asked.output[1].id)
-    assert key == asked.id
-    # and back: the first process continues what the second one ran
-    third, _ = create(one, "And 2 plus 3 again?", OPEN, previous_response_id=answered.id)
-    assert third.previous_response_id == answered.id and third.status == "completed"
-    assert (trace_status(one, third.id), trace_status(other, third.id)) == (200, 404)
+    with ExitStack() as stack:
+        first = stack.enter_context(client(base_url))
+        asked, _ = create(first, ASK, GATED)
+        assert trace_status(first, asked.id) == 200
+        second = stack.enter_context(on_another_process(base_url, [asked.id]))
+        answered, (key, _) = create(
+            second, [approve(asked.output[1].id)], GATED, previous_response_id=asked.id
+        )
+        call = answered.output[0]
+        assert (call.type, call.output, call.approval_request_id) == ("mcp_call", "5", asked.output[1].id)
+        assert key == asked.id
+        ran, visited = [asked.id, answered.id], [first, second]
+        for _ in range(PROCESSES - 2):
+            process = stack.enter_context(on_another_process(base_url, ran))
+            turn, (key, _) = create(process, "And 2 plus 3 again?", OPEN, previous_response_id=ran[-1])
+            assert (turn.previous_response_id, turn.status, key) == (ran[-1], "completed", asked.id)
+            ran.append(turn.id)
+            visited.append(process)
+        # and back: the first process continues what the last one ran
+        last, _ = create(first, "And 2 plus 3 again?", OPEN, previous_response_id=ran[-1])
+        assert last.previous_response_id == ran[-1] and last.status == "completed"
+        assert [trace_status(process, last.id) for process in visited] == [200] + [404] * (PROCESSES - 1)
 
 
-def on_another_process(base_url: str, response_id: str, tries: int = 40) -> openai.OpenAI:
-    """A client whose connection landed on a process that did not run ``response_id``."""
+def test_the_gateway_answers_sessionless_requests_anywhere_and_keeps_a_session_in_its_process(
+    replicas: tuple[str, str],
+) -> None:
+    """``/mcp`` on two of A's processes: a 2026-07-28 request (no session) is answered wherever it
+    lands; a session (``initialize``, then ``Mcp-Session-Id``) lives in the memory of the process
+    that opened it, and another process answers it 404, as the MCP spec says for a session a server
+    does not know (docs/scale-out.md)."""
+    base_url = replicas[0]
+    with ExitStack() as stack:
+        first = stack.enter_context(client(base_url))
+        marker, _ = create(first, ASK, OPEN)  # its trace tells first's process from the others
+        other = stack.enter_context(on_another_process(base_url, [marker.id]))
+        for one in (first, other):
+            called = gateway(one, "tools/call", {"name": "calc__add", "arguments": {"a": 2, "b": 3}})
+            assert called.status_code == 200 and called.json()["result"]["content"] == [
+                {"type": "text", "text": "5"}
+            ]
+        opened = gateway(first, "initialize", INIT_PARAMS, protocol="2025-11-25")
+        session = opened.headers["mcp-session-id"]
+        assert gateway(first, "notifications/initialized", None, session=session).status_code == 202
+        assert gateway(first, "tools/list", {}, session=session).status_code == 200
+        elsewhere = gateway(other, "tools/list", {}, session=session)
+        assert elsewhere.status_code == 404, elsewhere.text
+
+
+INIT_PARAMS = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "raw", "version": "1"},
+}
+
+
+def gateway(
+    one: openai.OpenAI,
+    method: str,
+    params: dict[str, Any] | None,
+    protocol: str = "2026-07-28",
+    session: str | None = None,
+) -> httpx.Response:
+    """One JSON-RPC message to ``/mcp`` over the client's one connection: sessionless (2026-07-28,
+    its fields in ``_meta``) unless ``session`` or another ``protocol`` is given."""
+    headers = {"Accept": "application/json, text/event-stream", "Mcp-Method": method}
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        body |= {"id": 1, "params": params}
+    if session is not None:
+        headers["Mcp-Session-Id"] = session
+    elif protocol == "2026-07-28":
+        headers["Mcp-Protocol-Version"] = protocol
+        body["params"] = {**(params or {}), "_meta": {
+            PROTOCOL_VERSION_META_KEY: protocol,
+            CLIENT_CAPABILITIES_META_KEY: {},
+            CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
+        }}  # fmt: skip
+        if method == "tools/call":
+            headers["Mcp-Name"] = str(body["params"]["name"])
+    http: httpx.Client = one._client  # the client's one connection (openai's own calls prefix /v1)
+    return http.post(f"{one.base_url}".removesuffix("/v1/") + "/mcp", json=body, headers=headers)
+
+
+def on_another_process(base_url: str, response_ids: list[str], tries: int = 60) -> openai.OpenAI:
+    """A client whose connection landed on a process that ran none of ``response_ids``."""
     for _ in range(tries):
         candidate = client(base_url)
-        if trace_status(candidate, response_id) == 404:
+        if all(trace_status(candidate, one) == 404 for one in response_ids):
             return candidate
         candidate.close()
-    raise AssertionError(f"{tries} fresh connections all landed on the process that ran {response_id}")
+    raise AssertionError(f"{tries} fresh connections all landed on processes that ran one of {response_ids}")
 
 
 def first_prompt(client: openai.OpenAI, response_id: str) -> int:
