@@ -380,7 +380,10 @@ async def test_with_several_processes_what_needs_a_session_fails_at_once(statele
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={"username": "ada", "email": "a@b.c"})
 
-    async with asyncio.timeout(60), client(f"{stateless_url}/mcp", elicitation_callback=elicitation) as session:
+    async with (
+        asyncio.timeout(60),
+        client(f"{stateless_url}/mcp", elicitation_callback=elicitation) as session,
+    ):
         # not relayed: the shared session offers the server no elicitation (by default), so the
         # server says so at once
         elicited = await session.call_tool("ref__test_elicitation", {"message": "Who are you?"})
