@@ -45,6 +45,8 @@ class Runtime:
     hosts: HostPolicy = field(default_factory=HostPolicy)  # Host/Origin names the MCP doors answer
     # this server's name for routers (the x-vllm-mcp-replica header: api/affinity.py)
     replica: str = field(default_factory=socket.gethostname)
+    # vLLM's --api-server-count: above 1, /mcp serves every request alone (api/mcp.py)
+    api_processes: int = 1
     _purge: asyncio.Task[None] | None = None
 
     @property

@@ -2,8 +2,8 @@
 store, the first with several API server processes (``--api-server-count 4``, or
 ``TEST_API_SERVER_COUNT``; on the 2-core machine 4 took as long as 2, side by side). Whatever
 process or replica a request lands on, approvals, ``previous_response_id``, conversations,
-background responses (followed and cancelled) and sessionless ``/mcp`` requests work, and every
-response names its prefix key and replica."""
+background responses (followed and cancelled), sessionless ``/mcp`` requests and the MCP SDK's
+session client at ``/mcp`` work, and every response names its prefix key and replica."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import openai
 import pytest
+from mcp import ClientSession, types
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.e2e.conftest import SERVERS, serve
@@ -49,6 +52,11 @@ def replicas(
     servers = {
         "calc": {"command": sys.executable, "args": [str(SERVERS / "calculator.py")]},
         "slowcalc": {"command": sys.executable, "args": slow},
+        # one per API server process: its answer names the process that ran the call
+        "where": {
+            "command": sys.executable,
+            "args": [str(Path(__file__).parent / "servers" / "api_process.py")],
+        },
     }
     config.write_text(json.dumps({"mcpServers": servers}))
     with ExitStack() as stack:
@@ -224,13 +232,9 @@ def test_api_server_processes_answer_each_others_approvals_and_continue_each_oth
         assert [trace_status(process, last.id) for process in visited] == [200] + [404] * (PROCESSES - 1)
 
 
-def test_the_gateway_answers_sessionless_requests_anywhere_and_keeps_a_session_in_its_process(
-    replicas: tuple[str, str],
-) -> None:
+def test_the_gateway_answers_sessionless_requests_anywhere(replicas: tuple[str, str]) -> None:
     """``/mcp`` on two of A's processes: a 2026-07-28 request (no session) is answered wherever it
-    lands; a session (``initialize``, then ``Mcp-Session-Id``) lives in the memory of the process
-    that opened it, and another process answers it 404, as the MCP spec says for a session a server
-    does not know (docs/scale-out.md)."""
+    lands."""
     base_url = replicas[0]
     with ExitStack() as stack:
         first = stack.enter_context(client(base_url))
@@ -241,19 +245,60 @@ def test_the_gateway_answers_sessionless_requests_anywhere_and_keeps_a_session_i
             assert called.status_code == 200 and called.json()["result"]["content"] == [
                 {"type": "text", "text": "5"}
             ]
-        opened = gateway(first, "initialize", INIT_PARAMS, protocol="2025-11-25")
-        session = opened.headers["mcp-session-id"]
-        assert gateway(first, "notifications/initialized", None, session=session).status_code == 202
-        assert gateway(first, "tools/list", {}, session=session).status_code == 200
-        elsewhere = gateway(other, "tools/list", {}, session=session)
-        assert elsewhere.status_code == 404, elsewhere.text
 
 
-INIT_PARAMS = {
-    "protocolVersion": "2025-11-25",
-    "capabilities": {},
-    "clientInfo": {"name": "raw", "version": "1"},
-}
+def test_the_mcp_sdk_session_client_works_whichever_process_answers(replicas: tuple[str, str]) -> None:
+    """The MCP SDK's streamable HTTP client as docs/gateway.md shows it (``initialize``, then
+    requests), its requests spread over one kept-alive connection per process of A: every list and
+    call succeeds, and the calls ran on more than one process (each process starts its own
+    ``where`` server, which names its parent). With sessions kept per process the second request
+    was a 404 (docs/scale-out.md)."""
+    ran = anyio.run(sdk_session, f"{replicas[0]}/mcp")
+    assert len(set(ran)) > 1, ran
+
+
+async def sdk_session(url: str) -> list[str]:
+    """What ``where__parent`` answered, call after call, in one session of the SDK's client."""
+    ran: list[str] = []
+    transport = RoundRobin(PROCESSES)
+    async with (
+        httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(120, read=300)) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for n in range(2 * PROCESSES):
+            names = {t.name for t in (await session.list_tools()).tools}
+            assert {"calc__add", "where__parent"} <= names, names
+            added = await session.call_tool("calc__add", {"a": n, "b": 3})
+            assert (added.is_error, added.content) == (
+                False,
+                [types.TextContent(type="text", text=f"{n + 3}")],
+            )
+            where = await session.call_tool("where__parent", {})
+            assert not where.is_error and isinstance(where.content[0], types.TextContent), where
+            ran.append(where.content[0].text)
+    return ran
+
+
+class RoundRobin(httpx.AsyncBaseTransport):
+    """``count`` connections, each kept alive (one per pool), the requests sent on each in turn.
+    A connection is opened while the ones before it are held, and vLLM accepts a connection on
+    the process with the fewest open: they land on different processes."""
+
+    def __init__(self, count: int):
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=600)
+        self._pools = [httpx.AsyncHTTPTransport(limits=one) for _ in range(count)]
+        self._sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools[self._sent % len(self._pools)]
+        self._sent += 1
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
 
 
 def gateway(
@@ -261,17 +306,14 @@ def gateway(
     method: str,
     params: dict[str, Any] | None,
     protocol: str = "2026-07-28",
-    session: str | None = None,
 ) -> httpx.Response:
     """One JSON-RPC message to ``/mcp`` over the client's one connection: sessionless (2026-07-28,
-    its fields in ``_meta``) unless ``session`` or another ``protocol`` is given."""
+    its fields in ``_meta``) unless another ``protocol`` is given."""
     headers = {"Accept": "application/json, text/event-stream", "Mcp-Method": method}
     body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
     if params is not None:
         body |= {"id": 1, "params": params}
-    if session is not None:
-        headers["Mcp-Session-Id"] = session
-    elif protocol == "2026-07-28":
+    if protocol == "2026-07-28":
         headers["Mcp-Protocol-Version"] = protocol
         body["params"] = {**(params or {}), "_meta": {
             PROTOCOL_VERSION_META_KEY: protocol,

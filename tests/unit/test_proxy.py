@@ -17,6 +17,7 @@ import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
 
 from tests.support.asgi import loopback, plugin_app
@@ -328,3 +329,68 @@ async def test_one_server_as_itself_says_what_that_server_serves(base_url: str) 
         "resources": {**changes, "subscribe": True},
         "tools": changes,
     }
+
+
+# -- several API server processes: no sessions -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def stateless_url() -> AsyncIterator[str]:
+    """The app as each process of ``vllm serve --api-server-count 2`` runs it."""
+    async with plugin_app(ScriptedTurns([]), (REF, CALC), api_keys=("key-a",)) as app, loopback(app) as url:
+        app.state.vllm_mcp_ext.api_processes = 2  # what plugin.init_state reads from vLLM's args
+        yield url
+
+
+async def test_with_several_processes_a_session_client_is_served_request_by_request(
+    stateless_url: str,
+) -> None:
+    headers = {**SSE, "Authorization": "Bearer key-a"}
+    async with httpx.AsyncClient() as http:
+        opened = await http.post(f"{stateless_url}/mcp/ref", json=INIT, headers=headers)
+        stream = await http.get(f"{stateless_url}/mcp", headers=headers)
+    assert opened.status_code == 200 and "mcp-session-id" not in opened.headers  # nothing to route by
+    assert json.loads(events(opened.text)[-1]["data"])["result"]["capabilities"] == {
+        "completions": {},
+        "prompts": {"listChanged": False},
+        "resources": {"listChanged": False, "subscribe": False},
+        "tools": {"listChanged": False},
+    }
+    assert (stream.status_code, stream.headers["allow"]) == (405, "POST")  # no session-wide stream
+    progress: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(done)
+
+    async with asyncio.timeout(60), client(f"{stateless_url}/mcp") as session:
+        for n in range(3):
+            tools = [t.name for t in (await session.list_tools()).tools]
+            assert "calc__add" in tools and "ref__test_sampling" in tools
+            added = await session.call_tool("calc__add", {"a": n, "b": 3})
+            assert texts(added.content) == [str(n + 3)]
+        # a call's progress still reaches its client, on the call's own response stream
+        await session.call_tool("ref__test_tool_with_progress", {}, progress_callback=on_progress)
+    assert progress == [0, 50, 100]
+
+
+async def test_with_several_processes_what_needs_a_session_fails_at_once(stateless_url: str) -> None:
+    asked: list[Any] = []
+
+    async def elicitation(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"username": "ada", "email": "a@b.c"})
+
+    async with (
+        asyncio.timeout(60),
+        client(f"{stateless_url}/mcp", elicitation_callback=elicitation) as session,
+    ):
+        # not relayed: the shared session offers the server no elicitation (by default), so the
+        # server says so at once
+        elicited = await session.call_tool("ref__test_elicitation", {"message": "Who are you?"})
+        assert texts(elicited.content) == ["Elicitation not supported"]
+        assert (await session.call_tool("ref__test_sampling", {"prompt": "2+2?"})).is_error
+        with pytest.raises(MCPError, match="A resource subscription needs an MCP session"):
+            await session.subscribe_resource("test://watched-resource")
+        with pytest.raises(MCPError, match="A log level needs an MCP session"):
+            await session.set_logging_level("debug")
+    assert asked == []

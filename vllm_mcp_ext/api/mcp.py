@@ -11,6 +11,14 @@ the same keys; else 401). Each request's key chooses what it may see (`Permissio
 The SDK serves both protocol generations: sessions (2025-06-18, 2025-11-25: ``initialize``, then
 ``Mcp-Session-Id``) and sessionless 2026-07-28 requests (``server/discover``). A session's SSE
 streams can be resumed with ``Last-Event-ID`` from a bounded log (`EventLog`).
+
+With several API server processes (``--api-server-count`` above 1) a client's requests land on
+any of them, and a session lives in one process's memory; there the doors run the SDK's
+stateless mode: ``initialize`` issues no ``Mcp-Session-Id`` and each request is served alone,
+through the configured servers' shared sessions, by whichever process it reaches. What needs a
+session (a GET stream, resumption, ``list_changed``, subscriptions, log levels, a server's
+requests to the client) is then not advertised; a GET or DELETE is a 405, subscriptions and log
+levels are refused.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from vllm_mcp_ext.errors import Forbidden, McpExtError, NotFound, Unauthorized
@@ -47,8 +55,10 @@ class _Manager(StreamableHTTPSessionManager):
     """The SDK's session manager, with one event log view per session and the session's own
     server sessions closed when it ends. The two overrides are the SDK's session seams."""
 
-    def __init__(self, server: Server[Any], events: EventLog, links: dict[str, ClientLink]):
-        super().__init__(server, retry_interval=RETRY_MS, max_sessions=MAX_LINKS)
+    def __init__(
+        self, server: Server[Any], events: EventLog, links: dict[str, ClientLink], *, stateless: bool
+    ):
+        super().__init__(server, retry_interval=RETRY_MS, max_sessions=MAX_LINKS, stateless=stateless)
         self._events = events
         self._links = links
 
@@ -71,15 +81,21 @@ class _Door:
 
     def __init__(self, runtime: Runtime, label: str | None, events: EventLog):
         self.links: dict[str, ClientLink] = {}
-        self.proxy = Proxy(runtime, label, self.links)
-        _advertise(self.proxy.server, runtime, label)
-        self.manager = _Manager(self.proxy.server, events, self.links)
+        stateless = runtime.api_processes > 1  # a session would be known to one process only
+        self.proxy = Proxy(runtime, label, self.links, stateless=stateless)
+        _advertise(self.proxy.server, runtime, label, stateless)
+        self.manager = _Manager(self.proxy.server, events, self.links, stateless=stateless)
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"vllm_mcp_ext:/mcp/{label or ''}")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._ready.wait()
+        if self.manager.stateless and scope["method"] != "POST":
+            # no session-wide GET stream (it would stay open and carry nothing) and no session to
+            # DELETE: the MCP spec's answer for both, as the SDK gives 2026-07-28 requests
+            await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+            return
         await self.manager.handle_request(scope, receive, send)
 
     async def _run(self) -> None:
@@ -97,26 +113,26 @@ class _Door:
             await asyncio.wait_for(self._task, 5)
 
 
-def _advertise(server: Server[Any], runtime: Runtime, label: str | None) -> None:
+def _advertise(server: Server[Any], runtime: Runtime, label: str | None, stateless: bool) -> None:
     """What ``initialize`` answers: ``listChanged`` for tools, prompts and resources (the servers'
     notifications pass through); at ``/mcp/<label>``, only what that server serves, and its
-    instructions, as its last session said (everything until it has opened once)."""
+    instructions, as its last session said (everything until it has opened once). Stateless:
+    nothing that needs a session (no ``listChanged``, subscriptions or logging)."""
     plain = server.create_initialization_options
 
     def options(*args: Any, **kwargs: Any) -> InitializationOptions:
-        if not args and "notification_options" not in kwargs:
+        if not args and "notification_options" not in kwargs and not stateless:
             kwargs["notification_options"] = _CHANGES
         made = plain(*args, **kwargs)
         conn = runtime.registry.get(label) if label is not None else None
         served = conn.served if conn is not None else None
-        if served is None:
-            return made
-        return made.model_copy(
-            update={
-                "capabilities": _mirrored(made.capabilities, served.capabilities),
-                "instructions": served.instructions,
-            }
-        )
+        update: dict[str, Any] = {}
+        if served is not None:
+            update["capabilities"] = _mirrored(made.capabilities, served.capabilities)
+            update["instructions"] = served.instructions
+        if stateless:
+            update["capabilities"] = _alone(update.get("capabilities", made.capabilities))
+        return made.model_copy(update=update) if update else made
 
     server.create_initialization_options = options  # type: ignore[method-assign]
 
@@ -137,6 +153,14 @@ def _mirrored(ours: types.ServerCapabilities, theirs: types.ServerCapabilities) 
             "completions": ours.completions if theirs.completions is not None else None,
         }
     )
+
+
+def _alone(caps: types.ServerCapabilities) -> types.ServerCapabilities:
+    """Without what a session carries: resource subscriptions and log messages."""
+    resources = caps.resources
+    if resources is not None:
+        resources = resources.model_copy(update={"subscribe": False})
+    return caps.model_copy(update={"resources": resources, "logging": None})
 
 
 class McpGateway:

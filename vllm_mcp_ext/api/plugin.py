@@ -54,4 +54,6 @@ class McpEndpointPlugin:
         runtime.hosts = HostPolicy.load(getattr(args, "host", None), runtime.service.settings.allowed_hosts)
         runtime.service.own_port = getattr(args, "port", None)
         runtime.replica = replica_name(runtime.service.settings.replica, runtime.service.own_port)
+        # each API server process gets the parsed args; one process alone has None here
+        runtime.api_processes = getattr(args, "api_server_count", None) or 1
         state.vllm_mcp_ext = runtime  # the endpoint-plugin interface has no shutdown hook to close it

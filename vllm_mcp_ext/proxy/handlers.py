@@ -40,6 +40,11 @@ NAME = "vllm-mcp-ext"
 RESOURCE_NOT_FOUND = -32002  # the MCP spec's code for resources/read of an unknown URI
 MAX_OWNERS = 4096  # URIs and URI templates remembered with the server that listed them
 MAX_LINKS = 100  # /mcp sessions with sessions of their own at once (VLLM_MCP_MAX_SESSIONS)
+# why a stateless door (several API server processes: api/mcp.py) refuses what needs a session
+NEEDS_SESSION = (
+    "{} needs an MCP session, and this server runs several API server processes, so /mcp serves "
+    "each request alone (docs/gateway.md); a server with one API server process keeps sessions"
+)
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,12 @@ _TEMPLATES = _Listing(
 
 
 class Proxy:
-    def __init__(self, runtime: Runtime, label: str | None, links: dict[str, ClientLink]):
+    def __init__(
+        self, runtime: Runtime, label: str | None, links: dict[str, ClientLink], *, stateless: bool = False
+    ):
         self.runtime = runtime
         self.label = label  # None: the aggregate
+        self.stateless = stateless  # no sessions: no subscriptions or log levels (they would be shared)
         self.links = links  # by MCP session id; the door closes them with their sessions
         self._owners: OrderedDict[str, str] = OrderedDict()  # URI or template -> label
         with warnings.catch_warnings():  # logging is deprecated at 2026-07-28, served before it
@@ -309,6 +317,8 @@ class Proxy:
 
     async def _each_subscriber(self, ctx: Any, uri: str, request: BaseModel) -> types.EmptyResult:
         """To the server that listed ``uri``, else to every server that takes subscriptions."""
+        if self.stateless:
+            raise MCPError(types.METHOD_NOT_FOUND, NEEDS_SESSION.format("A resource subscription"))
         view, _ = self._view(ctx)
         errors: list[MCPError] = []
         sent = 0
@@ -358,6 +368,8 @@ class Proxy:
 
     async def _set_level(self, ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
         """Every server in view that logs gets the level (for this client's sessions only)."""
+        if self.stateless:
+            raise MCPError(types.METHOD_NOT_FOUND, NEEDS_SESSION.format("A log level"))
         view, _ = self._view(ctx)
         request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=params.level))
 
