@@ -9,7 +9,11 @@ contention. The requests carry the same plan, so the scripted model writes the s
 
 - ``responses_text``: /v1/responses, MCP tools offered, the model answers in ``cpu_words`` words;
 - ``chat_text``: /v1/chat/completions, the same tools as function tools, the same answer (stock);
-- ``responses_mcp``: /v1/responses, one MCP call (a second model turn), then the same answer.
+- ``responses_mcp``: /v1/responses, one MCP call (a second model turn), then the same answer;
+- ``chat_final``: stock /v1/chat/completions, the same answer not streamed: the floor. vLLM's engine
+  client still takes, detokenizes and counts every engine step's tokens, but makes no per-step
+  output and the door does no per-token work, so no streaming door can cost less per token. Its
+  ratio to ``chat_text`` bounds the ratio any streaming door can reach.
 
 Each at vLLM's stream interval 1 and 8 (the request's ``stream_interval``: the engine sends a
 stream's tokens 8 at a time after the first), the plugin against stock at the same interval.
@@ -59,6 +63,7 @@ async def _measure(
             "responses_text": lambda: _responses(ctx, text_plan, interval),
             "chat_text": lambda: _chat(ctx, text_plan, tools, interval),
             "responses_mcp": lambda: _responses(ctx, call_plan, interval),
+            "chat_final": lambda: _chat(ctx, text_plan, tools, interval, stream=False),
         }
 
     for interval in mode.cpu_intervals:  # warm up every path
@@ -89,13 +94,14 @@ async def _measure(
             rows.append(
                 [n, c, per_token["chat_text"], per_token["responses_text"], entry["text_ratio"],
                  f"{low:.2f}-{high:.2f}", per_token["responses_mcp"], entry["mcp_ratio"],
+                 per_token["chat_final"], entry["floor_ratio"],
                  stock["system_us"], ours["system_us"], stock["writes"], ours["writes"]]
             )  # fmt: skip
     table(
         f"api_cpu: API-server CPU us per streamed token ({words}-word answers; pinned: {pinned['api']} vs "
         f"{pinned['engine']}; idle {idle * 1e3:.0f} ms CPU/s; {mode.cpu_rounds} rounds)",
         ["interval", "concurrency", "stock chat", "responses", "ratio", "per round", "responses + MCP call",
-         "ratio", "system: stock", "responses", "writes/token: stock", "responses"],
+         "ratio", "floor: not streamed", "ratio", "system: stock", "responses", "writes/token: stock", "responses"],
         rows,
     )  # fmt: skip
     return results
@@ -128,6 +134,7 @@ def _entry(rounds: list[dict[str, dict[str, Any]]], idle: float) -> dict[str, An
         "us_per_token": per_token,
         "text_ratio": per_token["responses_text"] / per_token["chat_text"],
         "mcp_ratio": per_token["responses_mcp"] / per_token["chat_text"],
+        "floor_ratio": per_token["chat_final"] / per_token["chat_text"],
         "text_ratio_rounds": per_round,
         "text_ratio_rounds_range": [min(per_round), max(per_round)],
         "us_per_token_less_idle": net,
@@ -188,17 +195,27 @@ async def _responses(ctx: Context, plan: Plan, interval: int = 1) -> int:
     return int(final["usage"]["output_tokens"])
 
 
-async def _chat(ctx: Context, plan: Plan, tools: list[dict[str, Any]], interval: int = 1) -> int:
-    body = {
+async def _chat(
+    ctx: Context, plan: Plan, tools: list[dict[str, Any]], interval: int = 1, *, stream: bool = True
+) -> int:
+    body: dict[str, Any] = {
         "model": MODEL_NAME,
         "messages": [{"role": "user", "content": user_text(plan)}],
         "tools": tools,
         "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
+        "stream": stream,
         **_interval(interval),
     }
-    async with ctx.http.stream("POST", f"{ctx.stack.vllm_url}/v1/chat/completions", json=body) as response:
+    url = f"{ctx.stack.vllm_url}/v1/chat/completions"
+    if not stream:
+        reply = await ctx.http.post(url, json=body)
+        reply.raise_for_status()
+        whole = reply.json()
+        if (whole["choices"][0]["message"].get("content") or "").strip() != plan.final_text():
+            raise RuntimeError(f"chat: unexpected message {whole['choices'][0]['message']!r:.300}")
+        return int(whole["usage"]["completion_tokens"])
+    body["stream_options"] = {"include_usage": True}
+    async with ctx.http.stream("POST", url, json=body) as response:
         chunks = await sse_events(response)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
     if text.strip() != plan.final_text():

@@ -48,7 +48,7 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(tmp_path: Path) -> None:
     api_cpu = json.loads((tmp_path / "api_cpu.json").read_text())["api_cpu"]
     for interval in ("1", "8"):  # vLLM's stream interval, the plugin and stock alike
         variants = api_cpu["interval"][interval]["concurrency"]["1"]["variants"]
-        assert set(variants) == {"responses_text", "chat_text", "responses_mcp"}
+        assert set(variants) == {"responses_text", "chat_text", "responses_mcp", "chat_final"}
         assert all(v["tokens"] > 0 for v in variants.values())
     ws_agent = json.loads((tmp_path / "ws_agent.json").read_text())["ws_agent"]
     assert ws_agent["round_trips"] == 3 and len(ws_agent["runs"]["websocket"]) == 1
