@@ -403,6 +403,24 @@ class ResponseStream:
         )
         return index
 
+    def open_whole_mcp_call(
+        self,
+        server_label: str,
+        name: str,
+        arguments: str,
+        approval_request_id: str | None = None,
+        *,
+        elicitation_request_id: str | None = None,
+    ) -> int:
+        """An ``mcp_call`` item whose arguments are known whole (a call resumed with the user's
+        answer): opened, its arguments streamed in one delta, and done."""
+        index = self.open_mcp_call(
+            server_label, name, approval_request_id, elicitation_request_id=elicitation_request_id
+        )
+        self.mcp_arguments_delta(index, arguments)
+        self.mcp_arguments_done(index, arguments)
+        return index
+
     def mcp_arguments_delta(self, index: int, delta: str) -> None:
         self._emit_delta(
             ResponseMcpCallArgumentsDeltaEvent,

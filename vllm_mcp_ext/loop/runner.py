@@ -642,9 +642,9 @@ class AgentLoop:
                     req, budget, approval.server_label, approval.name, Stopwatch(), None, "denied"
                 )
                 continue
-            index = stream.open_mcp_call(approval.server_label, approval.name, approval.approval_id)
-            stream.mcp_arguments_delta(index, approval.arguments)
-            stream.mcp_arguments_done(index, approval.arguments)
+            index = stream.open_whole_mcp_call(
+                approval.server_label, approval.name, approval.arguments, approval.approval_id
+            )
             approved.append((approval, index))
         context.answers = []
         budget.calls_made += len(approved)
@@ -660,16 +660,8 @@ class AgentLoop:
                     item_id=stream.output[index].id or "",
                 ),
                 index,
-                asyncio.create_task(
-                    self._call(
-                        req,
-                        budget,
-                        plan.toolset,
-                        plan.toolset.find(a.server_label, a.name),
-                        a.name,
-                        a.arguments,
-                        asks.handlers(index, a.call_id),
-                    )
+                self._start_call(
+                    req, plan, budget, a.server_label, a.name, a.arguments, asks.handlers(index, a.call_id)
                 ),
                 asks.gate(a.call_id),
             )
@@ -693,11 +685,12 @@ class AgentLoop:
         for reply in context.replies:
             pending = asked[reply.elicitation_id]
             context.answered.add(reply.elicitation_id)
-            index = stream.open_mcp_call(
-                pending.server_label, pending.name, elicitation_request_id=reply.elicitation_id
+            index = stream.open_whole_mcp_call(
+                pending.server_label,
+                pending.name,
+                pending.arguments,
+                elicitation_request_id=reply.elicitation_id,
             )
-            stream.mcp_arguments_delta(index, pending.arguments)
-            stream.mcp_arguments_done(index, pending.arguments)
             held = self.held.take(reply.elicitation_id, budget.owner)
             if held is not None:
                 held.gate.answer(reply.result())
@@ -749,10 +742,23 @@ class AgentLoop:
         assert pending.input_key is not None
         resume = Resume(InputRound(pending.input_key, pending.request_state), reply.result())
         handlers = replace(asks.handlers(index, pending.call_id), resume=resume)
-        tool = plan.toolset.find(pending.server_label, pending.name)
-        return asyncio.create_task(
-            self._call(req, budget, plan.toolset, tool, pending.name, pending.arguments, handlers)
+        return self._start_call(
+            req, plan, budget, pending.server_label, pending.name, pending.arguments, handlers
         )
+
+    def _start_call(
+        self,
+        req: ResponsesRequest,
+        plan: Plan,
+        budget: _Budget,
+        server_label: str,
+        name: str,
+        arguments: str,
+        handlers: ClientHandlers,
+    ) -> asyncio.Task[CallOutcome]:
+        """A resumed call, run as the model asked for it, in a task of its own."""
+        tool = plan.toolset.find(server_label, name)
+        return asyncio.create_task(self._call(req, budget, plan.toolset, tool, name, arguments, handlers))
 
     async def _outcome_or_pause(
         self,
